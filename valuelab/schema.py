@@ -1,0 +1,369 @@
+"""The tidy tables valuelab works with, and their validation.
+
+Every public function takes and returns :class:`pandas.DataFrame` objects whose columns
+are documented here. Validation turns a user's table into a canonical one, or raises a
+:class:`ValueError` that names the offending row and column and says what was expected.
+
+The ``comparisons`` table
+-------------------------
+One row per asked pair (or per pair and presentation order):
+
+``option_a``, ``option_b``
+    Option ids: any hashable labels (strings, integers, tuples...). An option may not be
+    compared with itself.
+``n_a``, ``n_b``
+    How often A (B) was preferred. Non-negative; fractional values are allowed (they arise
+    when counts come from probabilities); ``n_a + n_b`` must be positive.
+``p_a``, ``weight``
+    Alternative to ``n_a``/``n_b``: probability that A is preferred, in [0, 1], and the
+    number of observations it stands for (default 1). Internally ``n_a = p_a * weight``.
+``shown_first`` *(optional)*
+    The option id that was presented first, or missing when unknown or when the row pools
+    both orders.
+``order`` *(optional)*
+    Alternative to ``shown_first``: ``"ab"`` when A was shown first, ``"ba"`` when B was.
+Any other columns (``model``, ``language``, ``template`` ...) are grouping columns.
+
+The ``options`` table
+---------------------
+``option_id`` plus any attributes (``text``, ``category``, ``quantity``, ``unit`` ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Iterable
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ComparisonData",
+    "validate_comparisons",
+    "validate_options",
+    "combine_orientations",
+    "prepare_comparisons",
+]
+
+_ORDER_CODES = {"ab": 1, "ba": -1}
+
+
+def _row_name(df: pd.DataFrame, pos: int) -> str:
+    label = df.index[pos]
+    if isinstance(df.index, pd.RangeIndex) and label == pos:
+        return f"row {pos}"
+    return f"row {pos} (index {label!r})"
+
+
+def _fail(df: pd.DataFrame, mask: np.ndarray, column: str, expected: str, what: str = "") -> None:
+    bad = np.flatnonzero(mask)
+    if bad.size == 0:
+        return
+    pos = int(bad[0])
+    value = df[column].iloc[pos] if column in df.columns else None
+    more = f" ({bad.size - 1} more rows also fail)" if bad.size > 1 else ""
+    raise ValueError(
+        f"comparisons {_row_name(df, pos)}, column {column!r}: expected {expected}, "
+        f"got {value!r}{what}{more}"
+    )
+
+
+def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
+    try:
+        values = pd.to_numeric(df[column], errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError):
+        coerced = pd.to_numeric(df[column], errors="coerce")
+        _fail(df, (coerced.isna() & df[column].notna()).to_numpy(), column, "a number")
+        raise
+    _fail(df, np.isnan(values), column, "a number, not missing")
+    _fail(df, ~np.isfinite(values), column, "a finite number")
+    return values
+
+
+def _missing(values: pd.Series) -> np.ndarray:
+    return values.isna().to_numpy()
+
+
+def validate_options(options: pd.DataFrame) -> pd.DataFrame:
+    """Check an ``options`` table and return it indexed by ``option_id``.
+
+    Parameters
+    ----------
+    options : DataFrame
+        Must have an ``option_id`` column (or be indexed by option id, with the index named
+        ``option_id``) with unique, non-missing values.
+
+    Returns
+    -------
+    DataFrame
+        The same rows, indexed by ``option_id``; all other columns are kept as attributes.
+    """
+    if not isinstance(options, pd.DataFrame):
+        raise TypeError(f"options must be a pandas DataFrame, got {type(options).__name__}")
+    if "option_id" not in options.columns:
+        if options.index.name == "option_id":
+            options = options.reset_index()
+        else:
+            raise ValueError(
+                "options table: missing column 'option_id' (the id each comparison uses); "
+                f"columns are {list(options.columns)}"
+            )
+    ids = options["option_id"]
+    miss = _missing(ids)
+    if miss.any():
+        pos = int(np.flatnonzero(miss)[0])
+        raise ValueError(f"options {_row_name(options, pos)}, column 'option_id': expected an id, got missing")
+    dup = ids.duplicated().to_numpy()
+    if dup.any():
+        pos = int(np.flatnonzero(dup)[0])
+        raise ValueError(
+            f"options {_row_name(options, pos)}, column 'option_id': id {ids.iloc[pos]!r} appears more than once"
+        )
+    return options.set_index("option_id")
+
+
+def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Check a ``comparisons`` table and return its canonical form.
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+        See the module docstring for the columns. Either ``n_a`` and ``n_b``, or ``p_a``
+        (with an optional ``weight``) must be present.
+    options : DataFrame, optional
+        When given, every option id in the comparisons must appear in its ``option_id``.
+
+    Returns
+    -------
+    DataFrame
+        One row per input row, in input order, with columns ``option_a``, ``option_b``,
+        ``n_a``, ``n_b`` (float), ``first`` (int8: +1 when A was shown first, -1 when B was,
+        0 when unknown or pooled) followed by every other input column (grouping columns).
+
+    Raises
+    ------
+    ValueError
+        Naming the first offending row and column: missing columns, empty table, missing or
+        non-finite numbers, negative counts, a zero total, ``p_a`` outside [0, 1], a
+        non-positive weight, an option compared with itself, an unknown option id, or a
+        ``shown_first`` that is neither option.
+    """
+    if not isinstance(comparisons, pd.DataFrame):
+        raise TypeError(f"comparisons must be a pandas DataFrame, got {type(comparisons).__name__}")
+    df = comparisons
+    missing = [c for c in ("option_a", "option_b") if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"comparisons: missing column(s) {missing}; expected 'option_a' and 'option_b' "
+            f"plus either 'n_a' and 'n_b' or 'p_a' (columns are {list(df.columns)})"
+        )
+    has_counts = "n_a" in df.columns or "n_b" in df.columns
+    if has_counts and not ("n_a" in df.columns and "n_b" in df.columns):
+        raise ValueError("comparisons: 'n_a' and 'n_b' go together; one of them is missing")
+    if not has_counts and "p_a" not in df.columns:
+        raise ValueError(
+            "comparisons: no outcome columns; expected 'n_a' and 'n_b' (counts) or 'p_a' "
+            f"(probability that A is preferred, with optional 'weight'); columns are {list(df.columns)}"
+        )
+    if len(df) == 0:
+        raise ValueError("comparisons: the table is empty; at least one compared pair is needed")
+
+    for col in ("option_a", "option_b"):
+        _fail(df, _missing(df[col]), col, "an option id, not missing")
+    a = df["option_a"].to_numpy(dtype=object)
+    b = df["option_b"].to_numpy(dtype=object)
+    codes, _ = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
+    code_a, code_b = codes[: len(df)], codes[len(df) :]
+    same = code_a == code_b
+    _fail(df, same, "option_b", "an option different from option_a", " (an option compared with itself)")
+
+    if options is not None:
+        known = validate_options(options).index
+        for col in ("option_a", "option_b"):
+            unknown = ~df[col].isin(known).to_numpy()
+            _fail(df, unknown, col, "an option_id listed in the options table", " (unknown option)")
+
+    if has_counts:
+        n_a = _numeric(df, "n_a")
+        n_b = _numeric(df, "n_b")
+        _fail(df, n_a < 0, "n_a", "a non-negative count")
+        _fail(df, n_b < 0, "n_b", "a non-negative count")
+        _fail(df, (n_a + n_b) <= 0, "n_b", "n_a + n_b > 0", " (zero total: this pair has no observations)")
+    else:
+        p_a = _numeric(df, "p_a")
+        _fail(df, (p_a < 0) | (p_a > 1), "p_a", "a probability in [0, 1]")
+        weight = _numeric(df, "weight") if "weight" in df.columns else np.ones(len(df))
+        _fail(df, weight <= 0, "weight", "a positive weight")
+        n_a, n_b = p_a * weight, (1.0 - p_a) * weight
+
+    first = np.zeros(len(df), dtype=np.int8)
+    if "shown_first" in df.columns and "order" in df.columns:
+        raise ValueError("comparisons: give either 'shown_first' or 'order', not both")
+    if "shown_first" in df.columns:
+        known_first = ~_missing(df["shown_first"])
+        all_codes, _ = pd.factorize(
+            pd.concat([df["option_a"], df["option_b"], df["shown_first"]], ignore_index=True)
+        )
+        code_first = all_codes[2 * len(df) :]
+        is_a = known_first & (code_first == code_a)
+        is_b = known_first & (code_first == code_b)
+        _fail(df, known_first & ~is_a & ~is_b, "shown_first", "option_a, option_b or missing")
+        first[is_a] = 1
+        first[is_b] = -1
+    elif "order" in df.columns:
+        order = df["order"]
+        known_order = ~_missing(order)
+        codes = order.map(lambda v: _ORDER_CODES.get(str(v).lower()) if isinstance(v, str) else None)
+        _fail(df, known_order & codes.isna().to_numpy(), "order", "'ab', 'ba' or missing")
+        first = codes.fillna(0).to_numpy(dtype=np.int8)
+
+    skip = {"option_a", "option_b", "n_a", "n_b", "p_a", "weight", "shown_first", "order"}
+    out = pd.DataFrame(
+        {"option_a": a, "option_b": b, "n_a": n_a.astype(float), "n_b": n_b.astype(float), "first": first}
+    )
+    for col in df.columns:
+        if col not in skip:
+            out[col] = df[col].to_numpy()
+    return out
+
+
+def combine_orientations(comparisons: pd.DataFrame, *, by: Iterable[str] = (), keep_order: bool = True) -> pd.DataFrame:
+    """Pool rows that describe the same pair, in either orientation.
+
+    ``(A, B, n_a=3, n_b=1)`` and ``(B, A, n_a=2, n_b=2)`` become one row
+    ``(A, B, n_a=5, n_b=3)``. The orientation kept is that of the first occurrence.
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+        A comparisons table (validated first).
+    by : list of str
+        Grouping columns kept apart (for example ``["model"]``).
+    keep_order : bool, default True
+        Keep rows of different presentation order apart (``first`` column); when False the
+        orders are pooled and ``first`` is 0.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``*by, option_a, option_b, first, n_a, n_b``.
+    """
+    df = validate_comparisons(comparisons) if "first" not in comparisons.columns else comparisons
+    by = list(by)
+    codes, uniques = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
+    ca, cb = codes[: len(df)], codes[len(df) :]
+    # Orient every row like the first occurrence of its unordered pair.
+    lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
+    key = pd.DataFrame({"lo": lo, "hi": hi, "pos": np.arange(len(df))})
+    first_pos = key.groupby(["lo", "hi"])["pos"].transform("min").to_numpy()
+    flip = ca != ca[first_pos]
+    na = np.where(flip, df["n_b"], df["n_a"])
+    nb = np.where(flip, df["n_a"], df["n_b"])
+    first = np.where(flip, -df["first"].to_numpy(), df["first"].to_numpy()) if keep_order else 0
+    work = pd.DataFrame(
+        {
+            **{c: df[c].to_numpy() for c in by},
+            "_pos": first_pos,
+            "first": np.asarray(first, dtype=np.int8) * np.ones(len(df), dtype=np.int8),
+            "n_a": na,
+            "n_b": nb,
+        }
+    )
+    grouped = work.groupby(by + ["_pos", "first"], sort=False, dropna=False)[["n_a", "n_b"]].sum().reset_index()
+    pos = grouped["_pos"].to_numpy()
+    grouped.insert(len(by), "option_a", df["option_a"].to_numpy()[pos])
+    grouped.insert(len(by) + 1, "option_b", df["option_b"].to_numpy()[pos])
+    return grouped.drop(columns="_pos")[by + ["option_a", "option_b", "first", "n_a", "n_b"]]
+
+
+@dataclass(frozen=True)
+class ComparisonData:
+    """Comparisons as integer arrays, ready for the likelihood.
+
+    Attributes
+    ----------
+    options : pandas.Index
+        Option labels; position ``i`` is option code ``i``.
+    a, b : ndarray of int
+        Option codes of each row.
+    n_a, n_b : ndarray of float
+        Counts of A and B preferred.
+    first : ndarray of int8
+        +1 when A was shown first, -1 when B was, 0 when unknown or pooled.
+    """
+
+    options: pd.Index
+    a: np.ndarray
+    b: np.ndarray
+    n_a: np.ndarray
+    n_b: np.ndarray
+    first: np.ndarray
+
+    @property
+    def n_options(self) -> int:
+        return len(self.options)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.a)
+
+    @property
+    def n_obs(self) -> float:
+        return float(self.n_a.sum() + self.n_b.sum())
+
+    @property
+    def has_order(self) -> bool:
+        return bool(np.any(self.first != 0))
+
+    def subset(self, rows: np.ndarray) -> "ComparisonData":
+        return ComparisonData(self.options, self.a[rows], self.b[rows], self.n_a[rows], self.n_b[rows], self.first[rows])
+
+    def reweight(self, weights: np.ndarray) -> "ComparisonData":
+        return ComparisonData(self.options, self.a, self.b, self.n_a * weights, self.n_b * weights, self.first)
+
+
+def prepare_comparisons(
+    comparisons: pd.DataFrame,
+    *,
+    options: pd.DataFrame | None = None,
+    option_order: Iterable[Hashable] | None = None,
+) -> ComparisonData:
+    """Validate, pool orientations, and encode a comparisons table as arrays.
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+        The comparisons table.
+    options : DataFrame, optional
+        Options table; ids are checked against it and, when given, it fixes the option
+        order (options never compared are dropped).
+    option_order : iterable, optional
+        Explicit option order (used internally to keep codes stable across folds).
+
+    Returns
+    -------
+    ComparisonData
+    """
+    df = validate_comparisons(comparisons, options=options)
+    pooled = combine_orientations(df)
+    seen = pd.Index(pd.unique(pd.concat([pooled["option_a"], pooled["option_b"]], ignore_index=True)))
+    if option_order is not None:
+        labels = pd.Index(list(option_order))
+        absent = ~seen.isin(labels)
+        if absent.any():
+            raise ValueError(f"comparisons: option {seen[absent][0]!r} is not among the fitted options")
+    elif options is not None:
+        ids = validate_options(options).index
+        labels = ids[ids.isin(seen)]
+    else:
+        labels = seen
+    a = labels.get_indexer(pooled["option_a"])
+    b = labels.get_indexer(pooled["option_b"])
+    return ComparisonData(
+        options=labels,
+        a=a.astype(np.int64),
+        b=b.astype(np.int64),
+        n_a=pooled["n_a"].to_numpy(dtype=float),
+        n_b=pooled["n_b"].to_numpy(dtype=float),
+        first=pooled["first"].to_numpy(dtype=np.int8),
+    )

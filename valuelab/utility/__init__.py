@@ -1,0 +1,26 @@
+"""Thurstonian utilities, their baselines and evaluation (Utility Engineering)."""
+
+from .evaluate import calibration_table, compare_fits, cross_validate, evaluate_fit, split_pairs
+from .graph import DisconnectedGraphError
+from .likelihood import Prior
+from .results import ThurstonianResult
+from .simulate import random_pairs, simulate_comparisons, simulate_utilities
+from .thurstonian import ConvergenceWarning, fit_bradley_terry, fit_case_v, fit_thurstonian
+
+__all__ = [
+    "Prior",
+    "ThurstonianResult",
+    "ConvergenceWarning",
+    "DisconnectedGraphError",
+    "fit_thurstonian",
+    "fit_case_v",
+    "fit_bradley_terry",
+    "evaluate_fit",
+    "calibration_table",
+    "split_pairs",
+    "cross_validate",
+    "compare_fits",
+    "simulate_utilities",
+    "random_pairs",
+    "simulate_comparisons",
+]

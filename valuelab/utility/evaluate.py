@@ -1,0 +1,239 @@
+"""Held-out evaluation of utility fits: log loss, accuracy, Brier score, calibration, k-fold CV,
+and likelihood-ratio / information-criterion comparison of nested models.
+
+References
+----------
+.. [1] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling Emergent
+   Value Systems in AIs. arXiv:2502.08640 (held-out log loss and accuracy of utility fits).
+.. [2] Brier, G. W. (1950). Verification of forecasts expressed in terms of probability.
+   *Monthly Weather Review* 78(1), 1–3.
+.. [3] Wilks, S. S. (1938). The large-sample distribution of the likelihood ratio for
+   testing composite hypotheses. *Annals of Mathematical Statistics* 9(1), 60–62.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2
+
+from ..schema import combine_orientations, validate_comparisons
+from .results import ThurstonianResult
+
+__all__ = ["evaluate_fit", "calibration_table", "split_pairs", "cross_validate", "compare_fits"]
+
+_EPS = 1e-12
+
+
+def _pair_keys(df: pd.DataFrame) -> np.ndarray:
+    codes, _ = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
+    a, b = codes[: len(df)], codes[len(df) :]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    return pd.factorize(pd.Series(lo.astype(np.int64) * (codes.max() + 1) + hi))[0]
+
+
+def _observed_and_predicted(result: ThurstonianResult, comparisons: pd.DataFrame):
+    pooled = combine_orientations(validate_comparisons(comparisons), keep_order=True)
+    pairs = pooled[["option_a", "option_b"]].copy()
+    pairs["order"] = np.where(pooled["first"] > 0, "ab", np.where(pooled["first"] < 0, "ba", None))
+    p = np.clip(result.predict_proba(pairs).to_numpy(), _EPS, 1 - _EPS)
+    return pooled["n_a"].to_numpy(float), pooled["n_b"].to_numpy(float), p
+
+
+def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Series:
+    """Score a fit on (held-out) comparisons.
+
+    Rows of the same pair, orientation and presentation order are pooled first.
+
+    Parameters
+    ----------
+    result : ThurstonianResult
+    comparisons : DataFrame
+        Comparisons among options of the fit.
+
+    Returns
+    -------
+    Series
+        ``log_loss``: mean negative log-likelihood per observation (binomial counts);
+        ``log_loss_pairs``: mean binary cross-entropy per row against the observed share
+        (every row weighted the same, as in the published procedure);
+        ``accuracy``: share of rows whose predicted winner (p >= 0.5) matches the observed
+        majority, excluding rows observed at exactly 0.5;
+        ``accuracy_ties_as_a``: the published definition (observed p >= 0.5 counts as A);
+        ``n_ties``: rows observed at exactly 0.5; ``brier``: mean squared error of p per
+        observation; ``n_rows``, ``n_obs``.
+    """
+    n_a, n_b, p = _observed_and_predicted(result, comparisons)
+    n = n_a + n_b
+    obs = n_a / n
+    ll = n_a * np.log(p) + n_b * np.log1p(-p)
+    bce = -(obs * np.log(p) + (1 - obs) * np.log1p(-p))
+    ties = np.isclose(obs, 0.5, rtol=0, atol=1e-12)
+    pred_a = p >= 0.5
+    decided = ~ties
+    accuracy = float(np.mean(pred_a[decided] == (obs[decided] > 0.5))) if decided.any() else np.nan
+    return pd.Series(
+        {
+            "log_loss": float(-ll.sum() / n.sum()),
+            "log_loss_pairs": float(bce.mean()),
+            "accuracy": accuracy,
+            "accuracy_ties_as_a": float(np.mean(pred_a == (obs >= 0.5))),
+            "n_ties": int(ties.sum()),
+            "brier": float(np.sum(n_a * (1 - p) ** 2 + n_b * p**2) / n.sum()),
+            "n_rows": int(len(n)),
+            "n_obs": float(n.sum()),
+        }
+    )
+
+
+def calibration_table(result: ThurstonianResult, comparisons: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
+    """Predicted against observed preference rates in bins of the predicted probability.
+
+    Parameters
+    ----------
+    result : ThurstonianResult
+    comparisons : DataFrame
+    bins : int
+        Equal-width bins on [0, 1].
+
+    Returns
+    -------
+    DataFrame
+        One row per non-empty bin: ``bin_low``, ``bin_high``, ``predicted`` (observation-
+        weighted mean predicted p), ``observed`` (share of observations preferring A),
+        ``n_obs``, ``n_rows``.
+    """
+    n_a, n_b, p = _observed_and_predicted(result, comparisons)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+    n = n_a + n_b
+    df = pd.DataFrame({"bin": idx, "pn": p * n, "n_a": n_a, "n": n, "rows": 1})
+    g = df.groupby("bin").sum()
+    out = pd.DataFrame(
+        {
+            "bin_low": edges[g.index],
+            "bin_high": edges[g.index + 1],
+            "predicted": g["pn"] / g["n"],
+            "observed": g["n_a"] / g["n"],
+            "n_obs": g["n"],
+            "n_rows": g["rows"],
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def split_pairs(comparisons: pd.DataFrame, *, test_size: float = 0.2, seed: int | None = 0):
+    """Split comparisons into train and test sets by unordered pair.
+
+    Both orientations and both presentation orders of a pair land on the same side, so the
+    test set holds pairs never seen in training.
+
+    Returns
+    -------
+    train, test : DataFrame
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
+    validate_comparisons(comparisons)
+    keys = _pair_keys(comparisons)
+    rng = np.random.default_rng(seed)
+    n_keys = keys.max() + 1
+    test_keys = rng.permutation(n_keys)[: max(1, int(round(test_size * n_keys)))]
+    is_test = np.isin(keys, test_keys)
+    return comparisons[~is_test], comparisons[is_test]
+
+
+def _drop_unseen(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    seen = pd.Index(pd.unique(pd.concat([train["option_a"], train["option_b"]])))
+    ok = test["option_a"].isin(seen) & test["option_b"].isin(seen)
+    return test[ok.to_numpy()], int((~ok).sum())
+
+
+def cross_validate(comparisons: pd.DataFrame, *, fit: Callable[..., ThurstonianResult] | None = None,
+                   k: int = 5, seed: int | None = 0, **fit_kwargs) -> pd.DataFrame:
+    """K-fold cross-validation over pairs.
+
+    Parameters
+    ----------
+    comparisons : DataFrame
+    fit : callable, default :func:`valuelab.fit_thurstonian`
+        Any of the fit functions; ``fit_kwargs`` are passed to it.
+    k : int
+        Number of folds (pairs are assigned to folds at random).
+    seed : int or None
+
+    Returns
+    -------
+    DataFrame
+        One row per fold: ``fold``, the columns of :func:`evaluate_fit`, and ``n_dropped``
+        (test rows whose options were absent from that fold's training data).
+    """
+    from .thurstonian import fit_thurstonian
+
+    fit = fit or fit_thurstonian
+    if k < 2:
+        raise ValueError(f"k: expected at least 2 folds, got {k!r}")
+    validate_comparisons(comparisons)
+    keys = _pair_keys(comparisons)
+    rng = np.random.default_rng(seed)
+    fold_of_key = rng.permutation(keys.max() + 1) % k
+    fold = fold_of_key[keys]
+    fit_kwargs.setdefault("ci", None)
+    rows = []
+    for f in range(k):
+        train, test = comparisons[fold != f], comparisons[fold == f]
+        test, dropped = _drop_unseen(train, test)
+        if dropped:
+            warnings.warn(f"fold {f}: {dropped} test rows involve options absent from training; skipped",
+                          stacklevel=2)
+        res = fit(train, **fit_kwargs)
+        scores = evaluate_fit(res, test)
+        rows.append({"fold": f, **scores.to_dict(), "n_dropped": dropped})
+    return pd.DataFrame(rows)
+
+
+def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = None) -> pd.DataFrame:
+    """Compare fits of the same data by log-likelihood, AIC, BIC and likelihood-ratio tests.
+
+    Parameters
+    ----------
+    fits : dict of name -> ThurstonianResult
+        Fits of the same comparisons.
+    reference : str, optional
+        Name of the restricted model each other fit is tested against (default: the fit
+        with the fewest parameters). The test is meaningful for nested models fitted by
+        maximum likelihood (``prior=None``), e.g. case V inside the free-variance model.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by name: ``model``, ``loglike``, ``n_params``, ``aic``, ``bic``,
+        ``delta_aic`` (to the best), ``lr_stat``, ``lr_df``, ``lr_pvalue``.
+    """
+    if not fits:
+        raise ValueError("fits: expected at least one fit")
+    n_obs = {round(f.n_obs, 6) for f in fits.values()}
+    if len(n_obs) > 1:
+        raise ValueError(f"fits: the fits use different data (observation counts {sorted(n_obs)})")
+    table = pd.DataFrame(
+        {
+            name: {"model": f.model, "loglike": f.loglike, "n_params": f.n_params, "aic": f.aic, "bic": f.bic}
+            for name, f in fits.items()
+        }
+    ).T
+    for col in ("loglike", "aic", "bic"):
+        table[col] = table[col].astype(float)
+    table["n_params"] = table["n_params"].astype(int)
+    table["delta_aic"] = table["aic"] - table["aic"].min()
+    ref = reference or table["n_params"].idxmin()
+    if ref not in fits:
+        raise ValueError(f"reference: {ref!r} is not one of the fits {list(fits)}")
+    stat = 2 * (table["loglike"] - table.loc[ref, "loglike"])
+    df = table["n_params"] - table.loc[ref, "n_params"]
+    table["lr_stat"] = np.where(df > 0, stat, np.nan)
+    table["lr_df"] = np.where(df > 0, df, np.nan)
+    table["lr_pvalue"] = np.where(df > 0, chi2.sf(np.clip(stat, 0, None), np.maximum(df, 1)), np.nan)
+    return table

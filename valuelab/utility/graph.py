@@ -1,0 +1,50 @@
+"""The comparison graph: options are nodes, compared pairs are edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from ..schema import ComparisonData
+
+
+def components(data: ComparisonData) -> np.ndarray:
+    """Connected-component label of every option (0 is the largest component)."""
+    n = data.n_options
+    adj = sp.coo_matrix((np.ones(data.n_rows), (data.a, data.b)), shape=(n, n))
+    _, labels = connected_components(adj, directed=False)
+    sizes = np.bincount(labels)
+    rank = np.empty_like(sizes)
+    rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
+    return rank[labels]
+
+
+class DisconnectedGraphError(ValueError):
+    """The comparison graph has several components; their utilities are not comparable.
+
+    Attributes
+    ----------
+    sizes : list of int
+        Number of options in each component, largest first.
+    """
+
+    def __init__(self, sizes, examples):
+        self.sizes = list(sizes)
+        parts = ", ".join(f"{s} (e.g. {e!r})" for s, e in zip(self.sizes[:5], examples[:5]))
+        more = "" if len(self.sizes) <= 5 else f", and {len(self.sizes) - 5} more"
+        super().__init__(
+            f"the comparison graph is disconnected: {len(self.sizes)} components of sizes {parts}{more}. "
+            "Utilities in different components are not comparable; compare pairs that link them, "
+            "or pass components='separate' to fit each component on its own scale."
+        )
+
+
+def check_connected(data: ComparisonData) -> None:
+    """Raise :class:`DisconnectedGraphError` when the comparison graph is disconnected."""
+    labels = components(data)
+    k = labels.max() + 1
+    if k > 1:
+        sizes = np.bincount(labels)
+        examples = [data.options[np.flatnonzero(labels == c)[0]] for c in range(k)]
+        raise DisconnectedGraphError(sizes, examples)

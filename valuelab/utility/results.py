@@ -1,0 +1,229 @@
+"""The result of a utility fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ..schema import ComparisonData, validate_comparisons
+from ..summary import Summary
+from .likelihood import PairwiseLikelihood
+from .optimize import SolverInfo
+
+_MODEL_NAMES = {
+    "thurstonian": "Thurstonian (free variances, probit)",
+    "case_v": "Thurstone case V (shared variance, probit)",
+    "bradley_terry": "Bradley-Terry (logit)",
+}
+
+
+class ThurstonianResult:
+    """Fitted utilities with their uncertainty.
+
+    Attributes
+    ----------
+    utilities : DataFrame
+        Indexed by option id. ``mean``: utility, standardised to mean 0 and sd 1 across
+        options; ``variance``: the option's utility variance on that scale (NaN for
+        Bradley–Terry); ``se_mean``, ``ci_low``, ``ci_high``: standard error and confidence
+        interval of ``mean``; ``se_variance``; ``n_obs``: observations involving the option;
+        then the attributes of the options table, if one was given.
+    order_effect : float
+        Position bias: utility added to the option shown first (standardised units; 0 when
+        not estimated). ``order_effect_se`` and ``order_effect_ci`` go with it.
+    loglike : float
+        Log-likelihood at the estimate (without the prior).
+    n_obs : float
+        Number of observations (sum of counts).
+    n_params : int
+        Free parameters net of the gauge (location, and scale for free variances).
+    converged : bool
+    iterations, grad_norm : solver diagnostics (see ``info`` for all).
+    model : str
+        "thurstonian", "case_v" or "bradley_terry".
+    prior : Prior or None
+    """
+
+    def __init__(self, *, likelihood: PairwiseLikelihood, theta: np.ndarray, info: SolverInfo, model: str,
+                 covariance: np.ndarray | None, bootstrap, alpha: float, ci_method, option_table, se_note):
+        from .thurstonian import _standardise
+
+        self._lik = likelihood
+        self._theta = theta
+        self.info = info
+        self.model = model
+        self.prior = likelihood.prior
+        self.alpha = alpha
+        self.ci_method = ci_method
+        self.se_note = se_note
+        data = likelihood.data
+        self.options = data.options
+        n = data.n_options
+        mu_s, var_s, gamma_s, self._shift, self._scale = _standardise(likelihood, theta)
+        if likelihood.link == "logit":
+            var_s = np.full(n, np.nan)
+        z = norm.ppf(1 - alpha / 2)
+        se_mu = np.full(n, np.nan)
+        se_var = np.full(n, np.nan)
+        se_gamma = np.nan
+        self.covariance_mean = None
+        if covariance is not None:
+            d = np.sqrt(np.clip(np.diag(covariance), 0, None))
+            se_mu = d[:n]
+            self.covariance_mean = pd.DataFrame(covariance[:n, :n], index=data.options, columns=data.options)
+            if likelihood.link == "probit":
+                se_var = d[n : 2 * n]
+            if likelihood.order_effect:
+                se_gamma = d[-1]
+        lo, hi = mu_s - z * se_mu, mu_s + z * se_mu
+        g_lo, g_hi = gamma_s - z * se_gamma, gamma_s + z * se_gamma
+        self.bootstrap_means = None
+        if bootstrap is not None:
+            draws, gammas = bootstrap
+            self.bootstrap_means = pd.DataFrame(draws, columns=data.options)
+            lo = np.nanquantile(draws, alpha / 2, axis=0)
+            hi = np.nanquantile(draws, 1 - alpha / 2, axis=0)
+            se_mu = np.nanstd(draws, axis=0, ddof=1)
+            if likelihood.order_effect:
+                g_lo, g_hi = np.quantile(gammas, [alpha / 2, 1 - alpha / 2])
+                se_gamma = float(np.std(gammas, ddof=1))
+        n_obs_opt = np.bincount(data.a, data.n_a + data.n_b, n) + np.bincount(data.b, data.n_a + data.n_b, n)
+        table = pd.DataFrame(
+            {"mean": mu_s, "variance": var_s, "se_mean": se_mu, "ci_low": lo, "ci_high": hi,
+             "se_variance": se_var, "n_obs": n_obs_opt},
+            index=pd.Index(data.options, name="option_id"),
+        )
+        if option_table is not None:
+            table = table.join(option_table, how="left")
+        self.utilities = table
+        self.order_effect = float(gamma_s) if likelihood.order_effect else 0.0
+        self.order_effect_se = float(se_gamma) if likelihood.order_effect else np.nan
+        self.order_effect_ci = (float(g_lo), float(g_hi)) if likelihood.order_effect else (np.nan, np.nan)
+        self.loglike = likelihood.loglike(theta)
+        self.n_obs = data.n_obs
+        self.n_pairs = data.n_rows
+        gauge = 2 if likelihood.free_variance else 1
+        self.n_params = likelihood.n_params - gauge
+        self.converged = info.converged
+        self.iterations = info.iterations
+        self.grad_norm = info.grad_norm
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion, ``2 k - 2 loglike``."""
+        return 2 * self.n_params - 2 * self.loglike
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, ``k log n - 2 loglike`` (n = observations)."""
+        return self.n_params * np.log(self.n_obs) - 2 * self.loglike
+
+    def _encode(self, pairs: pd.DataFrame) -> tuple[ComparisonData, pd.DataFrame]:
+        if not isinstance(pairs, pd.DataFrame):
+            raise TypeError(f"pairs must be a DataFrame with option_a and option_b, got {type(pairs).__name__}")
+        work = pairs
+        if not {"n_a", "n_b"} <= set(pairs.columns) and "p_a" not in pairs.columns:
+            work = pairs.assign(n_a=1.0, n_b=0.0)
+        df = validate_comparisons(work)
+        a = self.options.get_indexer(df["option_a"])
+        b = self.options.get_indexer(df["option_b"])
+        for col, codes in (("option_a", a), ("option_b", b)):
+            bad = np.flatnonzero(codes < 0)
+            if bad.size:
+                raise ValueError(
+                    f"pairs row {bad[0]}, column {col!r}: option {df[col].iloc[bad[0]]!r} was not in the fit"
+                )
+        data = ComparisonData(self.options, a, b, df["n_a"].to_numpy(), df["n_b"].to_numpy(),
+                              df["first"].to_numpy(dtype=np.int8))
+        return data, df
+
+    def predict_proba(self, pairs: pd.DataFrame) -> pd.Series:
+        """Probability that ``option_a`` is preferred, for each row of ``pairs``.
+
+        Parameters
+        ----------
+        pairs : DataFrame
+            ``option_a``, ``option_b`` and optionally ``shown_first``/``order`` (used when
+            the fit has an order effect; rows without it get the order-averaged bias 0).
+
+        Returns
+        -------
+        Series
+            ``p_a``, aligned with ``pairs.index``.
+        """
+        data, _ = self._encode(pairs)
+        p = self._lik.predict(self._theta, data)
+        return pd.Series(p, index=pairs.index, name="p_a")
+
+    # ------------------------------------------------------------------ display
+    def summary(self, top: int = 10) -> Summary:
+        """Model facts, the order effect and the highest and lowest utilities.
+
+        Returns
+        -------
+        Summary
+            Renders as HTML in Jupyter; ``as_text()``, ``as_latex()``.
+        """
+        facts = {
+            "Model": _MODEL_NAMES[self.model],
+            "Estimation": "MAP (weak Gaussian priors)" if self.prior is not None else "maximum likelihood",
+            "Options": len(self.options),
+            "Pairs (rows)": self.n_pairs,
+            "Observations": self.n_obs,
+            "Log-likelihood": self.loglike,
+            "AIC": self.aic,
+            "Converged": self.converged,
+            "Iterations": self.iterations,
+            "Gradient max-norm": self.grad_norm,
+            "Intervals": {"wald": "Wald (observed information)", "bootstrap": "bootstrap percentile",
+                          None: "none"}[self.ci_method] + f", {100 * (1 - self.alpha):.0f}%",
+        }
+        if self._lik.order_effect:
+            lo, hi = self.order_effect_ci
+            facts["Order effect (first shown)"] = (
+                f"{self.order_effect:.4f} (se {self.order_effect_se:.4f}; CI {lo:.4f} to {hi:.4f})"
+            )
+        cols = ["mean", "se_mean", "ci_low", "ci_high", "variance", "n_obs"]
+        ranked = self.utilities.sort_values("mean", ascending=False)[cols]
+        table = ranked if len(ranked) <= 2 * top else pd.concat([ranked.head(top), ranked.tail(top)])
+        notes = [self.se_note] if self.se_note else []
+        return Summary("Utility fit", facts, {"Utilities (highest and lowest)": table}, notes)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        return (f"<ThurstonianResult model={self.model!r} options={len(self.options)} pairs={self.n_pairs} "
+                f"loglike={self.loglike:.4f} converged={self.converged}>")
+
+    def plot(self, kind: str = "utilities", **kwargs):
+        """Plot the fit.
+
+        Parameters
+        ----------
+        kind : {"utilities", "calibration"}
+            "utilities": means with intervals, sorted. "calibration": predicted against
+            observed preference rates; needs ``comparisons=`` (e.g. held-out data).
+        **kwargs
+            Passed to :func:`valuelab.viz.plot_utilities` or
+            :func:`valuelab.viz.plot_calibration`.
+
+        Returns
+        -------
+        plotly.graph_objects.Figure
+        """
+        from .. import viz
+
+        if kind == "utilities":
+            return viz.plot_utilities(self.utilities, **kwargs)
+        if kind == "calibration":
+            from .evaluate import calibration_table
+
+            comparisons = kwargs.pop("comparisons", None)
+            if comparisons is None:
+                raise ValueError("plot(kind='calibration') needs comparisons=... (the pairs to check)")
+            return viz.plot_calibration(calibration_table(self, comparisons, bins=kwargs.pop("bins", 10)), **kwargs)
+        raise ValueError(f"kind: expected 'utilities' or 'calibration', got {kind!r}")
+

@@ -1,0 +1,163 @@
+"""Simulate pairwise comparisons from known utilities (for tests, notebooks and benchmarks)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, ndtr
+
+__all__ = ["simulate_utilities", "random_pairs", "simulate_comparisons"]
+
+
+def simulate_utilities(n_options: int, *, mean_sd: float = 1.0, variance: float | tuple[float, float] = (0.5, 0.5),
+                       seed: int | None = 0, prefix: str = "o") -> pd.DataFrame:
+    """Draw true utilities for a simulated agent.
+
+    Parameters
+    ----------
+    n_options : int
+    mean_sd : float
+        ``mu_i ~ N(0, mean_sd^2)``.
+    variance : float or (median, log_sd)
+        A fixed variance for every option, or a log-normal spread: ``sigma_i^2 = median *
+        exp(log_sd * N(0, 1))``.
+    seed : int or None
+    prefix : str
+        Option ids are ``f"{prefix}{i}"``.
+
+    Returns
+    -------
+    DataFrame
+        ``option_id``, ``mean``, ``variance``.
+    """
+    if n_options < 2:
+        raise ValueError(f"n_options: expected at least 2, got {n_options!r}")
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(0.0, mean_sd, n_options)
+    if isinstance(variance, tuple):
+        median, log_sd = variance
+        var = median * np.exp(log_sd * rng.normal(size=n_options))
+    else:
+        var = np.full(n_options, float(variance))
+    return pd.DataFrame({"option_id": [f"{prefix}{i}" for i in range(n_options)], "mean": mu, "variance": var})
+
+
+def random_pairs(options, n_pairs: int, *, seed: int | None = 0, connected: bool = True) -> pd.DataFrame:
+    """Distinct unordered pairs drawn uniformly, optionally starting from a spanning cycle.
+
+    Parameters
+    ----------
+    options : sequence or DataFrame with ``option_id``
+    n_pairs : int
+        Number of distinct pairs (at most n(n-1)/2).
+    seed : int or None
+    connected : bool
+        Start from a random Hamiltonian cycle (n pairs) so the comparison graph is
+        connected; the remaining pairs are uniform.
+
+    Returns
+    -------
+    DataFrame
+        ``option_a``, ``option_b``.
+    """
+    ids = np.asarray(options["option_id"] if isinstance(options, pd.DataFrame) else list(options), dtype=object)
+    n = len(ids)
+    total = n * (n - 1) // 2
+    if not 0 < n_pairs <= total:
+        raise ValueError(f"n_pairs: expected 1..{total} for {n} options, got {n_pairs!r}")
+    rng = np.random.default_rng(seed)
+    chosen: set[int] = set()
+    lo_parts, hi_parts = [], []
+
+    def add(a, b):
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        key = lo.astype(np.int64) * n + hi
+        _, first = np.unique(key, return_index=True)
+        keep = [i for i in np.sort(first) if key[i] not in chosen and lo[i] != hi[i]]
+        for i in keep:
+            chosen.add(int(key[i]))
+        lo_parts.append(lo[keep])
+        hi_parts.append(hi[keep])
+
+    if connected and n_pairs >= n:
+        perm = rng.permutation(n)
+        add(perm, np.roll(perm, -1))
+    while len(chosen) < n_pairs:
+        need = n_pairs - len(chosen)
+        a = rng.integers(0, n, 2 * need + 16)
+        b = rng.integers(0, n, 2 * need + 16)
+        add(a, b)
+    lo = np.concatenate(lo_parts)[:n_pairs]
+    hi = np.concatenate(hi_parts)[:n_pairs]
+    swap = rng.random(len(lo)) < 0.5
+    a, b = np.where(swap, hi, lo), np.where(swap, lo, hi)
+    return pd.DataFrame({"option_a": ids[a], "option_b": ids[b]})
+
+
+def simulate_comparisons(utilities: pd.DataFrame, pairs: pd.DataFrame, *, samples: int = 10,
+                         orders: Literal["both", "single", "pooled"] = "both", order_bias: float = 0.0,
+                         link: Literal["probit", "logit"] = "probit", seed: int | None = 0) -> pd.DataFrame:
+    """Sample choices of an agent with known utilities.
+
+    The agent prefers A with probability ``F((mu_A - mu_B + b s) / sqrt(var_A + var_B))``
+    (probit) or ``logistic(mu_A - mu_B + b s)`` (logit), where ``s`` = +1 when A is shown
+    first and -1 when B is, and ``b = order_bias`` (utility units; with variances of 1/2 a
+    utility unit is one z unit).
+
+    Parameters
+    ----------
+    utilities : DataFrame
+        ``option_id``, ``mean``, ``variance`` (as from :func:`simulate_utilities`).
+    pairs : DataFrame
+        ``option_a``, ``option_b``.
+    samples : int
+        Answers per pair and order.
+    orders : {"both", "single", "pooled"}
+        "both": each pair asked in both orders (two rows); "single": one order chosen at
+        random per pair; "pooled": both orders asked and counts summed into one row with no
+        order column.
+    order_bias : float
+    link : {"probit", "logit"}
+    seed : int or None
+
+    Returns
+    -------
+    DataFrame
+        ``option_a``, ``option_b``, ``shown_first`` (absent for "pooled"), ``n_a``, ``n_b``,
+        ``p_true`` (the agent's choice probability for that row).
+    """
+    if orders not in ("both", "single", "pooled"):
+        raise ValueError(f"orders: expected 'both', 'single' or 'pooled', got {orders!r}")
+    u = utilities.set_index("option_id")
+    rng = np.random.default_rng(seed)
+    a = pairs["option_a"].to_numpy(dtype=object)
+    b = pairs["option_b"].to_numpy(dtype=object)
+    mu_a, mu_b = u["mean"].reindex(a).to_numpy(), u["mean"].reindex(b).to_numpy()
+    if np.isnan(mu_a).any() or np.isnan(mu_b).any():
+        raise ValueError("pairs: some option ids are not in utilities['option_id']")
+    scale = np.sqrt(u["variance"].reindex(a).to_numpy() + u["variance"].reindex(b).to_numpy())
+
+    def prob(s):
+        if link == "probit":
+            return ndtr((mu_a - mu_b + order_bias * s) / scale)
+        return expit(mu_a - mu_b + order_bias * s)
+
+    if orders == "single":
+        s = np.where(rng.random(len(a)) < 0.5, 1.0, -1.0)
+        p = prob(s)
+        n_a = rng.binomial(samples, p)
+        return pd.DataFrame({"option_a": a, "option_b": b, "shown_first": np.where(s > 0, a, b),
+                             "n_a": n_a, "n_b": samples - n_a, "p_true": p})
+    p1, p2 = prob(np.ones(len(a))), prob(-np.ones(len(a)))
+    n1, n2 = rng.binomial(samples, p1), rng.binomial(samples, p2)
+    if orders == "pooled":
+        return pd.DataFrame({"option_a": a, "option_b": b, "n_a": n1 + n2, "n_b": 2 * samples - n1 - n2,
+                             "p_true": (p1 + p2) / 2})
+    return pd.DataFrame({
+        "option_a": np.concatenate([a, a]), "option_b": np.concatenate([b, b]),
+        "shown_first": np.concatenate([a, b]),
+        "n_a": np.concatenate([n1, n2]), "n_b": samples - np.concatenate([n1, n2]),
+        "p_true": np.concatenate([p1, p2]),
+    })
