@@ -48,3 +48,25 @@ def check_connected(data: ComparisonData) -> None:
         sizes = np.bincount(labels)
         examples = [data.options[np.flatnonzero(labels == c)[0]] for c in range(k)]
         raise DisconnectedGraphError(sizes, examples)
+
+
+def strongly_connected_sizes(data: ComparisonData) -> np.ndarray:
+    """Sizes of the strongly connected components of the win graph (a -> b when a beat b).
+
+    The Bradley–Terry and Thurstone maximum-likelihood estimates exist (are finite) only
+    when this graph is strongly connected: otherwise some group of options beats every
+    option outside it in every comparison, and its utilities run off to infinity.
+
+    References
+    ----------
+    .. [1] Ford, L. R. (1957). Solution of a ranking problem from binary comparisons.
+       *The American Mathematical Monthly* 64(8), 28–33.
+    """
+    n = data.n_options
+    wins_a = data.n_a > 0
+    wins_b = data.n_b > 0
+    rows = np.concatenate([data.a[wins_a], data.b[wins_b]])
+    cols = np.concatenate([data.b[wins_a], data.a[wins_b]])
+    adj = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(adj, directed=True, connection="strong")
+    return np.sort(np.bincount(labels))[::-1]

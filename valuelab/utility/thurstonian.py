@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.linalg as sl
 
 from ..schema import ComparisonData, prepare_comparisons, validate_options
-from .graph import check_connected, components as graph_components
+from .graph import check_connected, components as graph_components, strongly_connected_sizes
 from .likelihood import PairwiseLikelihood, Prior
 from .optimize import lbfgs, newton_cg
 from .results import ThurstonianResult
@@ -190,6 +190,15 @@ def _fit(
     lik_kwargs = dict(link=link, free_variance=free_variance, order_effect=bool(order_effect), prior=prior)
     lik = PairwiseLikelihood(data, **lik_kwargs)
     theta, info = _fit_once(lik, lik.initial(), solver, tol, max_iter)
+    if prior is None:
+        sizes = strongly_connected_sizes(data)
+        if len(sizes) > 1:
+            info.converged = False
+            info.message = (
+                f"the maximum-likelihood estimate does not exist: the win graph has {len(sizes)} strongly "
+                "connected components (some options win or lose every comparison against the rest), "
+                "so their utilities diverge"
+            )
     if not info.converged:
         warnings.warn(
             f"{model} fit did not converge after {info.iterations} iterations ({info.message}; "

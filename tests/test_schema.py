@@ -1,0 +1,93 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import valuelab as vl
+from valuelab.schema import prepare_comparisons
+
+
+def base():
+    return pd.DataFrame({"option_a": ["x", "y", "x"], "option_b": ["y", "z", "z"], "n_a": [3, 1, 2], "n_b": [1, 2, 2]})
+
+
+BAD_INPUTS = [
+    ("missing option_b", lambda d: d.drop(columns="option_b"), r"missing column\(s\) \['option_b'\]"),
+    ("no outcome columns", lambda d: d.drop(columns=["n_a", "n_b"]), r"no outcome columns"),
+    ("n_b without n_a", lambda d: d.drop(columns="n_a"), r"'n_a' and 'n_b' go together"),
+    ("empty", lambda d: d.iloc[:0], r"the table is empty"),
+    ("NaN count", lambda d: d.assign(n_a=[3, np.nan, 2]), r"row 1, column 'n_a': expected a number, not missing"),
+    ("infinite count", lambda d: d.assign(n_b=[1, 2, np.inf]), r"row 2, column 'n_b': expected a finite number"),
+    ("text count", lambda d: d.assign(n_a=["3", "many", "2"]), r"row 1, column 'n_a': expected a number"),
+    ("negative count", lambda d: d.assign(n_b=[1, -2, 2]), r"row 1, column 'n_b': expected a non-negative count"),
+    ("zero total", lambda d: d.assign(n_a=[3, 0, 2], n_b=[1, 0, 2]), r"row 1, column 'n_b'.*zero total"),
+    ("self comparison", lambda d: d.assign(option_b=["y", "y", "z"]), r"row 1, column 'option_b'.*compared with itself"),
+    ("missing id", lambda d: d.assign(option_a=["x", None, "x"]), r"row 1, column 'option_a': expected an option id"),
+    ("p above 1", lambda d: d.drop(columns=["n_a", "n_b"]).assign(p_a=[0.2, 1.5, 0.1]),
+     r"row 1, column 'p_a': expected a probability in \[0, 1\]"),
+    ("p below 0", lambda d: d.drop(columns=["n_a", "n_b"]).assign(p_a=[-0.1, 0.5, 0.1]), r"row 0, column 'p_a'"),
+    ("zero weight", lambda d: d.drop(columns=["n_a", "n_b"]).assign(p_a=0.5, weight=[1, 0, 1]),
+     r"row 1, column 'weight': expected a positive weight"),
+    ("bad shown_first", lambda d: d.assign(shown_first=["x", "q", None]), r"row 1, column 'shown_first'"),
+    ("bad order", lambda d: d.assign(order=["ab", "first", None]), r"row 1, column 'order': expected 'ab', 'ba'"),
+    ("both order columns", lambda d: d.assign(order="ab", shown_first="x"), r"either 'shown_first' or 'order'"),
+]
+
+
+@pytest.mark.parametrize("name,mutate,message", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_names_row_and_field(name, mutate, message):
+    with pytest.raises(ValueError, match=message):
+        vl.validate_comparisons(mutate(base()))
+    with pytest.raises(ValueError, match=message):
+        vl.fit_thurstonian(mutate(base()))
+
+
+def test_unknown_option_when_options_given():
+    options = pd.DataFrame({"option_id": ["x", "y"]})
+    with pytest.raises(ValueError, match=r"row 1, column 'option_b'.*unknown option"):
+        vl.validate_comparisons(base(), options=options)
+
+
+def test_index_labels_are_named():
+    df = base().set_index(pd.Index(["r1", "r2", "r3"]))
+    df.loc["r3", "n_a"] = -1
+    with pytest.raises(ValueError, match=r"row 2 \(index 'r3'\)"):
+        vl.validate_comparisons(df)
+
+
+def test_duplicate_option_ids_rejected():
+    with pytest.raises(ValueError, match="appears more than once"):
+        vl.validate_options(pd.DataFrame({"option_id": ["x", "x"]}))
+
+
+def test_orientations_are_combined():
+    df = pd.DataFrame({"option_a": ["x", "y", "x"], "option_b": ["y", "x", "y"],
+                       "n_a": [3, 2, 1], "n_b": [1, 2, 0]})
+    pooled = vl.combine_orientations(df, keep_order=False)
+    assert len(pooled) == 1
+    row = pooled.iloc[0]
+    assert (row.option_a, row.option_b) == ("x", "y")
+    # x wins: 3 + 2 (from the flipped row) + 1; y wins: 1 + 2 + 0
+    assert (row.n_a, row.n_b) == (6.0, 3.0)
+
+
+def test_order_is_flipped_with_orientation():
+    df = pd.DataFrame({"option_a": ["x", "y"], "option_b": ["y", "x"], "n_a": [3, 2], "n_b": [1, 2],
+                       "shown_first": ["x", "y"]})
+    pooled = vl.combine_orientations(df).sort_values("first")
+    # the second row shows y first, i.e. B first after reorienting to (x, y)
+    assert pooled["first"].tolist() == [-1, 1]
+    assert pooled["n_a"].tolist() == [2.0, 3.0]
+
+
+def test_probabilities_become_weighted_counts():
+    df = pd.DataFrame({"option_a": [1, 2], "option_b": [2, 3], "p_a": [0.25, 1.0], "weight": [4, 2]})
+    out = vl.validate_comparisons(df)
+    assert out["n_a"].tolist() == [1.0, 2.0]
+    assert out["n_b"].tolist() == [3.0, 0.0]
+
+
+def test_hashable_labels_of_any_kind():
+    df = pd.DataFrame({"option_a": [("a", 1), 7, "s"], "option_b": [7, "s", ("a", 1)], "n_a": [1, 2, 3], "n_b": [1, 1, 1]})
+    data = prepare_comparisons(df)
+    assert set(data.options) == {("a", 1), 7, "s"}
+    assert data.n_obs == 9.0

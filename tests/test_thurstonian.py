@@ -1,0 +1,216 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import approx_fprime
+from scipy.stats import spearmanr
+
+import valuelab as vl
+from valuelab.schema import prepare_comparisons
+from valuelab.utility.likelihood import PairwiseLikelihood, Prior
+
+from conftest import standardise
+
+
+@pytest.mark.parametrize("link,free,order", [("probit", True, True), ("probit", True, False),
+                                             ("probit", False, True), ("logit", False, True)])
+@pytest.mark.parametrize("prior", [None, Prior()])
+def test_gradient_and_hessian_equal_finite_differences(small_agent, link, free, order, prior):
+    _, comps = small_agent
+    data = prepare_comparisons(comps)
+    lik = PairwiseLikelihood(data, link=link, free_variance=free, order_effect=order, prior=prior)
+    rng = np.random.default_rng(0)
+    theta = 0.3 * rng.normal(size=lik.n_params)
+    _, grad = lik.value_and_grad(theta)
+    fd = approx_fprime(theta, lambda t: lik.value_and_grad(t)[0], 1e-6)
+    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-3)
+    hess = lik.hessian(theta)
+    fd_h = np.array([(lik.value_and_grad(theta + 1e-5 * e)[1] - lik.value_and_grad(theta - 1e-5 * e)[1]) / 2e-5
+                     for e in np.eye(lik.n_params)])
+    np.testing.assert_allclose(hess, fd_h, rtol=1e-4, atol=1e-3)
+
+
+def test_recovers_known_utilities():
+    n = 200
+    truth = vl.simulate_utilities(n, variance=(0.5, 0.5), seed=3)
+    pairs = vl.random_pairs(truth, int(2 * n * np.log2(n)), seed=4)
+    comps = vl.simulate_comparisons(truth, pairs, samples=10, orders="both", seed=5)  # 20 samples per pair
+    fit = vl.fit_thurstonian(comps, ci=None)
+    true_mu = truth.set_index("option_id")["mean"].reindex(fit.utilities.index)
+    assert fit.converged
+    assert spearmanr(fit.utilities["mean"], true_mu).statistic >= 0.99
+    # variances: a log-normal spread of sd 0.5 is recovered with clear positive correlation
+    true_var = truth.set_index("option_id")["variance"].reindex(fit.utilities.index)
+    assert spearmanr(fit.utilities["variance"], true_var).statistic > 0.5
+
+
+def test_order_effect_recovered_with_its_ci(small_agent):
+    truth, comps = small_agent
+    fit = vl.fit_thurstonian(comps)
+    # The truth is 0.4 utility units; the fit reports standardised units, so rescale.
+    true_mu = truth["mean"].to_numpy()
+    truth_std = 0.4 / true_mu.std()
+    lo, hi = fit.order_effect_ci
+    assert lo < truth_std < hi
+    assert fit.order_effect_se > 0
+
+
+def test_case_v_equals_statsmodels_probit_glm(small_agent):
+    sm = pytest.importorskip("statsmodels.api")
+    _, comps = small_agent
+    fit = vl.fit_case_v(comps, prior=None)
+    data = prepare_comparisons(comps)
+    n = data.n_options
+    x = np.zeros((data.n_rows, n))
+    x[np.arange(data.n_rows), data.a] = 1.0
+    x[np.arange(data.n_rows), data.b] = -1.0
+    design = np.column_stack([x[:, 1:], data.first.astype(float)])  # option 0 is the reference
+    glm = sm.GLM(np.column_stack([data.n_a, data.n_b]), design,
+                 family=sm.families.Binomial(link=sm.families.links.Probit())).fit(tol=1e-12)
+    mu = np.concatenate([[0.0], glm.params[:-1]])
+    ours = fit.utilities["mean"].reindex(data.options).to_numpy()
+    np.testing.assert_allclose(ours, standardise(mu), atol=1e-4)
+    np.testing.assert_allclose(fit.order_effect, glm.params[-1] / mu.std(), atol=1e-4)
+    # standard errors: the delta method on the inverse of statsmodels' observed information
+    cov = np.linalg.inv(-glm.model.hessian(glm.params, observed=True))[:-1, :-1]
+    m_s = standardise(mu)
+    jac_full = (np.eye(n) - 1.0 / n - np.outer(m_s, m_s) / n) / mu.std()
+    jac = jac_full[:, 1:]
+    se = np.sqrt(np.diag(jac @ cov @ jac.T))
+    np.testing.assert_allclose(fit.utilities["se_mean"].reindex(data.options), se, rtol=1e-3)
+    # log-likelihood: statsmodels' includes the binomial coefficients
+    from scipy.special import gammaln
+    n_tot = data.n_a + data.n_b
+    log_binom = gammaln(n_tot + 1) - gammaln(data.n_a + 1) - gammaln(data.n_b + 1)
+    np.testing.assert_allclose(fit.loglike + log_binom.sum(), glm.llf, rtol=1e-8)
+
+
+def test_bradley_terry_equals_choix(small_agent):
+    choix = pytest.importorskip("choix")
+    _, comps = small_agent
+    data = prepare_comparisons(comps)
+    wins = []
+    for a, b, na, nb in zip(data.a, data.b, data.n_a.astype(int), data.n_b.astype(int)):
+        wins += [(a, b)] * na + [(b, a)] * nb
+    params = choix.ilsr_pairwise(data.n_options, wins, alpha=0.0, tol=1e-12)
+    fit = vl.fit_bradley_terry(comps, prior=None, order_effect=False)
+    np.testing.assert_allclose(fit.utilities["mean"].reindex(data.options), standardise(params), atol=1e-5)
+
+
+def test_exact_mle_matches_second_optimiser(small_agent):
+    _, comps = small_agent
+    newton = vl.fit_thurstonian(comps, prior=None, ci=None)
+    lbfgs = vl.fit_thurstonian(comps, prior=None, ci=None, solver="lbfgs", tol=1e-14)
+    assert abs(newton.loglike - lbfgs.loglike) / newton.n_obs < 1e-6
+    np.testing.assert_allclose(newton.utilities["mean"], lbfgs.utilities["mean"], atol=2e-3)
+
+
+def _fit_means(df, **kw):
+    return vl.fit_thurstonian(df, ci=None, **kw).utilities["mean"].sort_index()
+
+
+def test_invariant_to_relabelling_orientation_and_splitting(small_agent):
+    _, comps = small_agent
+    ref = _fit_means(comps)
+    relabel = {o: f"new-{o}" for o in ref.index}
+    renamed = comps.assign(option_a=comps.option_a.map(relabel), option_b=comps.option_b.map(relabel),
+                           shown_first=comps.shown_first.map(relabel))
+    got = _fit_means(renamed)
+    np.testing.assert_allclose(got.rename(index={v: k for k, v in relabel.items()}).sort_index(), ref, atol=1e-7)
+    swapped = comps.rename(columns={"option_a": "option_b", "option_b": "option_a", "n_a": "n_b", "n_b": "n_a"})
+    np.testing.assert_allclose(_fit_means(swapped), ref, atol=1e-7)
+    halves = pd.concat([comps.assign(n_a=comps.n_a / 2, n_b=comps.n_b / 2)] * 2, ignore_index=True)
+    np.testing.assert_allclose(_fit_means(halves), ref, atol=1e-7)
+
+
+def test_counts_weigh_as_observations():
+    # A pair asked 20 times must pull as hard as 20 rows asked once.
+    df = pd.DataFrame({"option_a": ["a", "b", "a"], "option_b": ["b", "c", "c"], "n_a": [15, 6, 1], "n_b": [5, 4, 0]})
+    single = df.loc[df.index.repeat((df.n_a + df.n_b).astype(int))].copy()
+    outcomes = np.concatenate([[1] * a + [0] * b for a, b in zip(df.n_a, df.n_b)])
+    single = single.assign(n_a=outcomes, n_b=1 - outcomes)
+    a = vl.fit_thurstonian(df, ci=None).utilities["mean"]
+    b = vl.fit_thurstonian(single, ci=None).utilities["mean"]
+    np.testing.assert_allclose(a.sort_index(), b.sort_index(), atol=1e-7)
+
+
+def test_wald_interval_coverage_by_simulation():
+    """95% intervals of the standardised means cover the truth about 95% of the time."""
+    truth = vl.simulate_utilities(15, variance=0.5, seed=100)
+    true_std = pd.Series(standardise(truth["mean"]), index=truth["option_id"])
+    pairs = vl.random_pairs(truth, 60, seed=101)
+    hits = []
+    for rep in range(40):
+        comps = vl.simulate_comparisons(truth, pairs, samples=20, orders="pooled", seed=1000 + rep)
+        fit = vl.fit_case_v(comps, prior=None)
+        u = fit.utilities
+        t = true_std.reindex(u.index)
+        hits.append(((u.ci_low <= t) & (t <= u.ci_high)).to_numpy())
+    coverage = np.concatenate(hits).mean()
+    assert 0.91 <= coverage <= 0.985, coverage
+
+
+def test_bootstrap_intervals_are_seeded_and_cover(small_agent):
+    truth, comps = small_agent
+    a = vl.fit_thurstonian(comps, ci="bootstrap", n_boot=40, seed=7, progress=False)
+    b = vl.fit_thurstonian(comps, ci="bootstrap", n_boot=40, seed=7, n_jobs=2, progress=False)
+    np.testing.assert_allclose(a.utilities["ci_low"], b.utilities["ci_low"])
+    wald = vl.fit_thurstonian(comps)
+    # bootstrap and Wald standard errors agree to within sampling error of 40 replicates
+    ratio = (a.utilities["se_mean"] / wald.utilities["se_mean"]).median()
+    assert 0.7 < ratio < 1.4
+
+
+def test_disconnected_graph_is_caught():
+    df = pd.DataFrame({"option_a": ["a", "b", "x", "p"], "option_b": ["b", "c", "y", "q"],
+                       "n_a": [3, 2, 1, 1], "n_b": [1, 2, 3, 1]})
+    with pytest.raises(vl.DisconnectedGraphError, match=r"3 components of sizes 3 .*2 .*2") as err:
+        vl.fit_thurstonian(df)
+    assert err.value.sizes == [3, 2, 2]
+    parts = vl.fit_thurstonian(df, components="separate")
+    assert [len(p.options) for p in parts] == [3, 2, 2]
+
+
+def test_order_effect_requires_order_column():
+    df = pd.DataFrame({"option_a": ["a", "b"], "option_b": ["b", "c"], "n_a": [3, 2], "n_b": [1, 2]})
+    with pytest.raises(ValueError, match="order_effect=True needs"):
+        vl.fit_thurstonian(df, order_effect=True)
+
+
+def test_mle_on_separated_data_warns_and_prior_does_not():
+    df = pd.DataFrame({"option_a": ["a", "b", "a"], "option_b": ["b", "c", "c"], "n_a": [5, 5, 5], "n_b": [0, 0, 0]})
+    with pytest.warns(vl.ConvergenceWarning):
+        vl.fit_thurstonian(df, prior=None, ci=None, max_iter=30)
+    fit = vl.fit_thurstonian(df)
+    assert fit.converged
+    assert list(fit.utilities.sort_values("mean").index) == ["c", "b", "a"]
+
+
+def test_predict_proba_matches_formula(small_agent):
+    from scipy.stats import norm
+
+    _, comps = small_agent
+    fit = vl.fit_thurstonian(comps)
+    u = fit.utilities
+    pairs = comps[["option_a", "option_b", "shown_first"]].head(20)
+    s = np.where(pairs.shown_first == pairs.option_a, 1.0, -1.0)
+    a, b = u.loc[pairs.option_a], u.loc[pairs.option_b]
+    expected = norm.cdf((a["mean"].to_numpy() - b["mean"].to_numpy() + fit.order_effect * s)
+                        / np.sqrt(a["variance"].to_numpy() + b["variance"].to_numpy()))
+    np.testing.assert_allclose(fit.predict_proba(pairs), expected, rtol=1e-10)
+    with pytest.raises(ValueError, match="was not in the fit"):
+        fit.predict_proba(pd.DataFrame({"option_a": ["nope"], "option_b": [u.index[0]]}))
+
+
+def test_summary_renders_and_plots(small_agent):
+    _, comps = small_agent
+    fit = vl.fit_thurstonian(comps, options=pd.DataFrame({"option_id": sorted(set(comps.option_a) | set(comps.option_b)),
+                                                          "category": "c"}))
+    assert "category" in fit.utilities.columns
+    text = fit.summary().as_text()
+    assert "Order effect" in text and "Converged" in text
+    assert "<table>" in fit.summary()._repr_html_()
+    assert "\\begin{tabular}" in fit.summary().as_latex()
+    fig = fit.plot()
+    assert len(fig.data[0].x) == len(fit.utilities)
+    cal = fit.plot(kind="calibration", comparisons=comps)
+    assert len(cal.data) == 2
