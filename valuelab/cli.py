@@ -1,0 +1,42 @@
+"""Command line: ``valuelab report`` renders the notebooks into HTML reports."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _parse_params(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--param expects NAME=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="valuelab", description="valuelab command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report", help="execute notebooks into HTML reports")
+    rep.add_argument("notebooks", nargs="*", help="notebooks to render (default: notebooks/NN_*.py)")
+    rep.add_argument("--out", default="reports", help="output folder (default: reports)")
+    rep.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a notebook parameter (JSON value), may repeat")
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        from .report import render_reports
+
+        paths = render_reports(args.out, notebooks=args.notebooks or None, parameters=_parse_params(args.param))
+        for p in paths:
+            print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """Thurstonian utilities, their baselines and evaluation (Utility Engineering)."""
 
-from .evaluate import calibration_table, compare_fits, cross_validate, evaluate_fit, split_pairs
+from .evaluate import calibration_table, score_predictions, compare_fits, cross_validate, evaluate_fit, split_pairs
 from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult
@@ -16,6 +16,7 @@ __all__ = [
     "fit_case_v",
     "fit_bradley_terry",
     "evaluate_fit",
+    "score_predictions",
     "calibration_table",
     "split_pairs",
     "cross_validate",

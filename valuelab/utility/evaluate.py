@@ -23,7 +23,7 @@ from scipy.stats import chi2
 from ..schema import combine_orientations, validate_comparisons
 from .results import ThurstonianResult
 
-__all__ = ["evaluate_fit", "calibration_table", "split_pairs", "cross_validate", "compare_fits"]
+__all__ = ["score_predictions", "evaluate_fit", "calibration_table", "split_pairs", "cross_validate", "compare_fits"]
 
 _EPS = 1e-12
 
@@ -36,23 +36,21 @@ def _pair_keys(df: pd.DataFrame) -> np.ndarray:
 
 
 def _observed_and_predicted(result: ThurstonianResult, comparisons: pd.DataFrame):
-    pooled = combine_orientations(validate_comparisons(comparisons), keep_order=True)
-    pairs = pooled[["option_a", "option_b"]].copy()
-    pairs["order"] = np.where(pooled["first"] > 0, "ab", np.where(pooled["first"] < 0, "ba", None))
-    p = np.clip(result.predict_proba(pairs).to_numpy(), _EPS, 1 - _EPS)
+    pooled = _pooled_with_order(comparisons)
+    p = np.clip(result.predict_proba(pooled).to_numpy(), _EPS, 1 - _EPS)
     return pooled["n_a"].to_numpy(float), pooled["n_b"].to_numpy(float), p
 
 
-def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Series:
-    """Score a fit on (held-out) comparisons.
-
-    Rows of the same pair, orientation and presentation order are pooled first.
+def score_predictions(comparisons: pd.DataFrame, p_a) -> pd.Series:
+    """Score predicted probabilities against observed comparison counts, row by row.
 
     Parameters
     ----------
-    result : ThurstonianResult
     comparisons : DataFrame
-        Comparisons among options of the fit.
+        A comparisons table (counts or ``p_a`` with ``weight``).
+    p_a : array-like
+        Predicted probability that A is preferred, one per row (e.g. an oracle's true
+        probabilities in a simulation).
 
     Returns
     -------
@@ -66,7 +64,11 @@ def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Ser
         ``n_ties``: rows observed at exactly 0.5; ``brier``: mean squared error of p per
         observation; ``n_rows``, ``n_obs``.
     """
-    n_a, n_b, p = _observed_and_predicted(result, comparisons)
+    df = validate_comparisons(comparisons)
+    p = np.clip(np.asarray(p_a, dtype=float), _EPS, 1 - _EPS)
+    if p.shape != (len(df),):
+        raise ValueError(f"p_a: expected {len(df)} probabilities (one per row), got shape {p.shape}")
+    n_a, n_b = df["n_a"].to_numpy(float), df["n_b"].to_numpy(float)
     n = n_a + n_b
     obs = n_a / n
     ll = n_a * np.log(p) + n_b * np.log1p(-p)
@@ -87,6 +89,33 @@ def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Ser
             "n_obs": float(n.sum()),
         }
     )
+
+
+def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Series:
+    """Score a fit on (held-out) comparisons.
+
+    Rows of the same pair, orientation and presentation order are pooled first, then
+    scored with :func:`score_predictions`.
+
+    Parameters
+    ----------
+    result : ThurstonianResult
+    comparisons : DataFrame
+        Comparisons among options of the fit.
+
+    Returns
+    -------
+    Series
+        The columns of :func:`score_predictions`.
+    """
+    pooled = _pooled_with_order(comparisons)
+    return score_predictions(pooled, result.predict_proba(pooled).to_numpy())
+
+
+def _pooled_with_order(comparisons: pd.DataFrame) -> pd.DataFrame:
+    pooled = combine_orientations(validate_comparisons(comparisons), keep_order=True)
+    order = np.where(pooled["first"] > 0, "ab", np.where(pooled["first"] < 0, "ba", None))
+    return pooled.drop(columns="first").assign(order=order)
 
 
 def calibration_table(result: ThurstonianResult, comparisons: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:

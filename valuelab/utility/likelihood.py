@@ -98,6 +98,30 @@ class PairwiseLikelihood:
         self._s = data.first.astype(float)
         self._w = data.n_a + data.n_b
         self._prior_prec, self._prior_mean = self._prior_arrays()
+        self._cache = None
+        self._operators: dict = {}
+
+    @property
+    def exact_is_convex(self) -> bool:
+        """With a fixed scale the negative log-likelihood is convex (log-concave links)."""
+        return not self.free_variance
+
+    def gauge_directions(self, theta: np.ndarray) -> np.ndarray:
+        """Unit columns along which the likelihood alone is flat: a common shift of the means
+        and, with free variances, a joint rescaling (means and gamma times c, variances
+        times c^2)."""
+        n, p = self.n_options, self.n_params
+        shift = np.zeros(p)
+        shift[:n] = 1.0
+        cols = [shift]
+        if self.free_variance:
+            scale = np.zeros(p)
+            scale[:n] = theta[:n]
+            scale[n : 2 * n] = 2.0
+            if self.order_effect:
+                scale[-1] = theta[-1]
+            cols.append(scale)
+        return np.column_stack([c / np.linalg.norm(c) for c in cols])
 
     # ------------------------------------------------------------------ parameters
     def _prior_arrays(self):
@@ -151,7 +175,7 @@ class PairwiseLikelihood:
         return num * inv_sigma, inv_sigma, qa
 
     def _link_terms(self, z: np.ndarray):
-        """Log-likelihood per row, d/dz and -d2/dz2 (the latter from the observed counts)."""
+        """Per row: log-likelihood, d/dz, -d2/dz2 (observed) and the Fisher weight."""
         na, nb = self.data.n_a, self.data.n_b
         if self.link == "probit":
             lp, lq = log_ndtr(z), log_ndtr(-z)
@@ -161,70 +185,207 @@ class PairwiseLikelihood:
             ll = na * lp + nb * lq
             dz = na * m1 - nb * m2
             neg_d2z = na * m1 * (z + m1) + nb * m2 * (m2 - z)
+            fisher = self._w * m1 * m2  # n phi^2 / (Phi(z) Phi(-z))
         else:
             lp, lq = log_expit(z), log_expit(-z)
             p = expit(z)
             ll = na * lp + nb * lq
             dz = na * (1.0 - p) - nb * p
             neg_d2z = (na + nb) * p * (1.0 - p)
-        return ll, dz, neg_d2z
+            fisher = neg_d2z
+        return ll, dz, neg_d2z, fisher
 
-    def fisher_weights(self, z: np.ndarray) -> np.ndarray:
-        """Expected information per row on the z scale: n * f(z)^2 / (F(z) F(-z))."""
-        if self.link == "probit":
-            lp, lq = log_ndtr(z), log_ndtr(-z)
-            log_phi = -0.5 * z * z - _LOG_SQRT_2PI
-            return self._w * np.exp(2.0 * log_phi - lp - lq)
-        p = expit(z)
-        return self._w * p * (1.0 - p)
+    def _state(self, theta: np.ndarray):
+        """Row quantities at theta, cached for the last parameter vector seen."""
+        cached = self._cache
+        if cached is not None and cached[0].shape == theta.shape and np.array_equal(cached[0], theta):
+            return cached[1]
+        z, inv_sigma, qa = self._rows(theta)
+        state = (z, inv_sigma, qa, *self._link_terms(z))
+        self._cache = (theta.copy(), state)
+        return state
 
     # ------------------------------------------------------------------ objective
     def loglike(self, theta: np.ndarray) -> float:
         """Log-likelihood (no prior)."""
-        z, _, _ = self._rows(theta)
-        return float(self._link_terms(z)[0].sum())
+        return float(self._state(theta)[3].sum())
 
     def value_and_grad(self, theta: np.ndarray):
         """Negative log-posterior and its gradient."""
-        z, inv_sigma, qa = self._rows(theta)
-        ll, dz, _ = self._link_terms(z)
-        grad = self.jacobian(theta, z=z, inv_sigma=inv_sigma, qa=qa).T @ (-dz)
+        z, inv_sigma, qa, ll, dz, _, _ = self._state(theta)
+        grad = self._scatter(-dz, z, inv_sigma, qa)
         diff = theta - self._prior_mean
         value = -ll.sum() + 0.5 * float(np.sum(self._prior_prec * diff * diff))
         grad += self._prior_prec * diff
         return float(value), grad
 
-    def jacobian(self, theta: np.ndarray, *, z=None, inv_sigma=None, qa=None) -> sp.csr_matrix:
-        """Sparse Jacobian dz/dtheta (rows x parameters), at most 5 non-zeros per row."""
-        if z is None:
-            z, inv_sigma, qa = self._rows(theta)
-        d = self.data
-        n, r = self.n_options, d.n_rows
-        cols = [d.a, d.b]
-        vals = [inv_sigma, -inv_sigma]
+    def _scatter(self, u, z, inv_sigma, qa) -> np.ndarray:
+        """``J' u`` computed with bincount (no matrix is built)."""
+        d, n = self.data, self.n_options
+        out = np.empty(self.n_params)
+        um = u * inv_sigma
+        out[:n] = np.bincount(d.a, um, n) - np.bincount(d.b, um, n)
         if self.free_variance:
-            cols += [n + d.a, n + d.b]
-            vals += [-0.5 * z * qa, -0.5 * z * (1.0 - qa)]
+            uz = -0.5 * u * z
+            out[n : 2 * n] = np.bincount(d.a, uz * qa, n) + np.bincount(d.b, uz * (1.0 - qa), n)
         if self.order_effect:
-            cols.append(np.full(r, self.n_params - 1))
-            vals.append(self._s * inv_sigma)
-        k = len(cols)
-        indices = np.stack(cols, axis=1).ravel()
-        data = np.stack(vals, axis=1).ravel()
-        indptr = np.arange(0, k * r + 1, k)
-        return sp.csr_matrix((data, indices, indptr), shape=(r, self.n_params))
+            out[-1] = float(um @ self._s)
+        return out
 
-    def gauss_newton(self, theta: np.ndarray):
-        """Return ``(J, w, prior_precision)``: the Fisher information is ``J.T diag(w) J + diag(prior)``."""
-        z, inv_sigma, qa = self._rows(theta)
-        jac = self.jacobian(theta, z=z, inv_sigma=inv_sigma, qa=qa)
-        return jac, self.fisher_weights(z), self._prior_prec
+    def jacobian(self, theta: np.ndarray) -> sp.csr_matrix:
+        """Sparse Jacobian dz/dtheta (rows x parameters), at most 5 non-zeros per row."""
+        z, inv_sigma, qa = self._state(theta)[:3]
+        d, n = self.data, self.n_options
+        u = self._row_operator("u")
+        if not self.free_variance:
+            return sp.diags(inv_sigma) @ u
+        lam = self._row_operator("l", qa)
+        return sp.diags(inv_sigma) @ u - sp.diags(0.5 * z) @ lam
+
+    def _row_operator(self, kind: str, qa: np.ndarray | None = None) -> sp.csr_matrix:
+        """Sparse row operators (rows x parameters) in which z and its derivatives are written.
+
+        ``u``: mean difference (+1 at a, -1 at b, s at gamma); ``l``: ``qa`` at log_var_a and
+        ``qb`` at log_var_b; ``m``: +1 at log_var_a, -1 at log_var_b.
+        """
+        d, n, r = self.data, self.n_options, self.data.n_rows
+        if kind not in self._operators:
+            if kind == "u":
+                cols = [d.a, d.b] + ([np.full(r, self.n_params - 1)] if self.order_effect else [])
+                vals = [np.ones(r), -np.ones(r)] + ([self._s] if self.order_effect else [])
+            else:
+                cols = [n + d.a, n + d.b]
+                vals = [np.ones(r), -np.ones(r)]
+            k = len(cols)
+            idx_type = np.int32 if self.n_params < 2**31 - 1 else np.int64
+            indices = np.stack(cols, axis=1).ravel().astype(idx_type)
+            indptr = np.arange(0, k * r + 1, k, dtype=idx_type)
+            data = np.stack(vals, axis=1).ravel()
+            op = sp.csr_matrix((r, self.n_params))
+            op.data, op.indices, op.indptr = data, indices, indptr
+            self._operators[kind] = op
+        op = self._operators[kind]
+        if kind == "l":
+            op = op.copy()
+            op.data = np.stack([qa, 1.0 - qa], axis=1).ravel()
+        return op
+
+    def newton_system(self, theta: np.ndarray):
+        """Hessian-vector products at ``theta`` for Newton–CG.
+
+        Per row, the Hessian of ``-log L`` lies in the span of three row operators
+        (see :meth:`_row_operator`): with ``J = u / sigma - (z / 2) l``,
+        ``H = c J J' + g [-(u l' + l u') / (2 sigma) + (z / 4) l l' - (z qa qb / 2) m m']``
+        where ``c = -d2 log L / dz2`` and ``g = -d log L / dz``. Stacking ``S = [u; l; m]``
+        gives ``H v = S' (B (S v))`` with a 3x3 block ``B`` per row: two sparse products.
+
+        Returns
+        -------
+        exact : callable
+            ``v -> H v`` with ``H`` the exact Hessian of the negative log-posterior (may be
+            indefinite far from the optimum).
+        fisher : callable
+            ``v -> F v`` with ``F`` the expected (Fisher) information plus the prior
+            precision: always positive semi-definite.
+        precond : callable
+            ``v -> M^-1 v`` with ``M`` the per-option 2x2 blocks of ``F`` (mean and
+            log-variance of the same option): a preconditioner for either system.
+        """
+        z, inv_sigma, qa, _, dz, neg_d2z, w_fisher = self._state(theta)
+        prior = self._prior_prec
+        precond = self._block_preconditioner(w_fisher, z, inv_sigma, qa)
+        u = self._row_operator("u")
+        ut = u.T
+        r = self.data.n_rows
+
+        if not self.free_variance:
+            a_exact, a_fisher = neg_d2z * inv_sigma**2, w_fisher * inv_sigma**2
+
+            def exact(v):
+                return ut @ (a_exact * (u @ v)) + prior * v
+
+            def fisher(v):
+                return ut @ (a_fisher * (u @ v)) + prior * v
+
+            return exact, fisher, precond
+
+        stacked = sp.vstack([u, self._row_operator("l", qa), self._row_operator("m")], format="csr")
+        st = stacked.T
+        g = -dz
+        qb = 1.0 - qa
+
+        def blocks(c, g):
+            uu = c * inv_sigma**2
+            ul = -0.5 * inv_sigma * (c * z + g)
+            ll = 0.25 * z * (c * z + g)
+            mm = -0.5 * g * z * qa * qb
+            return uu, ul, ll, mm
+
+        def make(c, g):
+            uu, ul, ll, mm = blocks(c, g)
+            use_m = g is not None and bool(np.any(mm))
+
+            def hv(v):
+                y = stacked @ v
+                yu, yl, ym = y[:r], y[r : 2 * r], y[2 * r :]
+                w = np.empty_like(y)
+                w[:r] = uu * yu + ul * yl
+                w[r : 2 * r] = ul * yu + ll * yl
+                w[2 * r :] = mm * ym if use_m else 0.0
+                return st @ w + prior * v
+
+            return hv
+
+        return make(neg_d2z, g), make(w_fisher, 0.0), precond
+
+    def _block_preconditioner(self, w, z, inv_sigma, qa):
+        """Inverse of the per-option 2x2 blocks (mean, log-variance) of the Fisher information.
+
+        A mean and its own variance are strongly coupled (raising both keeps many pairs'
+        z unchanged), so a diagonal preconditioner leaves CG badly conditioned; the 2x2
+        blocks capture that coupling.
+        """
+        d, n = self.data, self.n_options
+        ridge = 1e-12
+        wm = w * inv_sigma * inv_sigma
+        f_mm = np.bincount(d.a, wm, n) + np.bincount(d.b, wm, n) + self._prior_prec[:n] + ridge
+        tail = None
+        if self.order_effect:
+            tail = float(np.sum(wm * self._s**2)) + self._prior_prec[-1] + ridge
+        if not self.free_variance:
+            inv_mm = 1.0 / f_mm
+
+            def apply(v):
+                out = np.empty_like(v)
+                out[:n] = inv_mm * v[:n]
+                if tail is not None:
+                    out[-1] = v[-1] / tail
+                return out
+
+            return apply
+        qb = 1.0 - qa
+        za, zb = -0.5 * z * qa, -0.5 * z * qb
+        f_ll = np.bincount(d.a, w * za * za, n) + np.bincount(d.b, w * zb * zb, n) + self._prior_prec[n : 2 * n] + ridge
+        f_ml = np.bincount(d.a, w * inv_sigma * za, n) - np.bincount(d.b, w * inv_sigma * zb, n)
+        det = f_mm * f_ll - f_ml * f_ml
+        det = np.where(det > 1e-12 * f_mm * f_ll, det, f_mm * f_ll)  # fall back to the diagonal
+        i_mm, i_ll, i_ml = f_ll / det, f_mm / det, -f_ml / det
+
+        def apply(v):
+            out = np.empty_like(v)
+            vm, vl = v[:n], v[n : 2 * n]
+            out[:n] = i_mm * vm + i_ml * vl
+            out[n : 2 * n] = i_ml * vm + i_ll * vl
+            if tail is not None:
+                out[-1] = v[-1] / tail
+            return out
+
+        return apply
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Exact Hessian of the negative log-posterior (dense; for standard errors)."""
-        z, inv_sigma, qa = self._rows(theta)
-        _, dz, neg_d2z = self._link_terms(z)
-        jac = self.jacobian(theta, z=z, inv_sigma=inv_sigma, qa=qa)
+        z, inv_sigma, qa, _, dz, neg_d2z, _ = self._state(theta)
+        jac = self.jacobian(theta)
         h = (jac.T @ sp.diags(neg_d2z) @ jac).toarray()
         if self.free_variance:
             # Second derivatives of z, weighted by -dl/dz.

@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import os
+
 import numpy as np
+
+_DEBUG = bool(os.environ.get("VALUELAB_DEBUG_SOLVER"))
 import scipy.optimize as so
 
 
@@ -53,44 +57,87 @@ class SolverInfo:
     message: str
 
 
-def _pcg(hessp, b, precond_inv, rtol, maxiter):
-    """Preconditioned conjugate gradients for ``H x = b`` with H symmetric positive definite."""
-    x = np.zeros_like(b)
-    r = b.copy()
-    zv = precond_inv * r
-    p = zv.copy()
+def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None):
+    """Preconditioned conjugate gradients for ``H x = b``; flags negative curvature of H.
+
+    ``deflate`` (columns spanning a subspace, e.g. the near-null gauge directions of the
+    likelihood) is solved exactly by a Galerkin projection and removed from the Krylov
+    iteration (deflated CG), so that directions pinned only by a weak prior do not slow
+    convergence.
+
+    References
+    ----------
+    .. [1] Saad, Y., Yeung, M., Erhel, J. and Guyomarc'h, F. (2000). A deflated version of
+       the conjugate gradient algorithm. *SIAM J. Sci. Comput.* 21(5), 1909–1926.
+    """
+    n_products = 0
+    if deflate is not None:
+        w = deflate
+        aw = np.column_stack([hessp(w[:, j]) for j in range(w.shape[1])])
+        n_products += w.shape[1]
+        e = w.T @ aw
+        try:
+            e_inv = np.linalg.inv(e)
+        except np.linalg.LinAlgError:
+            e_inv = None
+        if e_inv is None or np.any(np.diag(e) <= 0):
+            deflate = None
+    if deflate is not None:
+        x = w @ (e_inv @ (w.T @ b))
+        r = b - hessp(x)
+        n_products += 1
+
+        def project(v):
+            return v - w @ (e_inv @ (aw.T @ v))
+    else:
+        x = np.zeros_like(b)
+        r = b.copy()
+
+        def project(v):
+            return v
+
+    zv = precond_inv(r)
+    p = project(zv)
     rz = r @ zv
     b_norm = np.linalg.norm(b)
-    n_products = 0
     for _ in range(maxiter):
+        if np.linalg.norm(r) <= rtol * b_norm:
+            break
         hp = hessp(p)
         n_products += 1
         php = p @ hp
         if php <= 0:
-            break
+            return x, n_products, True
         alpha = rz / php
         x += alpha * p
         r -= alpha * hp
-        if np.linalg.norm(r) <= rtol * b_norm:
-            break
-        zv = precond_inv * r
+        zv = precond_inv(r)
         rz_new = r @ zv
-        p = zv + (rz_new / rz) * p
+        p = project(zv) + (rz_new / rz) * p
         rz = rz_new
-    return x, n_products
+    return x, n_products, False
 
 
-def newton_cg(objective, theta0, *, tol=1e-10, max_iter=100, max_cg=100, scale=1.0):
+def newton_cg(objective, theta0, *, tol=1e-10, max_iter=100, max_cg=50, scale=1.0, exact_below=1e-3,
+              max_step=5.0):
     """Minimise ``objective`` by line-search Newton–CG with Fisher-scoring Hessians.
 
     Parameters
     ----------
     objective : PairwiseLikelihood
-        Provides ``value_and_grad(theta)`` and ``gauss_newton(theta)``.
+        Provides ``value_and_grad(theta)``, ``newton_system(theta)``, ``gauge_directions(theta)``
+        and ``exact_is_convex``.
     theta0 : ndarray
     tol : float
         Stop when the Newton decrement per observation (``-g'p / scale``) falls below it.
     max_iter, max_cg : int
+    max_step : float
+        Largest change of any parameter in one step (utilities in z units, log-variances).
+    exact_below : float
+        Once a full step has been accepted and the decrement per observation is below this,
+        use the exact Hessian (quadratic convergence near the optimum), falling back to
+        Fisher scoring wherever it shows negative curvature. Far from the optimum Fisher
+        scoring is the more reliable model of the objective.
     scale : float
         Number of observations, to express the decrement per observation.
 
@@ -103,27 +150,37 @@ def newton_cg(objective, theta0, *, tol=1e-10, max_iter=100, max_cg=100, scale=1
     f, g = objective.value_and_grad(theta)
     n_eval, n_hessp = 1, 0
     decrement = np.inf
+    last_full_step = False
     converged = False
     message = "maximum iterations reached"
     it = 0
     for it in range(1, max_iter + 1):
-        jac, w, prior_prec = objective.gauss_newton(theta)
+        exact, fisher, precond = objective.newton_system(theta)
         # A small ridge keeps CG well posed in the gauge directions of an unpenalised fit.
-        diag = np.asarray(jac.multiply(jac).T @ w).ravel() + prior_prec
-        ridge = 1e-10 * max(float(diag.max()), 1.0)
-        diag = diag + ridge
-        jt = jac.T.tocsr()
-
-        def hessp(v, jac=jac, jt=jt, w=w, prior_prec=prior_prec, ridge=ridge):
-            return jt @ (w * (jac @ v)) + (prior_prec + ridge) * v
-
-        g_norm = np.linalg.norm(g)
-        forcing = min(0.5, np.sqrt(g_norm / max(scale, 1.0)))
-        step, k = _pcg(hessp, -g, 1.0 / diag, rtol=forcing, maxiter=max_cg)
-        n_hessp += k
+        ridge = 1e-10
+        forcing = min(0.5, np.sqrt(decrement)) if np.isfinite(decrement) else 0.5
+        step = None
+        use_exact = objective.exact_is_convex or (last_full_step and decrement < exact_below)
+        deflate = objective.gauge_directions(theta)
+        if use_exact:
+            step, k, negative = _pcg(lambda v: exact(v) + ridge * v, -g, precond, rtol=forcing, maxiter=max_cg,
+                                     deflate=deflate)
+            n_hessp += k
+            if negative:
+                step = None
+        if step is None:
+            step, k, _ = _pcg(lambda v: fisher(v) + ridge * v, -g, precond, rtol=forcing, maxiter=max_cg,
+                              deflate=deflate)
+            n_hessp += k
+        biggest = float(np.max(np.abs(step)))
+        if biggest > max_step:
+            # Directions of vanishing curvature (a variance shrinking to 0 in an
+            # unpenalised fit) give huge Newton steps; bound them like a trust region.
+            step *= max_step / biggest
         slope = float(g @ step)
         if not np.isfinite(slope) or slope >= 0:
-            step, slope = -g / diag, float(-(g * g / diag).sum())
+            step = -precond(g)
+            slope = float(g @ step)
         decrement = -slope / scale
         if decrement < tol:
             converged, message = True, "Newton decrement below tolerance"
@@ -142,7 +199,10 @@ def newton_cg(objective, theta0, *, tol=1e-10, max_iter=100, max_cg=100, scale=1
                 break
         if f_new is None:
             break
+        if _DEBUG:
+            print(f"it {it} f {f_new:.6f} dec {decrement:.3e} t {t} cg {k} hessp {n_hessp} exact {use_exact} neg {use_exact and negative}")
         theta, f, g = trial, f_new, g_new
+        last_full_step = t == 1.0
     return theta, SolverInfo(converged, it, n_eval, n_hessp, float(np.max(np.abs(g))), float(decrement), message)
 
 

@@ -1,0 +1,147 @@
+"""Render notebooks into self-contained HTML reports: jupytext -> papermill -> nbconvert.
+
+Each report is written to a temporary file and moved into place only when complete, so an
+interrupted run never leaves a half-written report that looks finished.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ._version import __version__
+
+__all__ = ["setup_notebook", "render_notebook", "render_reports", "NOTEBOOK_DIR"]
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def setup_notebook(*, renderer: str = "plotly_mimetype+notebook") -> None:
+    """Configure a notebook for reports: plotly figures embedded so exported HTML works offline.
+
+    Call it in the first code cell after the parameters. ``plotly_mimetype+notebook``
+    stores each figure as plotly JSON (for JupyterLab) and as HTML with plotly.js included
+    once (for nbconvert's HTML export), so no CDN is needed to view the report.
+    """
+    import plotly.io as pio
+
+    pio.renderers.default = renderer
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _header_cell(nbformat, name: str, parameters: dict):
+    rows = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in parameters.items())
+    text = (
+        f"*Report `{name}` rendered {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC} "
+        f"with valuelab {__version__}.*\n\n"
+        + ("| parameter (overridden) | value |\n|---|---|\n" + rows if parameters else "Default parameters.")
+    )
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def render_notebook(source: str | Path, out_dir: str | Path, *, parameters: dict | None = None,
+                    kernel_name: str = "python3", timeout: int = 3600, cwd: str | Path | None = None) -> Path:
+    """Execute one jupytext notebook with parameters and export it to HTML.
+
+    Parameters
+    ----------
+    source : path
+        A jupytext percent-format ``.py`` notebook (or an ``.ipynb``).
+    out_dir : path
+        Where ``<name>.html`` (and the executed ``<name>.ipynb``) are written.
+    parameters : dict, optional
+        Values injected after the cell tagged ``parameters`` (papermill).
+    kernel_name : str
+    timeout : int
+        Seconds allowed per cell.
+    cwd : path, optional
+        Working directory of the kernel (default: the notebook's folder).
+
+    Returns
+    -------
+    Path
+        The HTML report.
+    """
+    import jupytext
+    import nbformat
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    source = Path(source)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parameters = dict(parameters or {})
+    nb = jupytext.read(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / f"{source.stem}.ipynb"
+        done = Path(tmp) / f"{source.stem}.out.ipynb"
+        nbformat.write(nb, src)
+        pm.execute_notebook(str(src), str(done), parameters=parameters, kernel_name=kernel_name,
+                            cwd=str(cwd or source.parent), execution_timeout=timeout, progress_bar=False)
+        executed = nbformat.read(done, as_version=4)
+    executed.cells.insert(0, _header_cell(nbformat, source.stem, parameters))
+    body, _ = HTMLExporter().from_notebook_node(executed)
+    _atomic_write(out_dir / f"{source.stem}.ipynb", nbformat.writes(executed))
+    html_path = out_dir / f"{source.stem}.html"
+    _atomic_write(html_path, body)
+    return html_path
+
+
+def _title(source: Path) -> str:
+    for line in source.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# # "):
+            return line[4:].strip()
+    return source.stem
+
+
+def render_reports(out_dir: str | Path = "reports", *, notebooks: list[str | Path] | None = None,
+                   parameters: dict | None = None) -> list[Path]:
+    """Render every notebook (default: ``notebooks/NN_*.py``) and write ``index.html``.
+
+    Parameters
+    ----------
+    out_dir : path
+    notebooks : list of paths, optional
+    parameters : dict, optional
+        Passed to every notebook (each takes only those it declares).
+
+    Returns
+    -------
+    list of Path
+        The HTML reports, then the index.
+    """
+    out_dir = Path(out_dir)
+    sources = [Path(p) for p in notebooks] if notebooks else sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+    if not sources:
+        raise FileNotFoundError(f"no notebooks to render in {NOTEBOOK_DIR}")
+    from tqdm.auto import tqdm
+
+    written = []
+    for src in tqdm(sources, desc="reports", unit="notebook"):
+        written.append(render_notebook(src, out_dir, parameters=parameters))
+    items = "\n".join(
+        f'<li><a href="{html.escape(p.name)}">{html.escape(_title(s))}</a> <code>{html.escape(p.name)}</code></li>'
+        for s, p in zip(sources, written)
+    )
+    index = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>valuelab reports</title></head><body>"
+        f"<h1>valuelab reports</h1><p>valuelab {__version__}, rendered "
+        f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC}.</p><ul>{items}</ul></body></html>"
+    )
+    _atomic_write(out_dir / "index.html", index)
+    return written + [out_dir / "index.html"]
