@@ -57,7 +57,7 @@ def test_order_effect_recovered_with_its_ci(small_agent):
 def test_case_v_equals_statsmodels_probit_glm(small_agent):
     sm = pytest.importorskip("statsmodels.api")
     _, comps = small_agent
-    fit = vl.fit_case_v(comps, prior=None)
+    fit = vl.fit_case_v(comps, prior=None, tol=1e-13)
     data = prepare_comparisons(comps)
     n = data.n_options
     x = np.zeros((data.n_rows, n))
@@ -92,16 +92,19 @@ def test_bradley_terry_equals_choix(small_agent):
     for a, b, na, nb in zip(data.a, data.b, data.n_a.astype(int), data.n_b.astype(int)):
         wins += [(a, b)] * na + [(b, a)] * nb
     params = choix.ilsr_pairwise(data.n_options, wins, alpha=0.0, tol=1e-12)
-    fit = vl.fit_bradley_terry(comps, prior=None, order_effect=False)
+    fit = vl.fit_bradley_terry(comps, prior=None, order_effect=False, tol=1e-13)
     np.testing.assert_allclose(fit.utilities["mean"].reindex(data.options), standardise(params), atol=1e-5)
 
 
-def test_exact_mle_matches_second_optimiser(small_agent):
+@pytest.mark.parametrize("prior", [None, Prior()])
+def test_default_tolerance_reaches_the_optimum_of_a_second_optimiser(small_agent, prior):
     _, comps = small_agent
-    newton = vl.fit_thurstonian(comps, prior=None, ci=None)
-    lbfgs = vl.fit_thurstonian(comps, prior=None, ci=None, solver="lbfgs", tol=1e-14)
+    newton = vl.fit_thurstonian(comps, prior=prior, ci=None)
+    lbfgs = vl.fit_thurstonian(comps, prior=prior, ci=None, solver="lbfgs", tol=1e-14)
+    assert newton.converged and lbfgs.converged
     assert abs(newton.loglike - lbfgs.loglike) / newton.n_obs < 1e-6
-    np.testing.assert_allclose(newton.utilities["mean"], lbfgs.utilities["mean"], atol=2e-3)
+    if prior is not None:  # the unpenalised optimum has variances on the boundary (0)
+        np.testing.assert_allclose(newton.utilities["mean"], lbfgs.utilities["mean"], atol=2e-3)
 
 
 def _fit_means(df, **kw):

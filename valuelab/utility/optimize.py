@@ -20,11 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import os
-
 import numpy as np
-
-_DEBUG = bool(os.environ.get("VALUELAB_DEBUG_SOLVER"))
 import scipy.optimize as so
 
 
@@ -118,7 +114,7 @@ def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None):
     return x, n_products, False
 
 
-def newton_cg(objective, theta0, *, tol=1e-10, max_iter=100, max_cg=50, scale=1.0, exact_below=1e-3,
+def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0, exact_below=1e-2,
               max_step=5.0):
     """Minimise ``objective`` by line-search Newton–CG with Fisher-scoring Hessians.
 
@@ -199,8 +195,6 @@ def newton_cg(objective, theta0, *, tol=1e-10, max_iter=100, max_cg=50, scale=1.
                 break
         if f_new is None:
             break
-        if _DEBUG:
-            print(f"it {it} f {f_new:.6f} dec {decrement:.3e} t {t} cg {k} hessp {n_hessp} exact {use_exact} neg {use_exact and negative}")
         theta, f, g = trial, f_new, g_new
         last_full_step = t == 1.0
     return theta, SolverInfo(converged, it, n_eval, n_hessp, float(np.max(np.abs(g))), float(decrement), message)

@@ -258,7 +258,7 @@ def fit_thurstonian(
     n_jobs: int = 1,
     seed: int | None = 0,
     components: Literal["raise", "separate"] = "raise",
-    tol: float = 1e-10,
+    tol: float = 1e-9,
     max_iter: int | None = None,
     max_se_options: int = 2000,
     progress: bool = True,
@@ -306,7 +306,9 @@ def fit_thurstonian(
         or each component is fitted on its own and a list of results is returned, largest
         component first.
     tol : float
-        Convergence tolerance: Newton decrement per observation.
+        Convergence tolerance: the Newton decrement per observation, i.e. the predicted
+        further improvement of the mean log-likelihood per observation (1e-9 is far below
+        any statistically meaningful difference).
     max_iter : int, optional
         Iteration cap of the solver.
     max_se_options : int
@@ -402,7 +404,7 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, prior: Prior | None | Litera
 
 def _defaults(kwargs: dict) -> dict:
     out = dict(options=None, order_effect="auto", solver="newton", ci="wald", n_boot=200, alpha=0.05,
-               n_jobs=1, seed=0, component_policy="raise", tol=1e-10, max_iter=None, max_se_options=2000,
+               n_jobs=1, seed=0, component_policy="raise", tol=1e-9, max_iter=None, max_se_options=2000,
                progress=True)
     if "components" in kwargs:
         kwargs = dict(kwargs)
