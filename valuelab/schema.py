@@ -250,12 +250,14 @@ def combine_orientations(comparisons: pd.DataFrame, *, by: Iterable[str] = (), k
     """
     df = validate_comparisons(comparisons) if "first" not in comparisons.columns else comparisons
     by = list(by)
-    codes, uniques = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
+    codes, _ = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
     ca, cb = codes[: len(df)], codes[len(df) :]
-    # Orient every row like the first occurrence of its unordered pair.
-    lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
-    key = pd.DataFrame({"lo": lo, "hi": hi, "pos": np.arange(len(df))})
-    first_pos = key.groupby(["lo", "hi"])["pos"].transform("min").to_numpy()
+    if not by:
+        first = df["first"].to_numpy(dtype=np.int8) if keep_order else np.zeros(len(df), np.int8)
+        pos, first_out, na, nb = _pool(ca, cb, first, df["n_a"].to_numpy(float), df["n_b"].to_numpy(float))
+        return pd.DataFrame({"option_a": df["option_a"].to_numpy()[pos], "option_b": df["option_b"].to_numpy()[pos],
+                             "first": first_out, "n_a": na, "n_b": nb})
+    first_pos = _first_occurrence(ca, cb)
     flip = ca != ca[first_pos]
     na = np.where(flip, df["n_b"], df["n_a"])
     nb = np.where(flip, df["n_a"], df["n_b"])
@@ -274,6 +276,38 @@ def combine_orientations(comparisons: pd.DataFrame, *, by: Iterable[str] = (), k
     grouped.insert(len(by), "option_a", df["option_a"].to_numpy()[pos])
     grouped.insert(len(by) + 1, "option_b", df["option_b"].to_numpy()[pos])
     return grouped.drop(columns="_pos")[by + ["option_a", "option_b", "first", "n_a", "n_b"]]
+
+
+def _first_occurrence(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """Row position of the first occurrence of each row's unordered pair."""
+    lo, hi = np.minimum(ca, cb).astype(np.int64), np.maximum(ca, cb).astype(np.int64)
+    key = lo * (int(max(ca.max(initial=0), cb.max(initial=0))) + 1) + hi
+    _, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first_idx[inverse.ravel()]
+
+
+def _pool(ca, cb, first, n_a, n_b):
+    """Pool rows of the same unordered pair (oriented like its first occurrence) and order.
+
+    Returns the row position that names each pooled row, its order code and summed counts,
+    in order of first appearance.
+    """
+    first_pos = _first_occurrence(ca, cb)
+    flip = ca != ca[first_pos]
+    na = np.where(flip, n_b, n_a)
+    nb = np.where(flip, n_a, n_b)
+    f = np.where(flip, -first, first).astype(np.int64)
+    key = first_pos.astype(np.int64) * 3 + (f + 1)
+    uniq, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(first_idx, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    group = rank[inverse]
+    k = len(uniq)
+    pos = (uniq[order] // 3).astype(np.int64)
+    first_out = (uniq[order] % 3 - 1).astype(np.int8)
+    return pos, first_out, np.bincount(group, na, k), np.bincount(group, nb, k)
 
 
 @dataclass(frozen=True)
@@ -345,8 +379,12 @@ def prepare_comparisons(
     ComparisonData
     """
     df = validate_comparisons(comparisons, options=options)
-    pooled = combine_orientations(df)
-    seen = pd.Index(pd.unique(pd.concat([pooled["option_a"], pooled["option_b"]], ignore_index=True)))
+    codes, uniques = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
+    ca, cb = codes[: len(df)], codes[len(df) :]
+    pos, first, n_a, n_b = _pool(ca, cb, df["first"].to_numpy(dtype=np.int8), df["n_a"].to_numpy(float),
+                                 df["n_b"].to_numpy(float))
+    ca, cb = ca[pos], cb[pos]
+    seen = pd.Index(uniques)
     if option_order is not None:
         labels = pd.Index(list(option_order))
         absent = ~seen.isin(labels)
@@ -357,13 +395,12 @@ def prepare_comparisons(
         labels = ids[ids.isin(seen)]
     else:
         labels = seen
-    a = labels.get_indexer(pooled["option_a"])
-    b = labels.get_indexer(pooled["option_b"])
+    remap = labels.get_indexer(seen)
     return ComparisonData(
         options=labels,
-        a=a.astype(np.int64),
-        b=b.astype(np.int64),
-        n_a=pooled["n_a"].to_numpy(dtype=float),
-        n_b=pooled["n_b"].to_numpy(dtype=float),
-        first=pooled["first"].to_numpy(dtype=np.int8),
+        a=remap[ca].astype(np.int64),
+        b=remap[cb].astype(np.int64),
+        n_a=n_a,
+        n_b=n_b,
+        first=first,
     )

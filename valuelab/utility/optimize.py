@@ -154,7 +154,9 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
         exact, fisher, precond = objective.newton_system(theta)
         # A small ridge keeps CG well posed in the gauge directions of an unpenalised fit.
         ridge = 1e-10
-        forcing = min(0.5, np.sqrt(decrement)) if np.isfinite(decrement) else 0.5
+        # Forcing term of inexact Newton, min(0.5, sqrt(|g|)) [2], with |g| measured in the
+        # inverse-Hessian norm per observation: sqrt(decrement) = |g|_{H^-1}^2 / n.
+        forcing = min(0.5, decrement**0.25) if np.isfinite(decrement) else 0.5
         step = None
         use_exact = objective.exact_is_convex or (last_full_step and decrement < exact_below)
         deflate = objective.gauge_directions(theta)
