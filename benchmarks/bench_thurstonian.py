@@ -14,7 +14,8 @@ Competitors
 -----------
 * ``published``: our re-implementation of the Utility Engineering procedure (torch Adam,
   lr 0.01, 1,000 epochs, mean/sd normalisation inside the loss, each pair's p_a weighted
-  the same); see ``published_procedure.py``.
+  the same); see ``published_procedure.py``. It runs with one torch thread: on this
+  2-core machine two threads are no faster when idle and much slower under any load.
 * ``valuelab``: ``fit_thurstonian`` defaults (MAP with weak priors, order effect from the
   order column, Newton-CG).
 * ``valuelab-mle``: ``prior=None``.
@@ -94,13 +95,14 @@ def run_methods(train: pd.DataFrame, test: pd.DataFrame, truth: pd.DataFrame, *,
         a = ids.get_indexer(train_pooled.option_a)
         b = ids.get_indexer(train_pooled.option_b)
         t0 = time.perf_counter()
-        mu, var = published_procedure.fit_published(a, b, train_pooled["p_a"].to_numpy(), len(ids), epochs=epochs)
+        mu, var = published_procedure.fit_published(a, b, train_pooled["p_a"].to_numpy().copy(), len(ids),
+                                                    epochs=epochs, threads=1)
         sec = time.perf_counter() - t0
         mu, var = pd.Series(mu, index=ids), pd.Series(var, index=ids)
         record("published", sec, mu, thurstone_p(mu, var, train_pooled), thurstone_p(mu, var, test_pooled))
 
     for name, fit in [("valuelab", lambda d: vl.fit_thurstonian(d, ci=None)),
-                      ("valuelab-mle", lambda d: vl.fit_thurstonian(d, prior=None, ci=None, max_iter=300)),
+                      ("valuelab-mle", lambda d: vl.fit_thurstonian(d, prior=None, ci=None)),
                       ("case-v", lambda d: vl.fit_case_v(d, ci=None))]:
         t0 = time.perf_counter()
         res = fit(train)
@@ -141,12 +143,12 @@ def simulate(n: int, seed: int, *, orders="both", order_bias=0.0, variance=(0.5,
 
 def mle_gap(train: pd.DataFrame) -> float:
     """Log loss per observation: valuelab's exact MLE minus a tight L-BFGS run (second optimiser)."""
-    fit = vl.fit_thurstonian(train, prior=None, ci=None, max_iter=300)
+    fit = vl.fit_thurstonian(train, prior=None, ci=None)
     data = prepare_comparisons(train)
     lik = PairwiseLikelihood(data, order_effect=data.has_order, prior=None)
-    theta, _ = lbfgs(lik, lik.initial(), tol=1e-15, max_iter=100000, scale=data.n_obs)
-    best = min(-lik.loglike(theta), -fit.loglike)
-    return (-fit.loglike - best) / data.n_obs
+    theta, _ = lbfgs(lik, lik.initial(), tol=1e-16, max_iter=30000, scale=data.n_obs)
+    # positive: valuelab's optimum is worse than the tight L-BFGS one
+    return (lik.loglike(theta) - fit.loglike) / data.n_obs
 
 
 def bias_experiment(n: int, seed: int, epochs: int) -> pd.DataFrame:
@@ -162,7 +164,7 @@ def bias_experiment(n: int, seed: int, epochs: int) -> pd.DataFrame:
     pooled = pooled_pairs(train)
     ids = pd.Index(pd.unique(pd.concat([pooled.option_a, pooled.option_b])))
     mu, var = published_procedure.fit_published(ids.get_indexer(pooled.option_a), ids.get_indexer(pooled.option_b),
-                                                pooled["p_a"].to_numpy(), len(ids), epochs=epochs)
+                                                pooled["p_a"].to_numpy().copy(), len(ids), epochs=epochs, threads=1)
     p = thurstone_p(pd.Series(mu, index=ids), pd.Series(var, index=ids), test)
     rows["published (no order effect)"] = vl.score_predictions(test, p)
     return pd.DataFrame(rows).T[["log_loss", "accuracy", "n_rows"]]
@@ -244,8 +246,8 @@ def main(argv=None) -> int:
             checks.append(("N=500: valuelab at least 20x faster than published", v.speedup_vs_published >= 20,
                            f"{v.speedup_vs_published:.1f}x"))
             gap = mle_gap(train)
-            checks.append(("N=500: exact MLE within 1e-4 log loss/obs of a tight L-BFGS optimum", gap <= 1e-4,
-                           f"gap {gap:.2e}"))
+            checks.append(("N=500: exact MLE within 1e-4 log loss/obs of a second optimiser run to tight tolerance",
+                           gap <= 1e-4, f"valuelab minus reference: {gap:+.2e} per observation"))
 
     n_bias = 500 if 500 in args.sizes else args.sizes[0]
     print(f"\n=== Single-order data, position bias 0.5 z units, N = {n_bias} ===")

@@ -107,6 +107,8 @@ def _standardised_covariance(lik: PairwiseLikelihood, theta: np.ndarray):
 
 def _fit_once(lik: PairwiseLikelihood, theta0, solver: str, tol: float, max_iter: int | None):
     scale = lik.data.n_obs
+    if solver == "auto":
+        solver = "newton" if (lik.prior is not None or not lik.free_variance) else "lbfgs"
     if solver == "newton":
         return newton_cg(lik, theta0, tol=tol, max_iter=max_iter or 200, scale=scale)
     if solver == "lbfgs":
@@ -251,7 +253,7 @@ def fit_thurstonian(
     options: pd.DataFrame | None = None,
     order_effect: bool | Literal["auto"] = "auto",
     prior: Prior | None | Literal["default"] = "default",
-    solver: Literal["newton", "lbfgs"] = "newton",
+    solver: Literal["auto", "newton", "lbfgs"] = "auto",
     ci: Literal["wald", "bootstrap"] | None = "wald",
     n_boot: int = 200,
     alpha: float = 0.05,
@@ -288,8 +290,11 @@ def fit_thurstonian(
         ``gamma ~ N(0, 3^2)`` (a MAP fit). None gives the exact maximum-likelihood fit,
         which does not exist (parameters diverge) when an option wins or loses all its
         comparisons.
-    solver : {"newton", "lbfgs"}
-        Newton–CG with Fisher scoring (fast on large problems), or SciPy's L-BFGS-B.
+    solver : {"auto", "newton", "lbfgs"}
+        Newton–CG (Fisher scoring far from the optimum, exact Hessian near it; fast on
+        large problems) or SciPy's L-BFGS-B. "auto" uses Newton–CG for MAP fits and
+        L-BFGS-B for the unpenalised MLE, whose optimum often lies on the boundary (a
+        variance shrinking to 0) where Newton steps lose their curvature.
     ci : {"wald", "bootstrap"} or None
         Wald intervals from the observed information (delta method through the
         standardisation), or percentile intervals from a bootstrap over pairs.
@@ -403,7 +408,7 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, prior: Prior | None | Litera
 
 
 def _defaults(kwargs: dict) -> dict:
-    out = dict(options=None, order_effect="auto", solver="newton", ci="wald", n_boot=200, alpha=0.05,
+    out = dict(options=None, order_effect="auto", solver="auto", ci="wald", n_boot=200, alpha=0.05,
                n_jobs=1, seed=0, component_policy="raise", tol=1e-9, max_iter=None, max_se_options=2000,
                progress=True)
     if "components" in kwargs:
