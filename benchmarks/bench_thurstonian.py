@@ -74,6 +74,20 @@ def thurstone_p(mu: pd.Series, var: pd.Series, pairs: pd.DataFrame) -> np.ndarra
     return ndtr((mu.loc[a].to_numpy() - mu.loc[b].to_numpy()) / np.sqrt(var.loc[a].to_numpy() + var.loc[b].to_numpy()))
 
 
+def timed(fn, repeat: int = 5):
+    """Best wall time of ``repeat`` calls (the usual way to time code on a noisy machine) and the result."""
+    best, out = np.inf, None
+    for _ in range(10**6):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+        if best > 2:  # slow runs vary little relative to their length
+            repeat = min(repeat, 3)
+        if best > 20 or _ + 1 >= repeat:
+            break
+    return best, out
+
+
 def run_methods(train: pd.DataFrame, test: pd.DataFrame, truth: pd.DataFrame, *, epochs: int, skip=()) -> pd.DataFrame:
     train_pooled, test_pooled = pooled_pairs(train), pooled_pairs(test)
     ids = pd.Index(pd.unique(pd.concat([train_pooled.option_a, train_pooled.option_b])))
@@ -94,19 +108,15 @@ def run_methods(train: pd.DataFrame, test: pd.DataFrame, truth: pd.DataFrame, *,
     if "published" not in skip:
         a = ids.get_indexer(train_pooled.option_a)
         b = ids.get_indexer(train_pooled.option_b)
-        t0 = time.perf_counter()
-        mu, var = published_procedure.fit_published(a, b, train_pooled["p_a"].to_numpy().copy(), len(ids),
-                                                    epochs=epochs, threads=1)
-        sec = time.perf_counter() - t0
+        p_a = train_pooled["p_a"].to_numpy().copy()
+        sec, (mu, var) = timed(lambda: published_procedure.fit_published(a, b, p_a, len(ids), epochs=epochs, threads=1))
         mu, var = pd.Series(mu, index=ids), pd.Series(var, index=ids)
         record("published", sec, mu, thurstone_p(mu, var, train_pooled), thurstone_p(mu, var, test_pooled))
 
     for name, fit in [("valuelab", lambda d: vl.fit_thurstonian(d, ci=None)),
                       ("valuelab-mle", lambda d: vl.fit_thurstonian(d, prior=None, ci=None)),
                       ("case-v", lambda d: vl.fit_case_v(d, ci=None))]:
-        t0 = time.perf_counter()
-        res = fit(train)
-        sec = time.perf_counter() - t0
+        sec, res = timed(lambda: fit(train))
         record(name, sec, res.utilities["mean"], res.predict_proba(train_pooled).to_numpy(),
                res.predict_proba(test_pooled).to_numpy())
 
@@ -118,9 +128,7 @@ def run_methods(train: pd.DataFrame, test: pd.DataFrame, truth: pd.DataFrame, *,
         wins = []
         for i, j, na, nb in zip(a, b, train_pooled.n_a.astype(int), train_pooled.n_b.astype(int)):
             wins += [(i, j)] * na + [(j, i)] * nb
-        t0 = time.perf_counter()
-        theta = choix.ilsr_pairwise(len(ids), wins, alpha=0.01)
-        sec = time.perf_counter() - t0
+        sec, theta = timed(lambda: choix.ilsr_pairwise(len(ids), wins, alpha=0.01))
         th = pd.Series(theta, index=ids)
 
         def bt(pairs):
@@ -230,6 +238,11 @@ def main(argv=None) -> int:
         print(json.dumps(scale_worker(*args.scale)))
         return 0
 
+    # warm up torch and valuelab so the first size does not pay for imports
+    w_truth, w_train, _ = simulate(20, 99)
+    published_procedure.fit_published(np.array([0, 1]), np.array([1, 2]), np.array([0.6, 0.7]), 3, epochs=2, threads=1)
+    vl.fit_thurstonian(w_train, ci=None)
+    print("Times are the best of 5 runs (3 when a run takes over 2 s, 1 over 20 s).")
     pd.set_option("display.width", 160)
     pd.set_option("display.float_format", lambda x: f"{x:.4f}")
     checks = []

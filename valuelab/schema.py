@@ -69,6 +69,12 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, column: str, expected: str, what: 
 
 
 def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
+    series = df[column]
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        _fail(df, np.isnan(values), column, "a number, not missing")
+        _fail(df, ~np.isfinite(values), column, "a finite number")
+        return values
     try:
         values = pd.to_numeric(df[column], errors="raise").to_numpy(dtype=float)
     except (ValueError, TypeError):
@@ -122,7 +128,8 @@ def validate_options(options: pd.DataFrame) -> pd.DataFrame:
     return options.set_index("option_id")
 
 
-def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | None = None) -> pd.DataFrame:
+def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | None = None,
+                         _arrays_only: bool = False) -> pd.DataFrame:
     """Check a ``comparisons`` table and return its canonical form.
 
     Parameters
@@ -172,8 +179,8 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         _fail(df, _missing(df[col]), col, "an option id, not missing")
     a = df["option_a"].to_numpy(dtype=object)
     b = df["option_b"].to_numpy(dtype=object)
-    codes, _ = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
-    code_a, code_b = codes[: len(df)], codes[len(df) :]
+    codes = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
+    code_a, code_b = codes[0][: len(df)], codes[0][len(df) :]
     same = code_a == code_b
     _fail(df, same, "option_b", "an option different from option_a", " (an option compared with itself)")
 
@@ -217,6 +224,8 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         _fail(df, known_order & codes.isna().to_numpy(), "order", "'ab', 'ba' or missing")
         first = codes.fillna(0).to_numpy(dtype=np.int8)
 
+    if _arrays_only:
+        return _Checked(a, b, code_a, code_b, codes, n_a.astype(float), n_b.astype(float), first)
     skip = {"option_a", "option_b", "n_a", "n_b", "p_a", "weight", "shown_first", "order"}
     out = pd.DataFrame(
         {"option_a": a, "option_b": b, "n_a": n_a.astype(float), "n_b": n_b.astype(float), "first": first}
@@ -225,6 +234,18 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         if col not in skip:
             out[col] = df[col].to_numpy()
     return out
+
+
+@dataclass(frozen=True)
+class _Checked:
+    a: np.ndarray
+    b: np.ndarray
+    code_a: np.ndarray
+    code_b: np.ndarray
+    codes: object
+    n_a: np.ndarray
+    n_b: np.ndarray
+    first: np.ndarray
 
 
 def combine_orientations(comparisons: pd.DataFrame, *, by: Iterable[str] = (), keep_order: bool = True) -> pd.DataFrame:
@@ -378,11 +399,10 @@ def prepare_comparisons(
     -------
     ComparisonData
     """
-    df = validate_comparisons(comparisons, options=options)
-    codes, uniques = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
-    ca, cb = codes[: len(df)], codes[len(df) :]
-    pos, first, n_a, n_b = _pool(ca, cb, df["first"].to_numpy(dtype=np.int8), df["n_a"].to_numpy(float),
-                                 df["n_b"].to_numpy(float))
+    checked = validate_comparisons(comparisons, options=options, _arrays_only=True)
+    ca, cb = checked.code_a, checked.code_b
+    uniques = checked.codes[1]
+    pos, first, n_a, n_b = _pool(ca, cb, checked.first, checked.n_a, checked.n_b)
     ca, cb = ca[pos], cb[pos]
     seen = pd.Index(uniques)
     if option_order is not None:
