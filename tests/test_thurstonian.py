@@ -217,3 +217,18 @@ def test_summary_renders_and_plots(small_agent):
     assert len(fig.data[0].x) == len(fit.utilities)
     cal = fit.plot(kind="calibration", comparisons=comps)
     assert len(cal.data) == 2
+
+
+def test_probit_terms_match_log_ndtr_across_the_range():
+    from scipy.special import log_ndtr
+
+    from valuelab.utility.likelihood import _probit_terms
+
+    z = np.concatenate([np.linspace(-60, 60, 24001), [0.0, 36.0, -36.0, 37.5, -37.5]])
+    lp, lq, m1, m2 = _probit_terms(z)
+    ref_p, ref_q = log_ndtr(z), log_ndtr(-z)
+    np.testing.assert_allclose(lp, ref_p, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(lq, ref_q, rtol=1e-13, atol=1e-15)
+    log_phi = -0.5 * z * z - 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(m1, np.exp(log_phi - ref_p), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(m2, np.exp(log_phi - ref_q), rtol=1e-12, atol=1e-300)

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, log_expit, log_ndtr, ndtri
+from scipy.special import expit, log_expit, log_ndtr, ndtr, ndtri
 
 from ..schema import ComparisonData
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
 @dataclass(frozen=True)
@@ -231,10 +232,7 @@ class PairwiseLikelihood:
         """Per row: log-likelihood, d/dz, -d2/dz2 (observed) and the Fisher weight."""
         na, nb = self.data.n_a, self.data.n_b
         if self.link == "probit":
-            lp, lq = log_ndtr(z), log_ndtr(-z)
-            log_phi = -0.5 * z * z - _LOG_SQRT_2PI
-            m1 = np.exp(log_phi - lp)  # phi/Phi(z)
-            m2 = np.exp(log_phi - lq)  # phi/Phi(-z)
+            lp, lq, m1, m2 = _probit_terms(z)  # log Phi(z), log Phi(-z), phi/Phi(z), phi/Phi(-z)
             ll = na * lp + nb * lq
             dz = na * m1 - nb * m2
             neg_d2z = na * m1 * (z + m1) + nb * m2 * (m2 - z)
@@ -323,14 +321,56 @@ class PairwiseLikelihood:
             op.data = np.stack([qa, 1.0 - qa], axis=1).ravel()
         return op
 
+    def _pairs(self):
+        """Rows grouped by pair: rows of one pair differ only in presentation order.
+
+        Returns ``(row_pair, pair_rep)``: the pair index of each row and one representative
+        row per pair. Rows come oriented alike from :func:`prepare_comparisons`.
+        """
+        if "pairs" not in self._operators:
+            d = self.data
+            key = d.a.astype(np.int64) * self.n_options + d.b
+            _, rep, row_pair = np.unique(key, return_index=True, return_inverse=True)
+            self._operators["pairs"] = (row_pair.ravel(), rep)
+        return self._operators["pairs"]
+
+    def _pair_operator(self, qa_pair: np.ndarray) -> sp.csr_matrix:
+        """``[d; l; m]`` stacked, one row of each per pair: ``d`` is +1 at a and -1 at b,
+        ``l`` is ``qa`` at log_var_a and ``qb`` at log_var_b, ``m`` is +1/-1 there. Built
+        once; only the values of ``l`` change."""
+        row_pair, rep = self._pairs()
+        if "pair_op" not in self._operators:
+            d, n, k = self.data, self.n_options, len(rep)
+            a, b = d.a[rep], d.b[rep]
+            blocks = [(a, b)] + ([(n + a, n + b), (n + a, n + b)] if self.free_variance else [])
+            ops = []
+            for cols in blocks:
+                idx_type = np.int32 if self.n_params < 2**31 - 1 else np.int64
+                op = sp.csr_matrix((k, self.n_params))
+                op.indices = np.stack(cols, axis=1).ravel().astype(idx_type)
+                op.indptr = np.arange(0, 2 * k + 1, 2, dtype=idx_type)
+                op.data = np.tile([1.0, -1.0], k)
+                ops.append(op)
+            self._operators["pair_op"] = sp.vstack(ops, format="csr") if len(ops) > 1 else ops[0]
+        op = self._operators["pair_op"]
+        if self.free_variance:
+            k = len(rep)
+            vals = op.data[2 * k : 4 * k].reshape(-1, 2)
+            vals[:, 0] = qa_pair
+            vals[:, 1] = 1.0 - qa_pair
+        return op
+
     def newton_system(self, theta: np.ndarray):
         """Hessian-vector products at ``theta`` for Newton–CG.
 
-        Per row, the Hessian of ``-log L`` lies in the span of three row operators
-        (see :meth:`_row_operator`): with ``J = u / sigma - (z / 2) l``,
-        ``H = c J J' + g [-(u l' + l u') / (2 sigma) + (z / 4) l l' - (z qa qb / 2) m m']``
-        where ``c = -d2 log L / dz2`` and ``g = -d log L / dz``. Stacking ``S = [u; l; m]``
-        gives ``H v = S' (B (S v))`` with a 3x3 block ``B`` per row: two sparse products.
+        Per row, the Hessian of ``-log L`` lies in the span of three row operators: with
+        ``u = e_a - e_b + s e_gamma``, ``l = qa e_la + qb e_lb``, ``m = e_la - e_lb`` and
+        ``J = u / sigma - (z / 2) l``,
+        ``H_r = c J J' + g [-(u l' + l u') / (2 sigma) + (z / 4) l l' - (z qa qb / 2) m m']``
+        where ``c = -d2 log L / dz2`` and ``g = -d log L / dz``. Rows of the same pair (its
+        presentation orders) share ``l`` and ``m`` and differ in ``u`` only through
+        ``s``, so their 3x3 blocks are summed per pair (with ``s``-weighted sums for the
+        order-effect parameter): each product is two sparse products over pairs.
 
         Returns
         -------
@@ -347,66 +387,70 @@ class PairwiseLikelihood:
         z, inv_sigma, qa, _, dz, neg_d2z, w_fisher = self._state(theta)
         prior = self._prior_prec
         precond = self._block_preconditioner(w_fisher, z, inv_sigma, qa)
-        u = self._row_operator("u")
-        ut = u.T
-        r = self.data.n_rows
-
-        if not self.free_variance:
-            a_exact, a_fisher = neg_d2z * inv_sigma**2, w_fisher * inv_sigma**2
-
-            def exact(v):
-                return ut @ (a_exact * (u @ v)) + prior * v
-
-            def fisher(v):
-                return ut @ (a_fisher * (u @ v)) + prior * v
-
-            return exact, fisher, precond
-
-        stacked = self._stacked_operator(qa)
-        st = stacked.T
+        row_pair, rep = self._pairs()
+        k = len(rep)
+        op = self._pair_operator(qa[rep] if self.free_variance else None)
+        opt = op.T
+        s = self._s if self.order_effect else None
         g = -dz
+
+        def pair_sum(x):
+            return np.bincount(row_pair, x, k)
 
         def make(c, g, with_m):
             """Hessian-vector product for curvature c and slope g (blocks built on first use)."""
             blocks = {}
 
+            def build():
+                uu = c * inv_sigma**2
+                blocks["uu"] = pair_sum(uu)
+                if s is not None:
+                    blocks["s_uu"], blocks["ss_uu"] = pair_sum(s * uu), float(np.sum(s * s * uu))
+                if self.free_variance:
+                    cz = c * z + g
+                    ul = -0.5 * inv_sigma * cz
+                    blocks["ul"], blocks["ll"] = pair_sum(ul), pair_sum(0.25 * z * cz)
+                    if s is not None:
+                        blocks["s_ul"] = pair_sum(s * ul)
+                    if with_m:
+                        blocks["mm"] = pair_sum(-0.5 * g * z * qa * (1.0 - qa))
+
             def hv(v):
                 if not blocks:
-                    cz = c * z + g
-                    blocks["uu"] = c * inv_sigma**2
-                    blocks["ul"] = -0.5 * inv_sigma * cz
-                    blocks["ll"] = 0.25 * z * cz
-                    blocks["mm"] = -0.5 * g * z * qa * (1.0 - qa) if with_m else None
-                y = stacked @ v
-                yu, yl = y[:r], y[r : 2 * r]
+                    build()
+                y = op @ v
+                y_d = y[:k]
                 w = np.empty_like(y)
-                np.multiply(blocks["uu"], yu, out=w[:r])
-                w[:r] += blocks["ul"] * yl
-                np.multiply(blocks["ul"], yu, out=w[r : 2 * r])
-                w[r : 2 * r] += blocks["ll"] * yl
-                if with_m:
-                    np.multiply(blocks["mm"], y[2 * r :], out=w[2 * r :])
-                else:
-                    w[2 * r :] = 0.0
-                return st @ w + prior * v
+                w_d = w[:k]
+                np.multiply(blocks["uu"], y_d, out=w_d)
+                if s is not None:
+                    vg = v[-1]
+                    w_d += blocks["s_uu"] * vg
+                    gamma_out = float(blocks["s_uu"] @ y_d) + blocks["ss_uu"] * vg
+                if self.free_variance:
+                    y_l = y[k : 2 * k]
+                    w_d += blocks["ul"] * y_l
+                    w_l = w[k : 2 * k]
+                    np.multiply(blocks["ul"], y_d, out=w_l)
+                    w_l += blocks["ll"] * y_l
+                    if s is not None:
+                        w_l += blocks["s_ul"] * vg
+                        gamma_out += float(blocks["s_ul"] @ y_l)
+                    if with_m:
+                        np.multiply(blocks["mm"], y[2 * k :], out=w[2 * k :])
+                    else:
+                        w[2 * k :] = 0.0
+                out = opt @ w + prior * v
+                if s is not None:
+                    out[-1] += gamma_out
+                return out
 
             return hv
 
+        if not self.free_variance:
+            # Fixed scale: z is linear in theta, so the exact Hessian is J' diag(-l'') J.
+            return make(neg_d2z, None, False), make(w_fisher, None, False), precond
         return make(neg_d2z, g, True), make(w_fisher, 0.0, False), precond
-
-    def _stacked_operator(self, qa: np.ndarray) -> sp.csr_matrix:
-        """``[u; l; m]`` stacked (3 rows per comparison), built once; only ``l`` changes."""
-        if "stacked" not in self._operators:
-            self._operators["stacked"] = sp.vstack(
-                [self._row_operator("u"), self._row_operator("l", qa), self._row_operator("m")], format="csr"
-            )
-            self._operators["l_slice"] = slice(self._row_operator("u").nnz, self._row_operator("u").nnz + 2 * self.data.n_rows)
-        stacked = self._operators["stacked"]
-        lo = self._operators["l_slice"]
-        vals = stacked.data[lo].reshape(-1, 2)
-        vals[:, 0] = qa
-        vals[:, 1] = 1.0 - qa
-        return stacked
 
     def _block_preconditioner(self, w, z, inv_sigma, qa):
         """Inverse of the per-option 2x2 blocks (mean, log-variance) of the Fisher information.
@@ -495,6 +539,32 @@ class PairwiseLikelihood:
                                    order_effect=self.order_effect, prior=None)
         z, _, _ = other._rows(theta)
         return _cdf(z, self.link)
+
+
+def _probit_terms(z: np.ndarray):
+    """``log Phi(z)``, ``log Phi(-z)``, ``phi(z)/Phi(z)`` and ``phi(z)/Phi(-z)``, accurately.
+
+    One call to ``ndtr`` on ``-|z|`` gives the smaller tail to full relative precision and
+    the larger one as its complement; this is three times faster than two ``log_ndtr``
+    calls. Tails below 1e-290 (``|z|`` beyond about 36) go through ``log_ndtr``.
+    """
+    tail = ndtr(-np.abs(z))
+    pos = z >= 0
+    big = 1.0 - tail
+    p = np.where(pos, big, tail)
+    q = np.where(pos, tail, big)
+    phi = np.exp(-0.5 * z * z) * _INV_SQRT_2PI
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp, lq = np.log(p), np.log(q)
+        m1, m2 = phi / p, phi / q
+    extreme = tail < 1e-290
+    if extreme.any():
+        ze = z[extreme]
+        lpe, lqe = log_ndtr(ze), log_ndtr(-ze)
+        log_phi = -0.5 * ze * ze - _LOG_SQRT_2PI
+        lp[extreme], lq[extreme] = lpe, lqe
+        m1[extreme], m2[extreme] = np.exp(log_phi - lpe), np.exp(log_phi - lqe)
+    return lp, lq, m1, m2
 
 
 def _cdf(z: np.ndarray, link: str) -> np.ndarray:
