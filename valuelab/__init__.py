@@ -9,24 +9,8 @@ backends that use them.
 
 from ._version import __version__
 from .schema import combine_orientations, validate_comparisons, validate_options
-from .utility import (
-    ConvergenceWarning,
-    DisconnectedGraphError,
-    Prior,
-    ThurstonianResult,
-    calibration_table,
-    compare_fits,
-    cross_validate,
-    evaluate_fit,
-    score_predictions,
-    fit_bradley_terry,
-    fit_case_v,
-    fit_thurstonian,
-    random_pairs,
-    simulate_comparisons,
-    simulate_utilities,
-    split_pairs,
-)
+from . import utility as _utility
+from .utility import *  # noqa: F401,F403  (the flat public API)
 
 _LAZY = {"plot_utilities": "viz", "plot_calibration": "viz", "plot_recovery": "viz",
          "read_table": "io", "write_table": "io"}
@@ -36,22 +20,7 @@ __all__ = [
     "validate_comparisons",
     "validate_options",
     "combine_orientations",
-    "Prior",
-    "ThurstonianResult",
-    "ConvergenceWarning",
-    "DisconnectedGraphError",
-    "fit_thurstonian",
-    "fit_case_v",
-    "fit_bradley_terry",
-    "evaluate_fit",
-    "score_predictions",
-    "calibration_table",
-    "split_pairs",
-    "cross_validate",
-    "compare_fits",
-    "simulate_utilities",
-    "random_pairs",
-    "simulate_comparisons",
+    *_utility.__all__,
     *_LAZY,
 ]
 

@@ -68,22 +68,6 @@ def _standardised_jacobian(lik: PairwiseLikelihood, theta: np.ndarray):
     return np.vstack(blocks)
 
 
-def _gauge_vectors(lik: PairwiseLikelihood, theta: np.ndarray) -> np.ndarray:
-    """Directions in which an unpenalised likelihood is flat (shift; joint rescaling)."""
-    n, p = lik.n_options, lik.n_params
-    shift = np.zeros(p)
-    shift[:n] = 1.0
-    vecs = [shift]
-    if lik.free_variance:
-        scale = np.zeros(p)
-        scale[:n] = theta[:n]
-        scale[n : 2 * n] = 2.0
-        if lik.order_effect:
-            scale[-1] = theta[-1]
-        vecs.append(scale)
-    return np.array([v / np.linalg.norm(v) for v in vecs])
-
-
 def _standardised_covariance(lik: PairwiseLikelihood, theta: np.ndarray):
     """Covariance of the standardised parameters from the observed information (delta method).
 
@@ -94,8 +78,8 @@ def _standardised_covariance(lik: PairwiseLikelihood, theta: np.ndarray):
     h = lik.hessian(theta)
     scale_h = max(float(np.abs(np.diag(h)).max()), 1.0)
     if lik.prior is None:
-        gauge = _gauge_vectors(lik, theta)
-        h = h + scale_h * gauge.T @ gauge
+        gauge = lik.gauge_directions(theta)
+        h = h + scale_h * gauge @ gauge.T
     try:
         chol = sl.cho_factor(h, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
