@@ -13,7 +13,9 @@ from . import utility as _utility
 from .utility import *  # noqa: F401,F403  (the flat public API)
 
 _LAZY = {"plot_utilities": "viz", "plot_calibration": "viz", "plot_recovery": "viz",
-         "read_table": "io", "write_table": "io"}
+         "read_table": "io", "write_table": "io",
+         "elicit_comparisons": "elicit", "elicit_utilities": "elicit", "TransformersModel": "elicit",
+         "ResponseCache": "elicit"}
 
 __all__ = [
     "__version__",

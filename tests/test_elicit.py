@@ -1,0 +1,148 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from valuelab.elicit import ResponseCache, cache_key, is_refusal, pairwise_prompt, parse_choice
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("A", "A"), ("B.", "B"), (" (B) because it is kinder", "B"), ("Option A", "A"), ("**A**", "A"),
+    ("My answer: B", "B"), ("I choose option A.", "A"), ("a", "A"),
+    ("As an AI, I don't have preferences.", None), ("I cannot choose between these.", None),
+    ("Neither option.", None), ("Both A and B are good", None), ("", None), ("Banana", None),
+])
+def test_parse_choice(text, expected):
+    assert parse_choice(text) == expected
+
+
+def test_refusal_detection():
+    assert is_refusal("I'm just an AI assistant and cannot make that choice")
+    assert is_refusal("It is not appropriate for me to pick")
+    assert not is_refusal("A, because saving lives matters")
+
+
+def test_prompt_shows_first_as_a():
+    q = pairwise_prompt("tea", "coffee")
+    assert q.index("Option A: tea") < q.index("Option B: coffee")
+    with pytest.raises(ValueError, match="unknown 'nope'"):
+        pairwise_prompt("x", "y", template="nope")
+
+
+def test_cache_round_trip_and_bad_file(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    key = cache_key({"name": "m", "fingerprint": "f"}, "prompt", {"method": "logits"})
+    cache.put(key, model="m", prompt="prompt", params={"method": "logits"}, result={"probs": {"A": 0.3}})
+    assert ResponseCache(tmp_path / "c.sqlite").get_many([key, "missing"]) == {key: {"probs": {"A": 0.3}}}
+    assert len(cache) == 1
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ValueError, match="not a valuelab response cache"):
+        ResponseCache(bad)
+
+
+def test_cache_key_depends_on_model_prompt_and_params():
+    base = cache_key({"name": "m", "fingerprint": "1"}, "p", {"k": 1})
+    assert base != cache_key({"name": "m", "fingerprint": "2"}, "p", {"k": 1})
+    assert base != cache_key({"name": "m", "fingerprint": "1"}, "p ", {"k": 1})
+    assert base != cache_key({"name": "m", "fingerprint": "1"}, "p", {"k": 2})
+
+
+KILL_SCRIPT = r"""
+import sys, time
+sys.path.insert(0, {tests!r})
+from valuelab.elicit import ResponseCache, cache_key
+cache = ResponseCache({db!r})
+for i in range(100000):
+    key = cache_key({{"name": "m"}}, f"prompt {{i}}", {{}})
+    if cache.get_many([key]):
+        continue
+    cache.put(key, model="m", prompt=f"prompt {{i}}", params={{}}, result={{"i": i}})
+    print(i, flush=True)
+    time.sleep(0.002)
+"""
+
+
+def test_cache_survives_sigkill(tmp_path):
+    db = tmp_path / "kill.sqlite"
+    script = KILL_SCRIPT.format(tests=str(ROOT / "tests"), db=str(db))
+    printed = []
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        first = proc.stdout.readline()  # the run has started writing
+        time.sleep(float(rng.uniform(0.05, 0.4)))  # then kill it at a random point
+        os.kill(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        printed += [int(x) for x in (first + out).split()]
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT prompt, result FROM responses").fetchall()
+    stored = sorted(json.loads(r)["i"] for _, r in rows)
+    # every answer reported as written is there, none twice, and the stored ones are contiguous
+    assert set(printed) <= set(stored)
+    assert len(stored) == len(set(stored))
+    assert stored == list(range(len(stored)))
+    assert len(stored) > 20
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    pytest.importorskip("transformers")
+    from tiny_model import tiny_model
+
+    from valuelab.elicit import TransformersModel
+
+    model, tok = tiny_model()
+    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=8)
+
+
+OPTIONS = pd.DataFrame({"option_id": ["tea", "coffee", "vacation", "money"],
+                        "text": ["A cup of tea.", "A cup of coffee.", "One week of vacation.", "You receive $100."]})
+
+
+def test_elicit_logits_both_orders(tiny, tmp_path):
+    from valuelab.elicit import elicit_comparisons
+
+    comps, resp = elicit_comparisons(OPTIONS, tiny, cache=str(tmp_path / "c.sqlite"), progress=False)
+    n_pairs = 6  # all pairs of 4 options
+    assert len(comps) == 2 * n_pairs and len(resp) == 2 * n_pairs
+    # each row is one observation's worth; shown_first says which text came as "A"
+    np.testing.assert_allclose(comps.n_a + comps.n_b, 1.0)
+    row = resp.iloc[0]
+    probs = json.loads(row.option_probs)
+    first_p = comps.iloc[0].n_a if row.shown_first == row.option_a else comps.iloc[0].n_b
+    assert first_p == pytest.approx(probs["A"])
+    assert (resp.option_mass > 0).all() and (resp.option_mass <= 1).all()
+    # a second run reads everything from the cache and returns the same table
+    comps2, resp2 = elicit_comparisons(OPTIONS, tiny, cache=str(tmp_path / "c.sqlite"), progress=False)
+    assert resp2.cached.all()
+    pd.testing.assert_frame_equal(comps, comps2)
+
+
+def test_elicit_sampling_counts_parsed_answers(tiny):
+    from valuelab.elicit import elicit_comparisons
+
+    pairs = pd.DataFrame({"option_a": ["tea"], "option_b": ["money"]})
+    comps, resp = elicit_comparisons(OPTIONS, tiny, pairs=pairs, method="sample", k=5, progress=False)
+    # the random tiny model rarely answers with a clean label: unparsed answers are recorded
+    total = resp.n_unparsed.sum() + resp.n_refused.sum() + (comps.n_a.sum() + comps.n_b.sum() if len(comps) else 0)
+    assert total == 10
+    assert (resp.text.str.count("\n") == 4).all()
+
+
+def test_elicit_rejects_unknown_pair(tiny):
+    from valuelab.elicit import elicit_comparisons
+
+    with pytest.raises(ValueError, match="pairs row 0"):
+        elicit_comparisons(OPTIONS, tiny, pairs=pd.DataFrame({"option_a": ["tea"], "option_b": ["??"]}),
+                           progress=False)

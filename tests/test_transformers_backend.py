@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tiny_model import tiny_model  # noqa: E402
+
+from valuelab.elicit.transformers_backend import TransformersModel, option_token_variants  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tok = tiny_model()
+    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=4)
+
+
+PROMPTS = ["Which option do you prefer? Option A: tea. Option B: coffee. Answer with A or B.",
+           "A or B?",
+           "Option A: a cup of coffee. Option B: ten people are saved. Which option do you prefer?",
+           "You receive $100 (A) or one week of vacation (B).",
+           "The answer is"]
+
+
+def test_chat_template_has_generation_prompt_and_one_bos(tiny):
+    text = tiny.render("A or B?")
+    assert text.endswith("<|im_start|>assistant\n")
+    ids, _, _ = tiny._encode([text])
+    assert int((ids[0] == tiny.tokenizer.bos_token_id).sum()) == 0  # no BOS added on top of the template
+
+
+def test_option_probabilities_sum_token_variants(tiny):
+    probs, mass = tiny.option_probabilities(PROMPTS, ["A", "B"])
+    lp = tiny.next_token_logprobs([tiny.render(p) for p in PROMPTS])
+    var_a = option_token_variants(tiny.tokenizer, "A")
+    var_b = option_token_variants(tiny.tokenizer, "B")
+    assert len(var_a) == 2  # "A" and " A" are distinct tokens of this tokenizer
+    raw_a = np.exp(lp[:, var_a]).sum(1)
+    raw_b = np.exp(lp[:, var_b]).sum(1)
+    np.testing.assert_allclose(mass, raw_a + raw_b, rtol=1e-6)
+    np.testing.assert_allclose(probs[:, 0], raw_a / (raw_a + raw_b), rtol=1e-6)
+    np.testing.assert_allclose(probs.sum(1), 1.0)
+
+
+def test_batched_equals_unbatched(tiny):
+    one = TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, batch_size=1)
+    p1, m1 = one.option_probabilities(PROMPTS)
+    p4, m4 = tiny.option_probabilities(PROMPTS)
+    np.testing.assert_allclose(p4, p1, atol=1e-4)
+    np.testing.assert_allclose(m4, m1, rtol=1e-4)
+
+
+def test_logits_are_raw_model_outputs(tiny):
+    # The last-position log-softmax equals a direct forward pass on the unpadded prompt.
+    text = tiny.render(PROMPTS[1])
+    ids = tiny.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        direct = torch.log_softmax(tiny.model(input_ids=ids).logits[0, -1], -1).numpy()
+    np.testing.assert_allclose(tiny.next_token_logprobs([text])[0], direct, atol=1e-5)
+
+
+def test_multi_token_label_is_refused(tiny):
+    with pytest.raises(ValueError, match="single token"):
+        tiny.option_probabilities(["x"], ["Option A because", "B"])
+
+
+def test_generate_returns_k_samples(tiny):
+    out = tiny.generate(PROMPTS[:2], k=3, temperature=1.0, max_new_tokens=4, seed=0)
+    assert len(out) == 2 and all(len(o) == 3 for o in out)
+    again = tiny.generate(PROMPTS[:2], k=3, temperature=1.0, max_new_tokens=4, seed=0)
+    assert out == again

@@ -1,0 +1,29 @@
+"""Getting answers out of models: backends, prompts, parsing, the response cache, pairwise elicitation.
+
+Importing this package does not import torch or transformers; the backends do on first use.
+"""
+
+from .cache import ResponseCache, cache_key
+from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
+from .pairwise import elicit_comparisons, elicit_utilities
+from .parse import is_refusal, parse_choice
+from .prompts import PAIRWISE_TEMPLATES, PromptTemplate, pairwise_prompt
+from .transformers_backend import TransformersModel, option_token_variants
+
+__all__ = [
+    "ResponseCache",
+    "cache_key",
+    "DEFAULT_MODEL",
+    "EMBEDDED_MODELS",
+    "cache_dir",
+    "embedded_model_dir",
+    "elicit_comparisons",
+    "elicit_utilities",
+    "is_refusal",
+    "parse_choice",
+    "PAIRWISE_TEMPLATES",
+    "PromptTemplate",
+    "pairwise_prompt",
+    "TransformersModel",
+    "option_token_variants",
+]

@@ -1,0 +1,90 @@
+"""A SQLite response cache: content-addressed, written as each answer arrives, safe to kill.
+
+Keys are SHA-256 hashes of the model identity, the rendered prompt and the decoding
+parameters. Every answer is committed in its own transaction (WAL journal), so a run killed
+at any moment keeps every answer it completed and never stores half of one; re-running
+skips what is cached. API keys never enter: the key material is only what
+:func:`cache_key` is given.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+__all__ = ["ResponseCache", "cache_key"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    params TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+
+
+def cache_key(identity: dict, prompt: str, params: dict) -> str:
+    """SHA-256 of the model identity, the exact prompt text and the decoding parameters."""
+    blob = json.dumps({"model": identity, "prompt": prompt, "params": params}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """Answers stored by key in a SQLite file.
+
+    Parameters
+    ----------
+    path : path-like
+        The database file (created when missing). ``":memory:"`` for a throwaway cache.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` exists but is not a valuelab cache (not SQLite, or another schema).
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+            cols = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        except sqlite3.DatabaseError as err:
+            raise ValueError(f"{self.path}: not a valuelab response cache (SQLite says: {err})") from err
+        expected = {"key", "model", "prompt", "params", "result", "created_at"}
+        if not expected <= cols:
+            raise ValueError(f"{self.path}: table 'responses' lacks columns {sorted(expected - cols)}")
+
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        """Cached results for the keys that have one."""
+        out: dict[str, dict] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, result in self._db.execute(f"SELECT key, result FROM responses WHERE key IN ({marks})", chunk):
+                out[key] = json.loads(result)
+        return out
+
+    def put(self, key: str, *, model: str, prompt: str, params: dict, result: dict) -> None:
+        """Store one answer (its own committed transaction; an existing key is kept)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO responses (key, model, prompt, params, result, created_at) VALUES (?,?,?,?,?,?)",
+            (key, model, prompt, json.dumps(params, sort_keys=True), json.dumps(result),
+             _dt.datetime.now(_dt.timezone.utc).isoformat()),
+        )
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

