@@ -86,8 +86,8 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         ``model``. Prompts with no usable answer are left out.
     responses : DataFrame
         One row per prompt: ``model``, ``prompt_hash``, ``prompt`` (rendered text),
-        ``option_a``, ``option_b``, ``shown_first``, ``text`` (sampled answers joined by
-        newlines; empty for logits), ``choice`` (majority label or None), ``option_probs``
+        ``option_a``, ``option_b``, ``shown_first``, ``text`` (JSON list of the sampled
+        answers; None for logits), ``choice`` (majority label or None), ``option_probs``
         (JSON: label -> probability), ``option_mass`` (raw probability on the label tokens),
         ``n_refused``, ``n_unparsed``, ``latency_s``, ``created_at``, ``cached``.
     """
@@ -168,7 +168,9 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
                          "template": tmpl.name, "model": model.identity["name"]})
         resp.append({"model": model.identity["name"], "prompt_hash": keys[i], "prompt": rendered[i],
                      "option_a": asks["option_a"].iat[i], "option_b": asks["option_b"].iat[i],
-                     "shown_first": asks["shown_first"].iat[i], "text": "\n".join(res["texts"]), "choice": choice,
+                     "shown_first": asks["shown_first"].iat[i],
+                     "text": json.dumps(res["texts"], ensure_ascii=False) if method == "sample" else None,
+                     "choice": choice,
                      "option_probs": json.dumps(res["probs"]) if res["probs"] is not None else None,
                      "option_mass": res["mass"], "n_refused": n_refused, "n_unparsed": n_unparsed,
                      "latency_s": res["latency_s"], "created_at": res["created_at"], "cached": keys[i] in found})
