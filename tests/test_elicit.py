@@ -146,3 +146,53 @@ def test_elicit_rejects_unknown_pair(tiny):
     with pytest.raises(ValueError, match="pairs row 0"):
         elicit_comparisons(OPTIONS, tiny, pairs=pd.DataFrame({"option_a": ["tea"], "option_b": ["??"]}),
                            progress=False)
+
+
+def test_project_outcomes_are_well_formed():
+    from valuelab.datasets import load_outcomes
+
+    out = load_outcomes()
+    assert 80 <= len(out) <= 150
+    assert out.option_id.is_unique and out.text.is_unique
+    assert {"money", "time", "lives", "delayed money"} <= set(out.category)
+    assert out.loc[out.category == "money", "quantity"].notna().all()
+
+
+SHARED = ROOT.parent / "shared" / "data" / "emergent-values" / "options_hierarchical.json"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="published data in ../shared is absent")
+def test_read_published_hierarchical_options():
+    from valuelab.datasets import read_options_json
+
+    raw = json.loads(SHARED.read_text())
+    opts = read_options_json(SHARED)
+    assert len(opts) == sum(len(v) for v in raw.values())
+    assert opts.category.nunique() == len(raw)
+    first_cat = next(iter(raw))
+    assert opts.text.iloc[0] == raw[first_cat][0].strip()
+
+
+def test_read_options_json_errors(tmp_path):
+    from valuelab.datasets import read_options_json
+
+    bad = tmp_path / "x.json"
+    bad.write_text('{"cat": ["ok", 3]}')
+    with pytest.raises(ValueError, match=r"category 'cat', item 1"):
+        read_options_json(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        read_options_json(bad)
+
+
+def test_position_bias_closed_form():
+    from valuelab.elicit import position_bias
+
+    df = pd.DataFrame({"option_a": ["x", "x", "y", "y"], "option_b": ["y", "y", "z", "z"],
+                       "shown_first": ["x", "y", "y", "z"], "n_a": [0.9, 0.2, 0.7, 0.6], "n_b": [0.1, 0.8, 0.3, 0.4]})
+    out = position_bias(df)
+    # first-shown shares: 0.9, 0.8, 0.7, 0.4
+    assert out.p_first == pytest.approx((0.9 + 0.8 + 0.7 + 0.4) / 4)
+    # pair (x, y): x wins when first (0.9), y wins when first (0.8): inconsistent; (y, z): y wins both
+    assert out.consistent_pairs == pytest.approx(0.5)
+    assert out.n_pairs_both_orders == 2

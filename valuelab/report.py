@@ -27,9 +27,13 @@ def setup_notebook(*, renderer: str = "plotly_mimetype+notebook") -> None:
     stores each figure as plotly JSON (for JupyterLab) and as HTML with plotly.js included
     once (for nbconvert's HTML export), so no CDN is needed to view the report.
     """
+    import warnings
+
     import plotly.io as pio
 
     pio.renderers.default = renderer
+    # Text progress bars are noise in a rendered report (there are no widgets there).
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -133,8 +137,18 @@ def render_reports(out_dir: str | Path = "reports", *, notebooks: list[str | Pat
     from tqdm.auto import tqdm
 
     written = []
-    for src in tqdm(sources, desc="reports", unit="notebook"):
-        written.append(render_notebook(src, out_dir, parameters=parameters))
+    quiet = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    saved = {k: os.environ.get(k) for k in quiet}
+    os.environ.update(quiet)  # inherited by the kernels: no progress bars in the reports
+    try:
+        for src in tqdm(sources, desc="reports", unit="notebook", disable=False):
+            written.append(render_notebook(src, out_dir, parameters=parameters))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     items = "\n".join(
         f'<li><a href="{html.escape(p.name)}">{html.escape(_title(s))}</a> <code>{html.escape(p.name)}</code></li>'
         for s, p in zip(sources, written)
