@@ -6,6 +6,7 @@ Importing this package does not import torch or transformers; the backends do on
 from .cache import ResponseCache, cache_key
 from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
 from .pairwise import elicit_comparisons, elicit_utilities, position_bias
+from .openai_backend import OpenAIModel, ServerError
 from .parse import is_refusal, parse_choice
 from .prompts import PAIRWISE_TEMPLATES, PromptTemplate, pairwise_prompt
 from .transformers_backend import TransformersModel, option_token_variants
@@ -20,6 +21,8 @@ __all__ = [
     "elicit_comparisons",
     "elicit_utilities",
     "position_bias",
+    "OpenAIModel",
+    "ServerError",
     "is_refusal",
     "parse_choice",
     "PAIRWISE_TEMPLATES",
