@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .parse import renormalise
+
 __all__ = ["OpenAIModel", "ServerError"]
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -156,11 +158,7 @@ class OpenAIModel:
                         raw[j] += math.exp(float(alt["logprob"]))
             return raw
 
-        raw = np.array(self._map(one, list(prompts))).reshape(len(prompts), len(labels))
-        mass = raw.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = raw / mass[:, None]
-        return probs, mass
+        return renormalise(np.array(self._map(one, list(prompts))).reshape(len(prompts), len(labels)))
 
     def generate(self, prompts, *, k: int = 1, temperature: float = 1.0, max_new_tokens: int = 16,
                  seed: int | None = 0) -> list[list[str]]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+
+import numpy as np
 from typing import Sequence
 
-__all__ = ["parse_choice", "is_refusal", "REFUSAL_PATTERNS"]
+__all__ = ["parse_choice", "is_refusal", "renormalise", "REFUSAL_PATTERNS"]
 
 REFUSAL_PATTERNS = (
     r"\bI (?:can(?:no|')t|am not able to|'m not able to|won'?t|will not|do not|don'?t) (?:choose|pick|answer|"
@@ -54,3 +56,12 @@ def _canonical(found: str, labels: Sequence[str]) -> str:
         if lab.lower() == found.lower():
             return lab
     return found
+
+
+def renormalise(raw: np.ndarray):
+    """Split raw label probabilities (prompts x labels) into the distribution over the
+    labels and the total mass on them (NaN rows where the mass is 0)."""
+    raw = np.asarray(raw, dtype=float)
+    mass = raw.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return raw / mass[:, None], mass

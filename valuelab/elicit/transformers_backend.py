@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .embedded import EMBEDDED_MODELS, embedded_model_dir
+from .parse import renormalise
 
 __all__ = ["TransformersModel", "option_token_variants"]
 
@@ -177,10 +178,7 @@ class TransformersModel:
             lp = self.next_token_logprobs(texts[start : start + self.batch_size])
             for j, ids in enumerate(variants):
                 raw[start : start + len(lp), j] = np.exp(lp[:, ids]).sum(axis=1)
-        mass = raw.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            probs = raw / mass[:, None]
-        return probs, mass
+        return renormalise(raw)
 
     # ------------------------------------------------------------------ sampling
     def generate(self, prompts, *, k: int = 1, temperature: float = 1.0, max_new_tokens: int = 16,
