@@ -115,7 +115,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
     params = ({"method": "logits", "labels": list(tmpl.labels)} if method == "logits" else
               {"method": "sample", "k": k, "temperature": temperature, "labels": list(tmpl.labels), "seed": seed})
     keys = [cache_key(model.identity, r, params) for r in rendered]
-    if isinstance(cache, (str,)) or (cache is not None and not isinstance(cache, ResponseCache)):
+    if cache is not None and not isinstance(cache, ResponseCache):
         cache = ResponseCache(cache)
     found = cache.get_many(keys) if cache is not None else {}
     todo = [i for i, key in enumerate(keys) if key not in found]

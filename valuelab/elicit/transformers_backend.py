@@ -22,8 +22,6 @@ from .parse import renormalise
 
 __all__ = ["TransformersModel", "option_token_variants"]
 
-Prompt = "str | list[dict]"
-
 
 def option_token_variants(tokenizer, label: str) -> list[int]:
     """Token ids that spell ``label`` as one token: ``"A"``, ``" A"`` (distinct ids only).

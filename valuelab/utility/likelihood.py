@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_ndtr, ndtr, ndtri
 
 from ..schema import ComparisonData
+from .optimize import _pcg
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -188,23 +189,7 @@ class PairwiseLikelihood:
 
         jdiag = np.asarray(abs(ut).power(2) @ w).ravel()[idx] + ridge
         rhs = (ut @ (w * y))[idx]
-        x = np.zeros(len(idx))
-        r = rhs.copy()
-        zv = r / jdiag
-        p = zv.copy()
-        rz = r @ zv
-        target = 1e-3 * np.linalg.norm(rhs)
-        for _ in range(max_cg):
-            if np.linalg.norm(r) <= target:
-                break
-            ap = apply(p)
-            alpha = rz / (p @ ap)
-            x += alpha * p
-            r -= alpha * ap
-            zv = r / jdiag
-            rz_new = r @ zv
-            p = zv + (rz_new / rz) * p
-            rz = rz_new
+        x, _, _ = _pcg(apply, rhs, lambda r: r / jdiag, rtol=1e-3, maxiter=max_cg)
         theta[idx] = x
         theta[:n] -= theta[:n].mean()
         return theta
@@ -286,7 +271,6 @@ class PairwiseLikelihood:
     def jacobian(self, theta: np.ndarray) -> sp.csr_matrix:
         """Sparse Jacobian dz/dtheta (rows x parameters), at most 5 non-zeros per row."""
         z, inv_sigma, qa = self._state(theta)[:3]
-        d, n = self.data, self.n_options
         u = self._row_operator("u")
         if not self.free_variance:
             return sp.diags(inv_sigma) @ u
@@ -297,7 +281,7 @@ class PairwiseLikelihood:
         """Sparse row operators (rows x parameters) in which z and its derivatives are written.
 
         ``u``: mean difference (+1 at a, -1 at b, s at gamma); ``l``: ``qa`` at log_var_a and
-        ``qb`` at log_var_b; ``m``: +1 at log_var_a, -1 at log_var_b.
+        ``qb`` at log_var_b.
         """
         d, n, r = self.data, self.n_options, self.data.n_rows
         if kind not in self._operators:
