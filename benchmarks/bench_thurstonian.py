@@ -53,7 +53,7 @@ import published_procedure  # noqa: E402
 
 def pooled_pairs(comparisons: pd.DataFrame) -> pd.DataFrame:
     """One row per unordered pair with both orders summed, as the paper aggregates."""
-    out = combine_orientations(validate_comparisons(comparisons), keep_order=False)
+    out = combine_orientations(comparisons, keep_order=False)
     out["p_a"] = out["n_a"] / (out["n_a"] + out["n_b"])
     return out.drop(columns="first")
 

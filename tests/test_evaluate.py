@@ -40,8 +40,17 @@ def test_cross_validate_and_calibration(small_agent):
     fit = vl.fit_thurstonian(comps)
     cal = vl.calibration_table(fit, comps, bins=5)
     assert cal.n_obs.sum() == pytest.approx(comps.n_a.sum() + comps.n_b.sum())
-    # observed shares per bin equal the pooled counts in that bin
-    assert ((cal.observed >= 0) & (cal.observed <= 1)).all()
+    # recompute the table row by row from predict_proba (rows of a pair share one orientation here)
+    assert not (comps.option_a.astype(str) + "|" + comps.option_b.astype(str)).isin(
+        comps.option_b.astype(str) + "|" + comps.option_a.astype(str)).any()
+    p = fit.predict_proba(comps).to_numpy()
+    b = np.minimum((p * 5).astype(int), 4)
+    n = comps.n_a + comps.n_b
+    by_bin = pd.DataFrame({"b": b, "n_a": comps.n_a, "n": n, "pn": p * n}).groupby("b").sum()
+    np.testing.assert_allclose(cal.observed, by_bin.n_a / by_bin.n)
+    np.testing.assert_allclose(cal.predicted, by_bin.pn / by_bin.n)
+    # a well-specified fit is calibrated: observed and predicted agree within 0.1 in every bin
+    assert np.abs(cal.observed - cal.predicted).max() < 0.1
 
 
 def test_likelihood_ratio_of_nested_fits(small_agent):

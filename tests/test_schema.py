@@ -91,3 +91,53 @@ def test_hashable_labels_of_any_kind():
     data = prepare_comparisons(df)
     assert set(data.options) == {("a", 1), 7, "s"}
     assert data.n_obs == 9.0
+
+
+def test_counts_with_probability_columns_are_rejected():
+    df = pd.DataFrame({"option_a": ["a"], "option_b": ["b"], "n_a": [1], "n_b": [2], "weight": [3]})
+    with pytest.raises(ValueError, match=r"both counts .*\['weight'\]"):
+        vl.validate_comparisons(df)
+
+
+def test_a_user_column_named_first_is_rejected():
+    df = pd.DataFrame({"option_a": ["a"], "option_b": ["b"], "n_a": [1], "n_b": [2], "first": ["yes"]})
+    with pytest.raises(ValueError, match="'first' is reserved"):
+        vl.validate_comparisons(df)
+    with pytest.raises(ValueError, match="'first' is reserved"):
+        vl.combine_orientations(df)
+
+
+def test_evaluate_names_the_users_row_for_an_unfitted_option():
+    df = pd.DataFrame({"option_a": ["a", "b", "a"], "option_b": ["b", "c", "c"], "n_a": [3, 2, 4], "n_b": [1, 2, 1]})
+    fit = vl.fit_thurstonian(df)
+    test = pd.DataFrame({"option_a": ["a", "a", "zz"], "option_b": ["b", "b", "a"], "n_a": [1, 1, 1],
+                         "n_b": [0, 0, 0]}, index=[10, 11, 12])
+    with pytest.raises(ValueError, match=r"row 2 \(index 12\), column 'option_a': option 'zz'"):
+        vl.evaluate_fit(fit, test)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl", ".parquet"])
+def test_tables_round_trip_and_text_ids_stay_text(tmp_path, suffix):
+    df = pd.DataFrame({"option_a": ["001", "b"], "option_b": ["c", "d"], "n_a": [1.5, 2.0], "n_b": [0.5, 1.0]})
+    path = vl.write_table(df, tmp_path / f"t{suffix}")
+    back = vl.read_table(path)
+    if suffix == ".csv":  # CSV has no types: ids come back as parsed by pandas
+        back = pd.read_csv(path, dtype={"option_a": str})
+    pd.testing.assert_frame_equal(back, df)
+    assert [p.name for p in tmp_path.iterdir()] == [f"t{suffix}"]
+
+
+def test_parquet_with_mixed_id_types_names_the_fix(tmp_path):
+    df = pd.DataFrame({"option_a": [1, "x"], "option_b": ["c", "d"], "n_a": [1, 2], "n_b": [0, 1]})
+    with pytest.raises(ValueError, match="astype\\(str\\)"):
+        vl.write_table(df, tmp_path / "t.parquet")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written is left behind
+
+
+def test_booleans_and_lists_are_rejected_with_the_row():
+    df = pd.DataFrame({"option_a": ["a", "c"], "option_b": ["b", "d"], "n_a": [1, True], "n_b": [0, 1]})
+    with pytest.raises(ValueError, match="row 1, column 'n_a': expected a number \\(True/False"):
+        vl.validate_comparisons(df)
+    df = pd.DataFrame({"option_a": ["a", ["x"]], "option_b": ["b", "d"], "n_a": [1, 1], "n_b": [0, 1]})
+    with pytest.raises(ValueError, match="row 1, column 'option_a': expected a hashable option id"):
+        vl.validate_comparisons(df)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -232,3 +234,88 @@ def test_probit_terms_match_log_ndtr_across_the_range():
     log_phi = -0.5 * z * z - 0.5 * np.log(2 * np.pi)
     np.testing.assert_allclose(m1, np.exp(log_phi - ref_p), rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(m2, np.exp(log_phi - ref_q), rtol=1e-12, atol=1e-300)
+
+
+def test_unknown_order_rows_are_predicted_as_the_average_of_both_orders(small_agent):
+    from scipy.stats import norm
+
+    _, comps = small_agent
+    fit = vl.fit_thurstonian(comps)
+    u = fit.utilities
+    pairs = comps[["option_a", "option_b"]].head(10).assign(shown_first=None)
+    a, b = u.loc[pairs.option_a], u.loc[pairs.option_b]
+    d = a["mean"].to_numpy() - b["mean"].to_numpy()
+    sd = np.sqrt(a["variance"].to_numpy() + b["variance"].to_numpy())
+    g = fit.order_effect
+    expected = 0.5 * (norm.cdf((d + g) / sd) + norm.cdf((d - g) / sd))
+    np.testing.assert_allclose(fit.predict_proba(pairs), expected, rtol=1e-10)
+
+
+def test_rows_pooled_over_both_orders_fit_like_the_split_rows(small_agent):
+    """A row of unknown order counts as half its observations in each order."""
+    _, comps = small_agent
+    ordered = comps.head(60)
+    pooled = ordered.assign(n_a=ordered.n_a * 2, n_b=ordered.n_b * 2, shown_first=None).head(20)
+    halves = pd.concat([pooled.assign(shown_first=pooled.option_a, n_a=pooled.n_a / 2, n_b=pooled.n_b / 2),
+                        pooled.assign(shown_first=pooled.option_b, n_a=pooled.n_a / 2, n_b=pooled.n_b / 2)])
+    rest = comps.iloc[60:]
+    one = vl.fit_thurstonian(pd.concat([rest, pooled]), ci=None, tol=1e-14)
+    two = vl.fit_thurstonian(pd.concat([rest, halves]), ci=None, tol=1e-14)
+    np.testing.assert_allclose(one.utilities["mean"].sort_index(), two.utilities["mean"].sort_index(), atol=1e-6)
+    assert one.order_effect == pytest.approx(two.order_effect, abs=1e-6)
+
+
+def test_separate_components_keep_their_own_order_and_attributes():
+    df = pd.DataFrame({"option_a": ["a", "b", "a", "x", "x"], "option_b": ["b", "c", "c", "y", "y"],
+                       "n_a": [3, 2, 4, 1, 3], "n_b": [1, 2, 1, 3, 1],
+                       "shown_first": ["a", "b", "c", None, None]})
+    opts = pd.DataFrame({"option_id": list("abcxy"), "category": list("ppqrr")})
+    parts = vl.fit_thurstonian(df, options=opts, components="separate")
+    assert [len(p.options) for p in parts] == [3, 2]
+    assert parts[0].order_effect != 0 and parts[1].order_effect == 0  # order known only in the first
+    assert parts[1].utilities["category"].tolist() == ["r", "r"]
+    connected = vl.fit_thurstonian(df.head(3), components="separate")
+    assert isinstance(connected, list) and len(connected) == 1
+
+
+def test_pooling_over_models_warns():
+    df = pd.DataFrame({"option_a": ["a", "b", "a"], "option_b": ["b", "c", "c"], "n_a": [3, 2, 4],
+                       "n_b": [1, 2, 1], "model": ["m1", "m1", "m2"]})
+    with pytest.warns(vl.PooledGroupsWarning, match="'model' \\(2 values\\)"):
+        vl.fit_thurstonian(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vl.fit_thurstonian(df.assign(model="m1"))
+
+
+def test_bootstrap_needs_two_replicates(small_agent):
+    _, comps = small_agent
+    with pytest.raises(ValueError, match="n_boot: expected an integer >= 2"):
+        vl.fit_thurstonian(comps, ci="bootstrap", n_boot=1)
+
+
+def test_option_attributes_named_like_result_columns_are_kept():
+    df = pd.DataFrame({"option_a": ["a", "b", "a"], "option_b": ["b", "c", "c"], "n_a": [3, 2, 4], "n_b": [1, 2, 1]})
+    opts = pd.DataFrame({"option_id": ["a", "b", "c"], "mean": [1.0, 2.0, 3.0]})
+    u = vl.fit_thurstonian(df, options=opts).utilities
+    assert u.loc["b", "option_mean"] == 2.0
+    assert u["mean"].mean() == pytest.approx(0.0, abs=1e-9)  # the fitted, standardised means
+
+
+def test_wald_coverage_with_free_variances():
+    """Intervals of the free-variance model (default prior) cover the truth near the nominal 95%.
+
+    (With prior=None some replicates put a variance on its boundary, 0, where the information
+    matrix is singular and no Wald interval exists.)"""
+    truth = vl.simulate_utilities(12, variance=(0.5, 0.3), seed=200)
+    true_std = pd.Series(standardise(truth["mean"]), index=truth["option_id"])
+    pairs = vl.random_pairs(truth, 66, seed=201)  # all pairs
+    hits = []
+    for rep in range(30):
+        comps = vl.simulate_comparisons(truth, pairs, samples=40, orders="pooled", seed=3000 + rep)
+        u = vl.fit_thurstonian(comps).utilities
+        assert u.se_mean.notna().all()
+        t = true_std.reindex(u.index)
+        hits.append(((u.ci_low <= t) & (t <= u.ci_high)).to_numpy())
+    coverage = np.concatenate(hits).mean()
+    assert 0.90 <= coverage <= 0.99, coverage

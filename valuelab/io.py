@@ -1,4 +1,4 @@
-"""Read and write the tidy tables as CSV, JSON Lines or Parquet (chosen by file extension)."""
+"""Read and write the tidy tables as CSV, JSON, JSON Lines or Parquet (chosen by file extension)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 __all__ = ["read_table", "write_table"]
 
-_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def _format(path: Path) -> str:
@@ -21,7 +21,8 @@ def _format(path: Path) -> str:
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a table from ``.csv``, ``.jsonl`` (one JSON object per line) or ``.parquet``.
+    """Read a table from ``.csv``, ``.json`` (a list of records), ``.jsonl`` (one JSON object
+    per line) or ``.parquet``.
 
     Parameters
     ----------
@@ -42,10 +43,12 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
         if fmt == "csv":
             return pd.read_csv(path)
-        if fmt == "jsonl":
-            return pd.read_json(path, lines=True)
+        if fmt in ("json", "jsonl"):
+            return pd.read_json(path, lines=fmt == "jsonl", orient="records", dtype=False)
         return pd.read_parquet(path)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
         raise ValueError(f"{path}: not a valid {fmt} table ({err})") from err
 
 
@@ -58,7 +61,9 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     ----------
     table : DataFrame
     path : path-like
-        ``.csv``, ``.jsonl`` or ``.parquet``.
+        ``.csv``, ``.json`` (a list of records), ``.jsonl`` or ``.parquet``. Parquet needs
+        each column to hold one type: convert mixed columns (e.g. ids that are sometimes
+        numbers, sometimes text) with ``astype(str)`` first.
 
     Returns
     -------
@@ -72,10 +77,16 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     try:
         if fmt == "csv":
             table.to_csv(tmp, index=False)
-        elif fmt == "jsonl":
-            table.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        elif fmt in ("json", "jsonl"):
+            table.to_json(tmp, orient="records", lines=fmt == "jsonl", force_ascii=False)
         else:
-            table.to_parquet(tmp, index=False)
+            try:
+                table.to_parquet(tmp, index=False)
+            except (TypeError, ValueError) as err:  # pyarrow's ArrowTypeError/ArrowInvalid derive from these
+                raise ValueError(
+                    f"{path}: cannot write as Parquet ({err}); a column probably mixes types, e.g. ids "
+                    "that are sometimes numbers and sometimes text: convert it with astype(str)"
+                ) from err
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

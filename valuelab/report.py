@@ -10,6 +10,7 @@ import datetime as _dt
 import html
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -149,9 +150,15 @@ def render_reports(out_dir: str | Path = "reports", *, notebooks: list[str | Pat
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    # the index lists every report in the folder, also those rendered by earlier runs
+    titles = {p.name: _title(s) for s, p in zip(sources, written)}
+    for page in out_dir.glob("*.html"):
+        if page.name != "index.html" and page.name not in titles:
+            found = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8", errors="replace"), re.S)
+            titles[page.name] = html.unescape(found.group(1).strip()) if found else page.stem
     items = "\n".join(
-        f'<li><a href="{html.escape(p.name)}">{html.escape(_title(s))}</a> <code>{html.escape(p.name)}</code></li>'
-        for s, p in zip(sources, written)
+        f'<li><a href="{html.escape(name)}">{html.escape(title)}</a> <code>{html.escape(name)}</code></li>'
+        for name, title in sorted(titles.items())
     )
     index = (
         "<!doctype html><html><head><meta charset='utf-8'><title>valuelab reports</title></head><body>"

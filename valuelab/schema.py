@@ -48,8 +48,13 @@ __all__ = [
 _ORDER_CODES = {"ab": 1, "ba": -1}
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so messages read ``12``, not ``np.int64(12)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _row_name(df: pd.DataFrame, pos: int) -> str:
-    label = df.index[pos]
+    label = _plain(df.index[pos])
     if isinstance(df.index, pd.RangeIndex) and label == pos:
         return f"row {pos}"
     return f"row {pos} (index {label!r})"
@@ -60,7 +65,7 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, column: str, expected: str, what: 
     if bad.size == 0:
         return
     pos = int(bad[0])
-    value = df[column].iloc[pos] if column in df.columns else None
+    value = _plain(df[column].iloc[pos]) if column in df.columns else None
     more = f" ({bad.size - 1} more rows also fail)" if bad.size > 1 else ""
     raise ValueError(
         f"comparisons {_row_name(df, pos)}, column {column!r}: expected {expected}, "
@@ -70,6 +75,9 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, column: str, expected: str, what: 
 
 def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
     series = df[column]
+    if pd.api.types.is_bool_dtype(series.dtype) or (series.dtype == object and series.map(type).eq(bool).any()):
+        _fail(df, series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(), column,
+              "a number (True/False are not counts: use 1/0)")
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         values = series.to_numpy(dtype=float, na_value=np.nan)
         _fail(df, np.isnan(values), column, "a number, not missing")
@@ -123,7 +131,7 @@ def validate_options(options: pd.DataFrame) -> pd.DataFrame:
     if dup.any():
         pos = int(np.flatnonzero(dup)[0])
         raise ValueError(
-            f"options {_row_name(options, pos)}, column 'option_id': id {ids.iloc[pos]!r} appears more than once"
+            f"options {_row_name(options, pos)}, column 'option_id': id {_plain(ids.iloc[pos])!r} appears more than once"
         )
     return options.set_index("option_id")
 
@@ -167,6 +175,17 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
     has_counts = "n_a" in df.columns or "n_b" in df.columns
     if has_counts and not ("n_a" in df.columns and "n_b" in df.columns):
         raise ValueError("comparisons: 'n_a' and 'n_b' go together; one of them is missing")
+    if has_counts and ("p_a" in df.columns or "weight" in df.columns):
+        extra = [c for c in ("p_a", "weight") if c in df.columns]
+        raise ValueError(
+            f"comparisons: both counts ('n_a', 'n_b') and {extra} are given; use counts, or 'p_a' with "
+            "'weight', not both (one of them would be ignored)"
+        )
+    if "first" in df.columns:
+        raise ValueError(
+            "comparisons: column 'first' is reserved for valuelab's order code; give the order as "
+            "'shown_first' (option id) or 'order' ('ab'/'ba'), and rename any other 'first' column"
+        )
     if not has_counts and "p_a" not in df.columns:
         raise ValueError(
             "comparisons: no outcome columns; expected 'n_a' and 'n_b' (counts) or 'p_a' "
@@ -177,6 +196,9 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
 
     for col in ("option_a", "option_b"):
         _fail(df, _missing(df[col]), col, "an option id, not missing")
+        if df[col].dtype == object:
+            unhashable = df[col].map(lambda v: not isinstance(v, Hashable)).to_numpy()
+            _fail(df, unhashable, col, "a hashable option id (a string, number or tuple; lists are not allowed)")
     a = df["option_a"].to_numpy(dtype=object)
     b = df["option_b"].to_numpy(dtype=object)
     codes = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
@@ -269,7 +291,11 @@ def combine_orientations(comparisons: pd.DataFrame, *, by: Iterable[str] = (), k
     DataFrame
         Columns ``*by, option_a, option_b, first, n_a, n_b``.
     """
-    df = validate_comparisons(comparisons) if "first" not in comparisons.columns else comparisons
+    return _combine(validate_comparisons(comparisons), by=by, keep_order=keep_order)
+
+
+def _combine(df: pd.DataFrame, *, by: Iterable[str] = (), keep_order: bool = True) -> pd.DataFrame:
+    """:func:`combine_orientations` on an already validated table."""
     by = list(by)
     codes, _ = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
     ca, cb = codes[: len(df)], codes[len(df) :]

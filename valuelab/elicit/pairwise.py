@@ -213,7 +213,7 @@ def position_bias(comparisons: pd.DataFrame) -> pd.Series:
         orders whose preferred option is the same in both (1 for an order-blind chooser,
         0 when the first-shown option always wins); ``n_pairs_both_orders``; ``n_rows``.
     """
-    from ..schema import combine_orientations, validate_comparisons
+    from ..schema import _combine, validate_comparisons
 
     df = validate_comparisons(comparisons)
     if not (df["first"] != 0).any():
@@ -221,7 +221,7 @@ def position_bias(comparisons: pd.DataFrame) -> pd.Series:
     known = df[df["first"] != 0]
     n = known["n_a"] + known["n_b"]
     first_share = np.where(known["first"] > 0, known["n_a"], known["n_b"]) / n
-    pooled = combine_orientations(known, keep_order=True)
+    pooled = _combine(known, keep_order=True)
     share = pooled["n_a"] / (pooled["n_a"] + pooled["n_b"])
     key = list(zip(pooled["option_a"], pooled["option_b"]))
     wide = pd.DataFrame({"key": key, "first": pooled["first"], "share": share}).pivot_table(

@@ -5,13 +5,14 @@ from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult
 from .simulate import random_pairs, simulate_comparisons, simulate_utilities
-from .thurstonian import ConvergenceWarning, fit_bradley_terry, fit_case_v, fit_thurstonian
+from .thurstonian import PooledGroupsWarning, ConvergenceWarning, fit_bradley_terry, fit_case_v, fit_thurstonian
 
 __all__ = [
     "Prior",
     "ThurstonianResult",
     "ConvergenceWarning",
     "DisconnectedGraphError",
+    "PooledGroupsWarning",
     "fit_thurstonian",
     "fit_case_v",
     "fit_bradley_terry",

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
-from ..schema import combine_orientations, validate_comparisons
+from ..schema import _combine, _plain, _row_name, validate_comparisons
 from .results import ThurstonianResult
 
 __all__ = ["score_predictions", "evaluate_fit", "calibration_table", "split_pairs", "cross_validate", "compare_fits"]
@@ -36,7 +36,7 @@ def _pair_keys(df: pd.DataFrame) -> np.ndarray:
 
 
 def _observed_and_predicted(result: ThurstonianResult, comparisons: pd.DataFrame):
-    pooled = _pooled_with_order(comparisons)
+    pooled = _pooled_with_order(comparisons, result)
     p = np.clip(result.predict_proba(pooled).to_numpy(), _EPS, 1 - _EPS)
     return pooled["n_a"].to_numpy(float), pooled["n_b"].to_numpy(float), p
 
@@ -108,12 +108,21 @@ def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Ser
     Series
         The columns of :func:`score_predictions`.
     """
-    pooled = _pooled_with_order(comparisons)
+    pooled = _pooled_with_order(comparisons, result)
     return score_predictions(pooled, result.predict_proba(pooled).to_numpy())
 
 
-def _pooled_with_order(comparisons: pd.DataFrame) -> pd.DataFrame:
-    pooled = combine_orientations(validate_comparisons(comparisons), keep_order=True)
+def _pooled_with_order(comparisons: pd.DataFrame, result: ThurstonianResult | None = None) -> pd.DataFrame:
+    checked = validate_comparisons(comparisons)
+    if result is not None:  # name the user's row, not the pooled one, when an option was not fitted
+        for col in ("option_a", "option_b"):
+            bad = np.flatnonzero(result.options.get_indexer(checked[col]) < 0)
+            if bad.size:
+                raise ValueError(
+                    f"comparisons {_row_name(comparisons, int(bad[0]))}, column {col!r}: option "
+                    f"{_plain(checked[col].iat[bad[0]])!r} was not in the fit"
+                )
+    pooled = _combine(checked, keep_order=True)
     order = np.where(pooled["first"] > 0, "ab", np.where(pooled["first"] < 0, "ba", None))
     return pooled.drop(columns="first").assign(order=order)
 

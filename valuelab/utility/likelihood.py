@@ -7,7 +7,9 @@ gamma (1, order effect only)]``. For row ``r`` comparing options ``a`` and ``b``
     z_r = mu_a - mu_b + gamma * s_r                                 (fixed scale)
     P(A preferred) = F(z_r),  F = standard normal cdf (probit) or logistic (logit)
 
-with ``s_r`` = +1 when A was shown first, -1 when B was, 0 when unknown. In the fixed-scale
+with ``s_r`` = +1 when A was shown first, -1 when B was. A row of unknown order (``s_r = 0``)
+is predicted as the average over the two orders, ``(F(z_r^+) + F(z_r^-)) / 2``; for fitting,
+:func:`split_unknown_order` gives half of its observations to each order. In the fixed-scale
 probit model (Thurstone case V) every option has variance 1/2, so the pair has unit scale.
 The log-likelihood is binomial in the counts, ``n_a log F(z) + n_b log F(-z)``.
 
@@ -518,11 +520,45 @@ class PairwiseLikelihood:
         return h
 
     def predict(self, theta: np.ndarray, data: ComparisonData) -> np.ndarray:
-        """P(A preferred) for each row of ``data`` (codes must match this likelihood's options)."""
-        other = PairwiseLikelihood(data, link=self.link, free_variance=self.free_variance,
-                                   order_effect=self.order_effect, prior=None)
-        z, _, _ = other._rows(theta)
-        return _cdf(z, self.link)
+        """P(A preferred) for each row of ``data`` (codes must match this likelihood's options).
+
+        With an order effect, a row of unknown order (``first == 0``) gets the average of the
+        probabilities in the two presentation orders.
+        """
+        def p(first):
+            d = ComparisonData(data.options, data.a, data.b, data.n_a, data.n_b, first)
+            other = PairwiseLikelihood(d, link=self.link, free_variance=self.free_variance,
+                                       order_effect=self.order_effect, prior=None)
+            return _cdf(other._rows(theta)[0], self.link)
+
+        if not self.order_effect or np.all(data.first != 0):
+            return p(data.first)
+        unknown = data.first == 0
+        ab = p(np.where(unknown, 1, data.first).astype(np.int8))
+        ba = p(np.where(unknown, -1, data.first).astype(np.int8))
+        return np.where(unknown, 0.5 * (ab + ba), ab)
+
+
+def split_unknown_order(data: ComparisonData) -> ComparisonData:
+    """Give half of each unknown-order row's observations to each presentation order.
+
+    With an order effect, the exact likelihood of a row whose order is unknown is a mixture,
+    ``n_a log((F(z+) + F(z-))/2) + ...``. Splitting the row into an A-first and a B-first
+    row with half the counts each is exact when the row pools equally many asks in each
+    order (how pooled tables usually arise) and has the same expected score otherwise.
+    """
+    unknown = data.first == 0
+    if not unknown.any():
+        return data
+    half = np.where(unknown, 0.5, 1.0)
+    cat = np.concatenate
+    extra = np.flatnonzero(unknown)
+    return ComparisonData(
+        data.options,
+        cat([data.a, data.a[extra]]), cat([data.b, data.b[extra]]),
+        cat([data.n_a * half, 0.5 * data.n_a[extra]]), cat([data.n_b * half, 0.5 * data.n_b[extra]]),
+        cat([np.where(unknown, 1, data.first), np.full(extra.size, -1)]).astype(np.int8),
+    )
 
 
 def _probit_terms(z: np.ndarray):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..schema import ComparisonData, validate_comparisons
+from ..schema import ComparisonData, _plain, validate_comparisons
 from ..summary import Summary
 from .likelihood import PairwiseLikelihood
 from .optimize import SolverInfo
@@ -95,7 +95,9 @@ class ThurstonianResult:
             index=pd.Index(data.options, name="option_id"),
         )
         if option_table is not None:
-            table = table.join(option_table, how="left")
+            # attributes that share a result column's name keep their values under "option_<name>"
+            clash = {c: f"option_{c}" for c in option_table.columns if c in table.columns}
+            table = table.join(option_table.rename(columns=clash), how="left")
         self.utilities = table
         self.order_effect = float(gamma_s) if likelihood.order_effect else 0.0
         self.order_effect_se = float(se_gamma) if likelihood.order_effect else np.nan
@@ -123,17 +125,16 @@ class ThurstonianResult:
     def _encode(self, pairs: pd.DataFrame) -> tuple[ComparisonData, pd.DataFrame]:
         if not isinstance(pairs, pd.DataFrame):
             raise TypeError(f"pairs must be a DataFrame with option_a and option_b, got {type(pairs).__name__}")
-        work = pairs
-        if not {"n_a", "n_b"} <= set(pairs.columns) and "p_a" not in pairs.columns:
-            work = pairs.assign(n_a=1.0, n_b=0.0)
-        df = validate_comparisons(work)
+        # only the options and the order matter for a prediction; outcome columns are ignored
+        keep = [c for c in ("option_a", "option_b", "shown_first", "order") if c in pairs.columns]
+        df = validate_comparisons(pairs[keep].assign(n_a=1.0, n_b=0.0))
         a = self.options.get_indexer(df["option_a"])
         b = self.options.get_indexer(df["option_b"])
         for col, codes in (("option_a", a), ("option_b", b)):
             bad = np.flatnonzero(codes < 0)
             if bad.size:
                 raise ValueError(
-                    f"pairs row {bad[0]}, column {col!r}: option {df[col].iloc[bad[0]]!r} was not in the fit"
+                    f"pairs row {bad[0]}, column {col!r}: option {_plain(df[col].iloc[bad[0]])!r} was not in the fit"
                 )
         data = ComparisonData(self.options, a, b, df["n_a"].to_numpy(), df["n_b"].to_numpy(),
                               df["first"].to_numpy(dtype=np.int8))
@@ -146,7 +147,8 @@ class ThurstonianResult:
         ----------
         pairs : DataFrame
             ``option_a``, ``option_b`` and optionally ``shown_first``/``order`` (used when
-            the fit has an order effect; rows without it get the order-averaged bias 0).
+            the fit has an order effect; a row without it gets the average of the
+            probabilities in the two orders).
 
         Returns
         -------

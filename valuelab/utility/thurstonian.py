@@ -23,7 +23,7 @@ import scipy.linalg as sl
 
 from ..schema import ComparisonData, prepare_comparisons, validate_options
 from .graph import check_connected, components as graph_components, strongly_connected_sizes
-from .likelihood import PairwiseLikelihood, Prior
+from .likelihood import PairwiseLikelihood, Prior, split_unknown_order
 from .optimize import lbfgs, newton_cg
 from .results import ThurstonianResult
 
@@ -100,6 +100,26 @@ def _fit_once(lik: PairwiseLikelihood, theta0, solver: str, tol: float, max_iter
     raise ValueError(f"solver: expected 'newton' or 'lbfgs', got {solver!r}")
 
 
+#: Columns that usually identify separate experiments; pooling over them is rarely intended.
+GROUPING_COLUMNS = ("model", "language", "template", "framing", "checkpoint", "persona", "temperature", "system_prompt")
+
+
+class PooledGroupsWarning(UserWarning):
+    """A fit pooled rows that differ in a grouping column such as ``model``."""
+
+
+def _warn_pooled_groups(comparisons: pd.DataFrame) -> None:
+    mixed = {c: comparisons[c].nunique(dropna=False) for c in GROUPING_COLUMNS if c in comparisons.columns}
+    mixed = {c: k for c, k in mixed.items() if k > 1}
+    if mixed:
+        what = ", ".join(f"{c!r} ({k} values)" for c, k in mixed.items())
+        warnings.warn(
+            f"comparisons: rows differ in {what} and are pooled into one fit; fit each group on its own "
+            "(e.g. with DataFrame.groupby) unless pooling is intended",
+            PooledGroupsWarning, stacklevel=4,
+        )
+
+
 def _bootstrap_one(lik_kwargs, data: ComparisonData, pair_id, theta0, seed, solver, tol, max_iter):
     rng = np.random.default_rng(seed)
     n_pairs = pair_id.max() + 1
@@ -146,7 +166,11 @@ def _fit(
         raise ValueError(f"ci: expected 'wald', 'bootstrap' or None, got {ci!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: expected a level in (0, 1), got {alpha!r}")
+    if ci == "bootstrap" and not (isinstance(n_boot, (int, np.integer)) and n_boot >= 2):
+        raise ValueError(f"n_boot: expected an integer >= 2 bootstrap replicates, got {n_boot!r}")
+    _warn_pooled_groups(comparisons)
     data = prepare_comparisons(comparisons, options=options)
+    requested_order_effect = order_effect
     if order_effect == "auto":
         order_effect = data.has_order
     elif order_effect and not data.has_order:
@@ -156,23 +180,28 @@ def _fit(
         )
     if component_policy == "separate":
         labels = graph_components(data)
-        if labels.max() > 0:
-            results = []
-            table = comparisons
-            for c in range(labels.max() + 1):
+        sizes = np.bincount(labels)
+        results = []
+        opts = validate_options(options).reset_index() if options is not None else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PooledGroupsWarning)  # already warned above
+            for c in np.argsort(-sizes, kind="stable"):
                 ids = set(data.options[labels == c])
-                sub = table[table["option_a"].isin(ids)]
+                sub = comparisons[comparisons["option_a"].isin(ids)]
+                sub_opts = opts[opts["option_id"].isin(ids)] if opts is not None else None
                 results.append(
-                    _fit(sub, model=model, link=link, free_variance=free_variance, options=None,
-                         order_effect=order_effect, prior=prior, solver=solver, ci=ci, n_boot=n_boot,
+                    _fit(sub, model=model, link=link, free_variance=free_variance, options=sub_opts,
+                         order_effect=requested_order_effect, prior=prior, solver=solver, ci=ci, n_boot=n_boot,
                          alpha=alpha, n_jobs=n_jobs, seed=seed, component_policy="raise", tol=tol,
                          max_iter=max_iter, max_se_options=max_se_options, progress=progress)
                 )
-            return results
+        return results
     elif component_policy != "raise":
         raise ValueError(f"components: expected 'raise' or 'separate', got {component_policy!r}")
     check_connected(data)
 
+    if order_effect:
+        data = split_unknown_order(data)
     lik_kwargs = dict(link=link, free_variance=free_variance, order_effect=bool(order_effect), prior=prior)
     lik = PairwiseLikelihood(data, **lik_kwargs)
     theta, info = _fit_once(lik, lik.initial(), solver, tol, max_iter)
@@ -255,9 +284,10 @@ def fit_thurstonian(
 
     ``P(A preferred to B) = Phi((mu_A - mu_B + gamma * s) / sqrt(sigma_A^2 + sigma_B^2))``
 
-    where ``s`` is +1 when A was shown first, -1 when B was, 0 when unknown, and ``gamma``
-    is the position bias in utility units (estimated only when the comparisons say which
-    option came first). The likelihood is binomial in the counts, so a pair asked 20
+    where ``s`` is +1 when A was shown first and -1 when B was, and ``gamma`` is the
+    position bias in utility units (estimated only when the comparisons say which option
+    came first). Rows of unknown order are then predicted as the average of the two
+    orders, and fitted as half their observations in each order. The likelihood is binomial in the counts, so a pair asked 20
     times weighs 20 times a pair asked once.
 
     Parameters
@@ -293,7 +323,7 @@ def fit_thurstonian(
     components : {"raise", "separate"}
         A disconnected comparison graph raises :class:`DisconnectedGraphError` (default),
         or each component is fitted on its own and a list of results is returned, largest
-        component first.
+        component first (a list of one when the graph is connected).
     tol : float
         Convergence tolerance: the Newton decrement per observation, i.e. the predicted
         further improvement of the mean log-likelihood per observation (1e-9 is far below
