@@ -75,9 +75,9 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, column: str, expected: str, what: 
 
 def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
     series = df[column]
-    if pd.api.types.is_bool_dtype(series.dtype) or (series.dtype == object and series.map(type).eq(bool).any()):
-        _fail(df, series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(), column,
-              "a number (True/False are not counts: use 1/0)")
+    if pd.api.types.is_bool_dtype(series.dtype) or series.dtype == object:
+        is_bool = series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+        _fail(df, is_bool, column, "a number (True/False are not counts: use 1/0)")
     if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
         values = series.to_numpy(dtype=float, na_value=np.nan)
         _fail(df, np.isnan(values), column, "a number, not missing")

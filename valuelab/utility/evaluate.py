@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
-from ..schema import _combine, _plain, _row_name, validate_comparisons
+from ..schema import _combine, validate_comparisons
 from .results import ThurstonianResult
 
 __all__ = ["score_predictions", "evaluate_fit", "calibration_table", "split_pairs", "cross_validate", "compare_fits"]
@@ -112,16 +112,9 @@ def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Ser
     return score_predictions(pooled, result.predict_proba(pooled).to_numpy())
 
 
-def _pooled_with_order(comparisons: pd.DataFrame, result: ThurstonianResult | None = None) -> pd.DataFrame:
+def _pooled_with_order(comparisons: pd.DataFrame, result: ThurstonianResult) -> pd.DataFrame:
     checked = validate_comparisons(comparisons)
-    if result is not None:  # name the user's row, not the pooled one, when an option was not fitted
-        for col in ("option_a", "option_b"):
-            bad = np.flatnonzero(result.options.get_indexer(checked[col]) < 0)
-            if bad.size:
-                raise ValueError(
-                    f"comparisons {_row_name(comparisons, int(bad[0]))}, column {col!r}: option "
-                    f"{_plain(checked[col].iat[bad[0]])!r} was not in the fit"
-                )
+    result._option_codes(checked, comparisons, "comparisons")  # names the user's row, not a pooled one
     pooled = _combine(checked, keep_order=True)
     order = np.where(pooled["first"] > 0, "ab", np.where(pooled["first"] < 0, "ba", None))
     return pooled.drop(columns="first").assign(order=order)

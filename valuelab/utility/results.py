@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..schema import ComparisonData, _plain, validate_comparisons
+from ..schema import ComparisonData, _plain, _row_name, validate_comparisons
 from ..summary import Summary
 from .likelihood import PairwiseLikelihood
 from .optimize import SolverInfo
@@ -122,23 +122,30 @@ class ThurstonianResult:
         """Bayesian information criterion, ``k log n - 2 loglike`` (n = observations)."""
         return self.n_params * np.log(self.n_obs) - 2 * self.loglike
 
-    def _encode(self, pairs: pd.DataFrame) -> tuple[ComparisonData, pd.DataFrame]:
+    def _option_codes(self, checked: pd.DataFrame, source: pd.DataFrame, table: str):
+        """Codes of ``checked``'s options among the fitted ones; an unfitted option raises,
+        naming the row of ``source`` (the user's table, row for row like ``checked``)."""
+        codes = []
+        for col in ("option_a", "option_b"):
+            code = self.options.get_indexer(checked[col])
+            bad = np.flatnonzero(code < 0)
+            if bad.size:
+                raise ValueError(
+                    f"{table} {_row_name(source, int(bad[0]))}, column {col!r}: option "
+                    f"{_plain(checked[col].iat[bad[0]])!r} was not in the fit"
+                )
+            codes.append(code)
+        return codes
+
+    def _encode(self, pairs: pd.DataFrame) -> ComparisonData:
         if not isinstance(pairs, pd.DataFrame):
             raise TypeError(f"pairs must be a DataFrame with option_a and option_b, got {type(pairs).__name__}")
         # only the options and the order matter for a prediction; outcome columns are ignored
         keep = [c for c in ("option_a", "option_b", "shown_first", "order") if c in pairs.columns]
         df = validate_comparisons(pairs[keep].assign(n_a=1.0, n_b=0.0))
-        a = self.options.get_indexer(df["option_a"])
-        b = self.options.get_indexer(df["option_b"])
-        for col, codes in (("option_a", a), ("option_b", b)):
-            bad = np.flatnonzero(codes < 0)
-            if bad.size:
-                raise ValueError(
-                    f"pairs row {bad[0]}, column {col!r}: option {_plain(df[col].iloc[bad[0]])!r} was not in the fit"
-                )
-        data = ComparisonData(self.options, a, b, df["n_a"].to_numpy(), df["n_b"].to_numpy(),
+        a, b = self._option_codes(df, pairs, "pairs")
+        return ComparisonData(self.options, a, b, df["n_a"].to_numpy(), df["n_b"].to_numpy(),
                               df["first"].to_numpy(dtype=np.int8))
-        return data, df
 
     def predict_proba(self, pairs: pd.DataFrame) -> pd.Series:
         """Probability that ``option_a`` is preferred, for each row of ``pairs``.
@@ -155,7 +162,7 @@ class ThurstonianResult:
         Series
             ``p_a``, aligned with ``pairs.index``.
         """
-        data, _ = self._encode(pairs)
+        data = self._encode(pairs)
         p = self._lik.predict(self._theta, data)
         return pd.Series(p, index=pairs.index, name="p_a")
 

@@ -180,12 +180,11 @@ def _fit(
         )
     if component_policy == "separate":
         labels = graph_components(data)
-        sizes = np.bincount(labels)
         results = []
         opts = validate_options(options).reset_index() if options is not None else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PooledGroupsWarning)  # already warned above
-            for c in np.argsort(-sizes, kind="stable"):
+            for c in range(labels.max() + 1):  # labels count from the largest component
                 ids = set(data.options[labels == c])
                 sub = comparisons[comparisons["option_a"].isin(ids)]
                 sub_opts = opts[opts["option_id"].isin(ids)] if opts is not None else None
@@ -287,8 +286,8 @@ def fit_thurstonian(
     where ``s`` is +1 when A was shown first and -1 when B was, and ``gamma`` is the
     position bias in utility units (estimated only when the comparisons say which option
     came first). Rows of unknown order are then predicted as the average of the two
-    orders, and fitted as half their observations in each order. The likelihood is binomial in the counts, so a pair asked 20
-    times weighs 20 times a pair asked once.
+    orders, and fitted as half their observations in each order. The likelihood is
+    binomial in the counts, so a pair asked 20 times weighs 20 times a pair asked once.
 
     Parameters
     ----------
