@@ -196,3 +196,70 @@ def test_position_bias_closed_form():
     # pair (x, y): x wins when first (0.9), y wins when first (0.8): inconsistent; (y, z): y wins both
     assert out.consistent_pairs == pytest.approx(0.5)
     assert out.n_pairs_both_orders == 2
+
+
+RUN_SCRIPT = r"""
+import sys, time
+sys.path.insert(0, {tests!r})
+import pandas as pd
+from tiny_model import tiny_model
+from valuelab.elicit import TransformersModel, elicit_comparisons
+
+
+class Slow(TransformersModel):
+    def option_probabilities(self, prompts, labels=("A", "B"), **kw):
+        time.sleep(0.1)  # slow enough to be killed part-way
+        return super().option_probabilities(prompts, labels, **kw)
+
+
+model, tok = tiny_model()
+slow = Slow("tiny", _model=model, _tokenizer=tok, batch_size=2)
+options = pd.read_json({options!r})
+comps, resp = elicit_comparisons(options, slow, design="random", n_pairs=20, cache={db!r}, progress=False)
+print("done", len(resp), int(resp.cached.sum()), flush=True)
+"""
+
+
+def test_elicitation_run_survives_sigkill(tiny, tmp_path):
+    """A whole elicit_comparisons run killed twice with SIGKILL, then finished: nothing lost or doubled."""
+    from valuelab.elicit import elicit_comparisons
+
+    options = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)],
+                            "text": [f"You receive {i + 1} apples." for i in range(10)]})
+    opts_file = tmp_path / "options.json"
+    options.to_json(opts_file)
+    db = tmp_path / "run.sqlite"
+    script = RUN_SCRIPT.format(tests=str(ROOT / "tests"), options=str(opts_file), db=str(db))
+
+    def stored():
+        if not db.exists():
+            return 0
+        try:
+            with sqlite3.connect(db, timeout=5) as con:
+                return con.execute("SELECT count(*) FROM responses").fetchone()[0]
+        except sqlite3.OperationalError:  # table not created yet
+            return 0
+
+    counts = []
+    for target in (6, 18):  # kill once a few answers are in, then again later
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while stored() < target and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        counts.append(stored())
+    assert counts[0] >= 6 and counts[1] > counts[0] and counts[1] < 40  # killed part-way, and progress kept
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, n_resp, n_cached = done.stdout.split()
+    # 20 pairs x 2 orders; the finishing run re-asked only what the killed runs had not stored
+    assert int(n_resp) == 40 and int(n_cached) == counts[1]
+    with sqlite3.connect(db) as con:
+        keys = [k for (k,) in con.execute("SELECT key FROM responses")]
+    assert len(keys) == len(set(keys)) == 40
+    # the answers stored under interruption equal a fresh, uninterrupted run
+    resumed, resp = elicit_comparisons(options, tiny, design="random", n_pairs=20, cache=str(db), progress=False)
+    fresh, _ = elicit_comparisons(options, tiny, design="random", n_pairs=20, progress=False)
+    assert resp.cached.all()
+    np.testing.assert_allclose(resumed.n_a.to_numpy(), fresh.n_a.to_numpy(), atol=1e-5)

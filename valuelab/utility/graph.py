@@ -11,8 +11,12 @@ from ..schema import ComparisonData
 
 def components(data: ComparisonData) -> np.ndarray:
     """Connected-component label of every option (0 is the largest component)."""
-    n = data.n_options
-    adj = sp.coo_matrix((np.ones(data.n_rows), (data.a, data.b)), shape=(n, n))
+    return components_of_edges(data.a, data.b, data.n_options)
+
+
+def components_of_edges(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Connected-component label of nodes ``0..n-1`` joined by edges ``a[k]--b[k]`` (0 = largest)."""
+    adj = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     _, labels = connected_components(adj, directed=False)
     sizes = np.bincount(labels)
     rank = np.empty_like(sizes)

@@ -29,6 +29,10 @@ class ThurstonianResult:
         Bradley–Terry); ``se_mean``, ``ci_low``, ``ci_high``: standard error and confidence
         interval of ``mean``; ``se_variance``; ``n_obs``: observations involving the option;
         then the attributes of the options table, if one was given.
+    covariance : ndarray or None
+        Covariance of the standardised parameters, in the order: means, variances (probit
+        models), order effect (when estimated); None without Wald standard errors.
+        ``covariance_mean`` is its means block as a DataFrame labelled by option.
     order_effect : float
         Position bias: utility added to the option shown first (standardised units; 0 when
         not estimated). ``order_effect_se`` and ``order_effect_ci`` go with it.
@@ -68,6 +72,7 @@ class ThurstonianResult:
         se_var = np.full(n, np.nan)
         se_gamma = np.nan
         self.covariance_mean = None
+        self.covariance = covariance
         if covariance is not None:
             d = np.sqrt(np.clip(np.diag(covariance), 0, None))
             se_mu = d[:n]

@@ -100,6 +100,30 @@ def _fit_once(lik: PairwiseLikelihood, theta0, solver: str, tol: float, max_iter
     raise ValueError(f"solver: expected 'newton' or 'lbfgs', got {solver!r}")
 
 
+def _warm_start(lik: PairwiseLikelihood, init, model: str) -> np.ndarray:
+    """Starting values taken from an earlier fit's internal parameters, matched by option id."""
+    if not hasattr(init, "_lik") or init.model != model:
+        raise ValueError(f"init: expected an earlier {model} fit (a ThurstonianResult), got "
+                         f"{getattr(init, 'model', type(init).__name__)!r}")
+    theta = lik.initial()
+    prev, n = init._lik, lik.n_options
+    m = prev.n_options
+    pos = pd.Index(prev.data.options).get_indexer(pd.Index(lik.data.options))
+    hit = pos >= 0
+    if not hit.any():
+        return theta
+    mu = theta[:n]
+    # new options keep the Mosteller values, moved to the location of the earlier fit
+    shift = np.mean(init._theta[:m][pos[hit]] - mu[hit])
+    mu += shift
+    mu[hit] = init._theta[:m][pos[hit]]
+    if lik.free_variance and prev.free_variance:
+        theta[n : 2 * n][hit] = init._theta[m : 2 * m][pos[hit]]
+    if lik.order_effect and prev.order_effect:
+        theta[-1] = init._theta[-1]
+    return theta
+
+
 #: Columns that usually identify separate experiments; pooling over them is rarely intended.
 GROUPING_COLUMNS = ("model", "language", "template", "framing", "checkpoint", "persona", "temperature", "system_prompt")
 
@@ -157,6 +181,7 @@ def _fit(
     max_iter,
     max_se_options,
     progress,
+    init=None,
 ):
     if prior == "default":
         prior = DEFAULT_PRIOR
@@ -192,7 +217,7 @@ def _fit(
                     _fit(sub, model=model, link=link, free_variance=free_variance, options=sub_opts,
                          order_effect=requested_order_effect, prior=prior, solver=solver, ci=ci, n_boot=n_boot,
                          alpha=alpha, n_jobs=n_jobs, seed=seed, component_policy="raise", tol=tol,
-                         max_iter=max_iter, max_se_options=max_se_options, progress=progress)
+                         max_iter=max_iter, max_se_options=max_se_options, progress=progress, init=init)
                 )
         return results
     elif component_policy != "raise":
@@ -203,7 +228,8 @@ def _fit(
         data = split_unknown_order(data)
     lik_kwargs = dict(link=link, free_variance=free_variance, order_effect=bool(order_effect), prior=prior)
     lik = PairwiseLikelihood(data, **lik_kwargs)
-    theta, info = _fit_once(lik, lik.initial(), solver, tol, max_iter)
+    theta0 = lik.initial() if init is None else _warm_start(lik, init, model)
+    theta, info = _fit_once(lik, theta0, solver, tol, max_iter)
     if prior is None:
         sizes = strongly_connected_sizes(data)
         if len(sizes) > 1:
@@ -276,6 +302,7 @@ def fit_thurstonian(
     max_iter: int | None = None,
     max_se_options: int = 2000,
     progress: bool = True,
+    init: ThurstonianResult | None = None,
 ) -> ThurstonianResult:
     """Fit a Thurstonian utility model: a mean and a variance per option, probit link.
 
@@ -333,6 +360,11 @@ def fit_thurstonian(
         Largest number of options for which the dense information matrix is inverted.
     progress : bool
         Show a progress bar during the bootstrap.
+    init : ThurstonianResult, optional
+        Warm start: an earlier fit of the same model (for example on fewer comparisons, as
+        in active learning). Its estimates start the options it shares with this fit; new
+        options start from the Mosteller solution, shifted to the same location. The
+        optimum does not depend on the start, only the time to reach it.
 
     Returns
     -------
@@ -368,7 +400,7 @@ def fit_thurstonian(
     return _fit(comparisons, model="thurstonian", link="probit", free_variance=True, options=options,
                 order_effect=order_effect, prior=prior, solver=solver, ci=ci, n_boot=n_boot, alpha=alpha,
                 n_jobs=n_jobs, seed=seed, component_policy=components, tol=tol, max_iter=max_iter,
-                max_se_options=max_se_options, progress=progress)
+                max_se_options=max_se_options, progress=progress, init=init)
 
 
 def fit_case_v(comparisons: pd.DataFrame, *, prior: Prior | None | Literal["default"] = "default",
@@ -423,7 +455,7 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, prior: Prior | None | Litera
 def _defaults(kwargs: dict) -> dict:
     out = dict(options=None, order_effect="auto", solver="auto", ci="wald", n_boot=200, alpha=0.05,
                n_jobs=1, seed=0, component_policy="raise", tol=1e-9, max_iter=None, max_se_options=2000,
-               progress=True)
+               progress=True, init=None)
     if "components" in kwargs:
         kwargs = dict(kwargs)
         kwargs["component_policy"] = kwargs.pop("components")
