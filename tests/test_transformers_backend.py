@@ -59,9 +59,38 @@ def test_logits_are_raw_model_outputs(tiny):
     np.testing.assert_allclose(tiny.next_token_logprobs([text])[0], direct, atol=1e-5)
 
 
-def test_multi_token_label_is_refused(tiny):
-    with pytest.raises(ValueError, match="single token"):
-        tiny.option_probabilities(["x"], ["Option A because", "B"])
+def _chain_logprob(tiny, text, seq):
+    """log P(seq | text) by one unpadded forward pass per token (the chain rule, step by step)."""
+    ids = tiny.tokenizer(text, add_special_tokens=False)["input_ids"]
+    total = 0.0
+    for tok in seq:
+        with torch.inference_mode():
+            logits = tiny.model(input_ids=torch.tensor([ids])).logits[0, -1]
+        total += float(torch.log_softmax(logits.float(), -1)[tok])
+        ids = ids + [tok]
+    return total
+
+
+def test_multi_token_labels_scored_by_summed_loglikelihood(tiny):
+    from valuelab.elicit.transformers_backend import option_token_sequences
+
+    labels = ["Option A because", "B"]
+    probs, mass = tiny.option_probabilities(PROMPTS[:3], labels)
+    seqs = [option_token_sequences(tiny.tokenizer, lab) for lab in labels]
+    assert max(len(s) for s in seqs[0]) > 1
+    raw = np.array([[sum(np.exp(_chain_logprob(tiny, tiny.render(p), s)) for s in lab_seqs) for lab_seqs in seqs]
+                    for p in PROMPTS[:3]])
+    np.testing.assert_allclose(mass, raw.sum(1), rtol=1e-4)
+    np.testing.assert_allclose(probs, raw / raw.sum(1, keepdims=True), rtol=1e-4)
+
+
+def test_sequence_route_equals_next_token_route_for_single_tokens(tiny):
+    from valuelab.elicit.transformers_backend import option_token_sequences
+
+    fast, _ = tiny.option_probabilities(PROMPTS, ["A", "B"])
+    texts = [tiny.render(p) for p in PROMPTS]
+    slow = tiny._sequence_probabilities(texts, [option_token_sequences(tiny.tokenizer, x) for x in "AB"])
+    np.testing.assert_allclose(slow / slow.sum(1, keepdims=True), fast, atol=1e-5)
 
 
 def test_generate_returns_k_samples(tiny):

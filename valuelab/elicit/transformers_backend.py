@@ -20,7 +20,7 @@ import numpy as np
 from .embedded import EMBEDDED_MODELS, embedded_model_dir
 from .parse import renormalise
 
-__all__ = ["TransformersModel", "option_token_variants"]
+__all__ = ["TransformersModel", "option_token_variants", "option_token_sequences"]
 
 
 def option_token_variants(tokenizer, label: str) -> list[int]:
@@ -35,6 +35,16 @@ def option_token_variants(tokenizer, label: str) -> list[int]:
         if len(toks) == 1 and toks[0] not in ids:
             ids.append(toks[0])
     return ids
+
+
+def option_token_sequences(tokenizer, label: str) -> list[tuple[int, ...]]:
+    """Token sequences that spell ``label`` after the prompt: ``"A"`` and ``" A"`` (distinct only)."""
+    seqs = []
+    for text in (label, " " + label):
+        toks = tuple(tokenizer.encode(text, add_special_tokens=False))
+        if toks and toks not in seqs:
+            seqs.append(toks)
+    return seqs
 
 
 def _file_fingerprint(folder: Path) -> str:
@@ -146,12 +156,17 @@ class TransformersModel:
     def option_probabilities(self, prompts, labels: Sequence[str] = ("A", "B"), *, progress: bool = False):
         """Probability of each answer label at the answer position.
 
+        Single-token labels are read off the next-token distribution (one forward pass per
+        prompt). When a label takes several tokens (``"Yes"``, ``"Option 1"``, a whole
+        answer), each spelling is scored by the summed log-likelihood of its tokens given
+        the prompt, ``log P(t_1 | prompt) + log P(t_2 | prompt, t_1) + ...``.
+
         Parameters
         ----------
         prompts : list of str or message lists
         labels : sequence of str
-            Single-token answer labels; the probabilities of each label's spellings
-            (``"A"``, ``" A"``) are summed.
+            Answer labels; the probabilities of each label's spellings (``"A"``, ``" A"``)
+            are summed.
         progress : bool
 
         Returns
@@ -159,24 +174,63 @@ class TransformersModel:
         probs : ndarray (n_prompts x n_labels)
             Renormalised over the labels.
         mass : ndarray (n_prompts,)
-            Total raw probability on the labels' tokens (how much the model "answered").
+            Total raw probability on the labels (how much the model "answered").
+
+        References
+        ----------
+        .. [1] Brown, T. et al. (2020). Language models are few-shot learners. *NeurIPS*
+           33 (answer scoring by conditional log-likelihood, §2.4).
         """
-        variants = [option_token_variants(self.tokenizer, lab) for lab in labels]
-        for lab, ids in zip(labels, variants):
-            if not ids:
-                raise ValueError(f"label {lab!r} is not a single token for {self.name}; use single-token labels")
+        sequences = [option_token_sequences(self.tokenizer, lab) for lab in labels]
+        for lab, seqs in zip(labels, sequences):
+            if not seqs:
+                raise ValueError(f"label {lab!r} has no tokens for {self.name}")
         texts = [self.render(p) for p in prompts]
         chunks = range(0, len(texts), self.batch_size)
         if progress:
             from tqdm.auto import tqdm
 
             chunks = tqdm(chunks, desc="logits", unit="batch")
+        single = all(len(seq) == 1 for seqs in sequences for seq in seqs)
         raw = np.zeros((len(texts), len(labels)))
         for start in chunks:
-            lp = self.next_token_logprobs(texts[start : start + self.batch_size])
-            for j, ids in enumerate(variants):
-                raw[start : start + len(lp), j] = np.exp(lp[:, ids]).sum(axis=1)
+            part = texts[start : start + self.batch_size]
+            if single:
+                lp = self.next_token_logprobs(part)
+                for j, seqs in enumerate(sequences):
+                    raw[start : start + len(lp), j] = np.exp(lp[:, [seq[0] for seq in seqs]]).sum(axis=1)
+            else:
+                raw[start : start + len(part)] = self._sequence_probabilities(part, sequences)
         return renormalise(raw)
+
+    def _sequence_probabilities(self, texts: Sequence[str], sequences) -> np.ndarray:
+        """Summed probability of each label's spellings, each scored token by token (n x labels)."""
+        import torch
+
+        flat = [seq for seqs in sequences for seq in seqs]
+        owner = np.repeat(np.arange(len(sequences)), [len(seqs) for seqs in sequences])
+        prompt_ids = self.tokenizer(list(texts), add_special_tokens=not self.chat)["input_ids"]
+        rows = [(i, c, list(p) + list(seq)) for i, p in enumerate(prompt_ids) for c, seq in enumerate(flat)]
+        logp = np.zeros(len(rows))
+        pad = self.tokenizer.pad_token_id
+        with torch.inference_mode():
+            for start in range(0, len(rows), self.batch_size):
+                part = rows[start : start + self.batch_size]
+                width = max(len(r[2]) for r in part)
+                ids = torch.tensor([[pad] * (width - len(r[2])) + r[2] for r in part])
+                mask = torch.tensor([[0] * (width - len(r[2])) + [1] * len(r[2]) for r in part])
+                pos = (mask.cumsum(-1) - 1).clamp(min=0)
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float()
+                lsm = torch.log_softmax(logits, dim=-1)
+                for k, (_, c, _) in enumerate(part):
+                    seq = flat[c]
+                    # token t of the label sits at position width - len(seq) + t, predicted one step earlier
+                    at = torch.arange(width - len(seq) - 1, width - 1)
+                    logp[start + k] = float(lsm[k, at, torch.tensor(seq)].sum())
+        out = np.zeros((len(texts), len(sequences)))
+        for (i, c, _), lp in zip(rows, logp):
+            out[i, owner[c]] += np.exp(lp)
+        return out
 
     # ------------------------------------------------------------------ sampling
     def generate(self, prompts, *, k: int = 1, temperature: float = 1.0, max_new_tokens: int = 16,
