@@ -20,16 +20,23 @@
 # answer letters "A" and "B" straight from the model's next-token distribution: one forward
 # pass per prompt, and an exact probability rather than a noisy count.
 #
+# Which pairs to ask is chosen by **active learning**: start from a sparse random design,
+# refit the utilities after each round, and ask the pairs expected to improve them most.
 # Then we look at how strongly the model prefers whichever option is shown first, fit
-# Thurstonian utilities with the position bias as a parameter, and check the fit on pairs it
-# never saw. Every answer goes to a SQLite cache, so re-running this notebook is fast and an
+# Thurstonian utilities with the position bias as a parameter, check the fit on random pairs
+# it never saw, and compare active learning with random pairs at the same budget, on this
+# model and on simulated agents whose true utilities are known. Finally the same questions
+# go through the OpenAI-compatible backend, the route for API models and vLLM servers.
+#
+# Every answer goes to a SQLite cache, so re-running this notebook is fast and an
 # interrupted run resumes where it stopped.
 
 # %% tags=["parameters"]
 MODEL = "smollm2-135m-instruct"   # an embedded model name, a local folder or a hub id
 N_OPTIONS = 40                    # outcomes sampled (stratified by category) from data/outcomes.csv
 TEMPLATE = "prefer"               # wording of the question (see valuelab.elicit.PAIRWISE_TEMPLATES)
-TEST_SIZE = 0.2                   # share of pairs held out
+N_TEST = 150                      # random unasked pairs held out for testing (asked in both orders)
+N_AGENTS = 5                      # simulated agents in the design comparison
 SEED = 0
 CACHE = None                      # SQLite file for answers; None: the valuelab cache folder
 
@@ -39,7 +46,9 @@ import pandas as pd
 
 import valuelab as vl
 from valuelab.datasets import load_outcomes
-from valuelab.elicit import PAIRWISE_TEMPLATES, TransformersModel, cache_dir, elicit_comparisons
+from valuelab.elicit import (PAIRWISE_TEMPLATES, LocalServer, OpenAIModel, TransformersModel, cache_dir,
+                             elicit_comparisons)
+from valuelab.elicit.design import compare_designs, default_budget, unasked_pairs
 from valuelab.report import setup_notebook
 
 setup_notebook()
@@ -57,16 +66,23 @@ print(PAIRWISE_TEMPLATES[TEMPLATE].format("<first outcome>", "<second outcome>")
 
 # %% [markdown]
 # ## 2. Asking the model
-# 2·N·log2(N) random pairs, each in both orders. `option_mass` is the total probability the
-# model puts on the two answer letters: near 1 means it answers the question as asked.
+# The budget is the published one, 2·N·log2(N) distinct pairs, each asked in both orders.
+# Round 0 is a random cycle through all outcomes; each of the 10 later rounds refits the
+# utilities and picks the pairs whose answers are expected to most reduce the fitted model's
+# error on random pairs and its chance of ordering two outcomes wrongly
+# (`valuelab.elicit.active_design`). `option_mass` is the total probability the model puts
+# on the two answer letters: near 1 means it answers the question as asked.
 
 # %%
 model = TransformersModel(MODEL, torch_threads=2)
 print("model:", model.identity)
 cache = CACHE or str(cache_dir() / "responses.sqlite")
-comparisons, responses = elicit_comparisons(options, model, template=TEMPLATE, cache=cache, seed=SEED)
-print(f"{len(responses)} prompts, {responses.cached.mean():.0%} from the cache; "
+budget = default_budget(len(options))
+comparisons, responses = elicit_comparisons(options, model, design="active", n_pairs=budget, template=TEMPLATE,
+                                            cache=cache, seed=SEED)
+print(f"{len(responses)} prompts for {budget} pairs, {responses.cached.mean():.0%} from the cache; "
       f"median option mass {responses.option_mass.median():.3f}")
+print("pairs asked per round:", comparisons.groupby("round").size().floordiv(2).to_dict())
 responses[["shown_first", "option_probs", "option_mass", "latency_s"]].head()
 
 # %% [markdown]
@@ -79,8 +95,7 @@ bias = vl.elicit.position_bias(comparisons)
 print(f"mean probability of choosing the option shown first: {bias.p_first:.3f}")
 print(f"pairs whose preferred option is the same in both orders: {bias.consistent_pairs:.1%} "
       f"of {bias.n_pairs_both_orders}")
-train, test = vl.split_pairs(comparisons, test_size=TEST_SIZE, seed=SEED)
-fit = vl.fit_thurstonian(train, options=options)
+fit = vl.fit_thurstonian(comparisons.drop(columns=["template", "model", "round"]), options=options)
 lo, hi = fit.order_effect_ci
 print(f"order effect: {fit.order_effect:.3f} standardised utility units (95% CI {lo:.3f} to {hi:.3f})")
 
@@ -106,12 +121,16 @@ by_category
 
 # %% [markdown]
 # ## 5. Held-out pairs
-# Accuracy counts a pair as correct when the fitted utilities put more than half the
-# probability on the side the model favoured; pairs the model left at exactly 0.5 are
-# reported apart. Case V (no per-option variance) and a fit without the order effect are
-# shown for comparison.
+# The test set is `N_TEST` random pairs that the design never asked, each in both orders.
+# (Held-out pairs drawn from an actively chosen design would be a biased test: they are the
+# hard, close pairs.) Accuracy counts a pair as correct when the fitted utilities put more
+# than half the probability on the side the model favoured. Case V (no per-option variance)
+# and a fit without the order effect are shown for comparison.
 
 # %%
+test_pairs = unasked_pairs(options, comparisons, N_TEST, seed=SEED + 1)
+test, _ = elicit_comparisons(options, model, pairs=test_pairs, template=TEMPLATE, cache=cache, seed=SEED)
+train = comparisons.drop(columns=["template", "model", "round"])
 held_out = pd.DataFrame({
     "thurstonian + order effect": vl.evaluate_fit(fit, test),
     "thurstonian, no order effect": vl.evaluate_fit(vl.fit_thurstonian(train, order_effect=False), test),
@@ -120,11 +139,67 @@ held_out = pd.DataFrame({
 held_out[["log_loss", "accuracy", "brier", "n_rows"]]
 
 # %%
-fit.plot(kind="calibration", comparisons=test, title="Calibration on held-out prompts")
+fit.plot(kind="calibration", comparisons=test, title="Calibration on held-out random pairs")
 
 # %% [markdown]
-# ## What is not here yet
-# Active pair selection (refitting as answers arrive and asking about close, little-compared
-# pairs) and the comparison with random pairs at equal budget are being built; until they
-# beat random pairs on both rank recovery and held-out log loss, random pairs stay the
-# default.
+# ## 6. Active learning or random pairs?
+# The same budget spent on uniformly random pairs, on the same model, scored on the same
+# held-out pairs. With a real model there is no true utility to compare with, so the
+# agreement between the two designs' utilities is shown instead.
+
+# %%
+random_comps, _ = elicit_comparisons(options, model, design="random", n_pairs=budget, template=TEMPLATE,
+                                     cache=cache, seed=SEED)
+random_fit = vl.fit_thurstonian(random_comps.drop(columns=["template", "model", "round"]), options=options)
+on_model = pd.DataFrame({"active": vl.evaluate_fit(fit, test), "random": vl.evaluate_fit(random_fit, test)}).T
+print("Spearman correlation of the two designs' utilities:",
+      round(fit.utilities["mean"].corr(random_fit.utilities["mean"].reindex(fit.utilities.index),
+                                       method="spearman"), 3))
+on_model[["log_loss", "accuracy", "brier", "n_rows"]]
+
+# %% [markdown]
+# A single model is one draw. Simulated agents, whose true utilities we set, show what each
+# design recovers: the Spearman correlation of fitted and true means, and the excess
+# held-out log loss over the true model on random unasked pairs. Four designs at the same
+# budget: random pairs, a random regular graph (every outcome in the same number of pairs),
+# the published active-learning rule (bottom 10% of utility gaps within the bottom 20% of
+# degrees) and valuelab's predictive rule.
+
+# %%
+designs = compare_designs(len(options), n_agents=N_AGENTS, seed=SEED)
+summary = designs.groupby("design", sort=False)[["spearman", "excess_log_loss", "min_degree"]].mean()
+summary
+
+# %%
+import plotly.express as px
+
+px.strip(designs, x="design", y="excess_log_loss", color="design", hover_data=["agent", "spearman"],
+         title="Excess held-out log loss over the true model, per simulated agent (lower is better)")
+
+# %% [markdown]
+# The published rule concentrates on close pairs among little-asked options: it ranks the
+# means well but leaves some options with a handful of pairs, and predicts unasked pairs
+# worse than random pairs do. The predictive rule keeps a minimum degree and also values
+# pairs that teach the variances. `benchmarks/bench_design.py` runs the same comparison on
+# 20 agents with 100 outcomes; the predictive rule's lead over random pairs there is why
+# `design="active"` is the default of `elicit_comparisons`.
+#
+# ## 7. The same questions through an OpenAI-compatible server
+# `OpenAIModel` talks to any chat-completions server (vLLM, TGI, llama.cpp, hosted APIs);
+# the API key comes from an environment variable and never reaches the cache. With no API
+# here, `LocalServer` serves the embedded model over HTTP on 127.0.0.1, so the two routes can
+# be compared: the probabilities read from the server's `top_logprobs` should equal the
+# local ones.
+
+# %%
+few = responses.drop_duplicates("prompt").head(8)
+questions = [vl.elicit.pairwise_prompt(options.set_index("option_id").at[f, "text"],
+                                       options.set_index("option_id").at[o, "text"], template=TEMPLATE)
+             for f, o in zip(few.shown_first,
+                             few.option_b.where(few.shown_first == few.option_a, few.option_a))]
+with LocalServer(model) as server:
+    remote = OpenAIModel(MODEL, base_url=server.url, api_key_env=None, top_logprobs=50)
+    p_http, mass_http = remote.option_probabilities(questions)
+p_local, mass_local = model.option_probabilities(questions)
+print(f"largest difference between the HTTP and local probabilities: {np.abs(p_http - p_local).max():.2e}")
+pd.DataFrame({"P(A) over HTTP": p_http[:, 0], "P(A) local": p_local[:, 0], "mass over HTTP": mass_http})

@@ -2,8 +2,6 @@
 transformers backend (a tiny random model), including a server that fails and then recovers."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
@@ -13,67 +11,28 @@ pytest.importorskip("transformers")
 from tiny_model import tiny_model  # noqa: E402
 
 from valuelab.elicit import TransformersModel, elicit_comparisons  # noqa: E402
+from valuelab.elicit.local_server import LocalServer  # noqa: E402
 from valuelab.elicit.openai_backend import OpenAIModel, ServerError  # noqa: E402
 
 SECRET = "sk-test-never-store-me-123"
 
 
-class Server:
+class Server(LocalServer):
+    """The library's local server, with faults injected: the first ``fail_first`` requests (or all) fail."""
+
     def __init__(self, backend, fail_first=0, fail_status=429, always_fail=False):
-        self.backend = backend
         self.fail_left = fail_first
         self.fail_status = fail_status
         self.always_fail = always_fail
-        self.auth = []
-        self.requests = 0
-        self.lock = threading.Lock()
-        outer = self
+        super().__init__(backend)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.requests += 1
-                    outer.auth.append(self.headers.get("Authorization"))
-                    fail = outer.always_fail or outer.fail_left > 0
-                    if outer.fail_left > 0:
-                        outer.fail_left -= 1
-                if fail:
-                    self.send_response(outer.fail_status)
-                    self.send_header("Retry-After", "0")
-                    self.end_headers()
-                    self.wfile.write(b'{"error": "busy"}')
-                    return
-                with outer.lock:  # the tiny model is not thread-safe enough to share
-                    reply = outer.answer(body)
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def answer(self, body):
-        text = self.backend.render(body["messages"])
-        if body.get("logprobs"):
-            lp = self.backend.next_token_logprobs([text])[0]
-            top = np.argsort(-lp)[: body.get("top_logprobs", 20)]
-            alts = [{"token": self.backend.tokenizer.decode([int(t)]), "logprob": float(lp[t])} for t in top]
-            return {"choices": [{"message": {"content": alts[0]["token"]},
-                                 "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
-        outs = self.backend.generate([body["messages"]], k=body.get("n", 1), temperature=body.get("temperature", 1.0),
-                                     max_new_tokens=body.get("max_tokens", 8), seed=body.get("seed"))
-        return {"choices": [{"message": {"content": t}} for t in outs[0]]}
-
-    def close(self):
-        self.httpd.shutdown()
+    def intercept(self):
+        if self.always_fail:
+            return self.fail_status
+        if self.fail_left > 0:
+            self.fail_left -= 1
+            return self.fail_status
+        return None
 
 
 @pytest.fixture(scope="module")

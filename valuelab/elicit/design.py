@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_ndtr
 
-__all__ = ["default_budget", "regular_graph_pairs", "active_design", "ActiveDesignResult"]
+__all__ = ["default_budget", "regular_graph_pairs", "unasked_pairs", "active_design", "ActiveDesignResult",
+           "compare_designs"]
 
 
 def default_budget(n_options: int) -> int:
@@ -176,6 +177,41 @@ class ActiveDesignResult:
 
 def _pair_code(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     return np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
+
+
+def unasked_pairs(options, asked: pd.DataFrame | list[pd.DataFrame], n_pairs: int, *, seed: int | None = 0
+                  ) -> pd.DataFrame:
+    """Up to ``n_pairs`` uniform random pairs that none of the ``asked`` tables contains (held-out sets).
+
+    Parameters
+    ----------
+    options : sequence of ids or DataFrame with ``option_id``
+    asked : DataFrame or list of DataFrames
+        With ``option_a``, ``option_b`` (either orientation counts as asked).
+    n_pairs : int
+    seed : int or None
+
+    Returns
+    -------
+    DataFrame
+        ``option_a``, ``option_b``; fewer rows when fewer pairs remain.
+    """
+    ids = _ids(options)
+    n = len(ids)
+    code = {v: i for i, v in enumerate(ids)}
+    taken = set()
+    for df in [asked] if isinstance(asked, pd.DataFrame) else list(asked):
+        a = df["option_a"].map(code)
+        b = df["option_b"].map(code)
+        ok = a.notna() & b.notna()
+        taken |= set(_pair_code(a[ok].to_numpy(np.int64), b[ok].to_numpy(np.int64), n).tolist())
+    lo, hi = np.triu_indices(n, 1)
+    free = np.flatnonzero(~np.isin(lo.astype(np.int64) * n + hi, np.fromiter(taken, np.int64, len(taken))))
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(free)[: int(n_pairs)]
+    swap = rng.random(len(pick)) < 0.5
+    a, b = np.where(swap, hi[pick], lo[pick]), np.where(swap, lo[pick], hi[pick])
+    return pd.DataFrame({"option_a": ids[a], "option_b": ids[b]})
 
 
 def _candidates(n: int, asked: set[int], limit: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -437,3 +473,102 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     fit = fit_thurstonian(comparisons.drop(columns="round"), init=fit, **fit_kwargs)
     return ActiveDesignResult(comparisons=comparisons, pairs=pd.concat(asked_pairs, ignore_index=True), fit=fit,
                               rounds=pd.DataFrame(log))
+
+
+def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | None = None, samples: int = 10,
+                    n_rounds: int = 10, n_test: int = 2000, variance=(0.5, 0.5), seed: int = 0,
+                    progress: bool = True) -> pd.DataFrame:
+    """Pair designs at equal budget on simulated agents with known Thurstonian utilities.
+
+    For each agent (means ``N(0, 1)``, log-normal variances, see
+    :func:`valuelab.simulate_utilities`), four designs ask ``budget`` distinct pairs, each in
+    both orders with ``samples`` answers per order: uniform random pairs, a random regular
+    graph, and :func:`active_design` with the published and the predictive rule. Every
+    design is fitted the same way (:func:`valuelab.fit_thurstonian`, default prior), and
+    scored on up to ``n_test`` random pairs that no design asked.
+
+    Parameters
+    ----------
+    n_options, n_agents : int
+    budget : int, optional
+        Distinct pairs per design; default ``2 N log2 N``.
+    samples : int
+        Answers per pair and order.
+    n_rounds : int
+        Rounds of the active designs.
+    n_test : int
+        Held-out pairs (fewer when fewer remain unasked).
+    variance : float or (median, log_sd)
+        Utility variances of the agents.
+    seed : int
+    progress : bool
+
+    Returns
+    -------
+    DataFrame
+        One row per agent and design: ``agent``, ``design``, ``n_pairs``, ``spearman``
+        (fitted vs true means), ``held_out_log_loss`` (per observation),
+        ``true_log_loss`` (the true model's on the same pairs: the floor),
+        ``excess_log_loss`` (the difference), ``min_degree`` (fewest distinct pairs of any
+        option), ``seconds`` (designing, asking and fitting).
+    """
+    import time
+
+    from scipy.special import ndtr
+    from scipy.stats import spearmanr
+
+    from ..utility.evaluate import evaluate_fit, score_predictions
+    from ..utility.simulate import random_pairs, simulate_comparisons, simulate_utilities
+    from ..utility.thurstonian import fit_thurstonian
+
+    n = int(n_options)
+    budget = default_budget(n) if budget is None else int(budget)
+    agents = range(n_agents)
+    if progress:
+        from tqdm.auto import tqdm
+
+        agents = tqdm(agents, desc="simulated agents", unit="agent")
+    rows = []
+    for agent in agents:
+        truth = simulate_utilities(n, variance=variance, seed=seed * 10_007 + agent)
+        ids = truth["option_id"].to_numpy(object)
+        calls = [0]
+
+        def ask(pairs, truth=truth, agent=agent, calls=calls):
+            calls[0] += 1
+            return simulate_comparisons(truth, pairs, samples=samples, orders="both",
+                                        seed=(seed * 10_007 + agent) * 1000 + calls[0])
+
+        degree = min(max(2, int(round(2 * budget / n))), n - 1)
+        if degree % 2 and n % 2:
+            degree -= 1
+        fixed = {"random": lambda: random_pairs(ids, budget, seed=agent),
+                 f"regular (degree {degree})": lambda: regular_graph_pairs(ids, degree, seed=agent)}
+        designs = {}
+        for name, make in fixed.items():
+            t0 = time.perf_counter()
+            pairs = make()
+            designs[name] = (pairs, fit_thurstonian(ask(pairs), progress=False), time.perf_counter() - t0)
+        for rule in ("published", "predictive"):
+            t0 = time.perf_counter()
+            res = active_design(ids, ask, budget=budget, rule=rule, n_rounds=n_rounds, obs_per_pair=2 * samples,
+                                seed=agent, progress=False)
+            designs[f"active ({rule})"] = (res.pairs, res.fit, time.perf_counter() - t0)
+
+        held_out = unasked_pairs(ids, [d[0] for d in designs.values()], n_test, seed=seed * 10_007 + agent + 7)
+        if not len(held_out):
+            raise ValueError(f"no unasked pairs are left to test on: the designs asked all {n * (n - 1) // 2} "
+                             "pairs between them; lower the budget or use more options")
+        test = simulate_comparisons(truth, held_out, samples=samples, orders="both", seed=seed * 10_007 + agent + 99)
+        t = truth.set_index("option_id")
+        s = np.sqrt(t.loc[test["option_a"], "variance"].to_numpy() + t.loc[test["option_b"], "variance"].to_numpy())
+        true_p = ndtr((t.loc[test["option_a"], "mean"].to_numpy() - t.loc[test["option_b"], "mean"].to_numpy()) / s)
+        floor = score_predictions(test, true_p)["log_loss"]
+        for name, (pairs, fit, seconds) in designs.items():
+            deg = pd.concat([pairs["option_a"], pairs["option_b"]]).value_counts().reindex(ids, fill_value=0)
+            loss = evaluate_fit(fit, test)["log_loss"]
+            rows.append({"agent": agent, "design": name, "n_pairs": len(pairs),
+                         "spearman": spearmanr(fit.utilities["mean"].reindex(ids), truth["mean"]).statistic,
+                         "held_out_log_loss": loss, "true_log_loss": floor, "excess_log_loss": loss - floor,
+                         "min_degree": int(deg.min()), "seconds": seconds})
+    return pd.DataFrame(rows)

@@ -1,0 +1,112 @@
+"""Serve a local transformers model behind an OpenAI-compatible chat-completions endpoint.
+
+For demonstrations and tests of :class:`~valuelab.elicit.OpenAIModel` on a machine with no API
+access: the server runs in a background thread on 127.0.0.1 and answers one request at a time
+from a :class:`~valuelab.elicit.TransformersModel`. It implements only what valuelab asks for
+(``messages``, ``logprobs``/``top_logprobs``, ``n``, ``temperature``, ``max_tokens``,
+``seed``). For real serving use vLLM, TGI or llama.cpp's server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+__all__ = ["LocalServer"]
+
+
+class LocalServer:
+    """An OpenAI-compatible ``/v1/chat/completions`` endpoint answering from a local model.
+
+    Parameters
+    ----------
+    backend : TransformersModel
+    host : str
+    port : int
+        0 picks a free port.
+
+    Attributes
+    ----------
+    url : str
+        Base URL to give :class:`~valuelab.elicit.OpenAIModel` (``http://127.0.0.1:PORT/v1``).
+    requests : int
+        Requests received.
+    auth : list of str or None
+        ``Authorization`` header of each request (tests check that keys are sent, and how).
+
+    Examples
+    --------
+    >>> with LocalServer(TransformersModel("smollm2-135m-instruct")) as server:  # doctest: +SKIP
+    ...     remote = OpenAIModel("smollm2", base_url=server.url, api_key_env=None)
+    ...     probs, mass = remote.option_probabilities(["Answer A or B."])
+    """
+
+    def __init__(self, backend, *, host: str = "127.0.0.1", port: int = 0):
+        self.backend = backend
+        self.requests = 0
+        self.auth: list[str | None] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep notebooks and test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    server.requests += 1
+                    server.auth.append(self.headers.get("Authorization"))
+                    status = server.intercept()
+                if status is not None:
+                    self._send(status, {"error": "unavailable"}, retry_after="0")
+                    return
+                with server._lock:  # one forward pass at a time: the model is shared
+                    reply = server.answer(body)
+                self._send(200, reply)
+
+            def _send(self, status, payload, retry_after=None):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self.url = f"http://{host}:{self._httpd.server_address[1]}/v1"
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def intercept(self) -> int | None:
+        """HTTP status to fail the current request with, or None to answer it (override to inject faults)."""
+        return None
+
+    def answer(self, body: dict) -> dict:
+        """The chat-completions reply to a request body."""
+        text = self.backend.render(body["messages"])
+        if body.get("logprobs"):
+            lp = self.backend.next_token_logprobs([text])[0]
+            top = np.argsort(-lp)[: int(body.get("top_logprobs", 20))]
+            alts = [{"token": self.backend.tokenizer.decode([int(t)]), "logprob": float(lp[t])} for t in top]
+            return {"choices": [{"message": {"role": "assistant", "content": alts[0]["token"]},
+                                 "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
+        outs = self.backend.generate([body["messages"]], k=int(body.get("n", 1)),
+                                     temperature=float(body.get("temperature", 1.0)),
+                                     max_new_tokens=int(body.get("max_tokens", 16)), seed=body.get("seed"))
+        return {"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]}
+
+    def close(self) -> None:
+        """Stop serving."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
