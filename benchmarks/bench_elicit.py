@@ -40,6 +40,36 @@ def load_seconds(cache: str) -> tuple[float, float]:
     return float(imp), float(load)
 
 
+def matmul_peak_gflops(threads: int) -> float:
+    """Best float32 matmul throughput of this machine with torch (2048 x 2048, best of 5)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(5))
+    return 2 * 2048**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def forward_gflop(model: TransformersModel, prompts) -> float:
+    """Matmul work of the logit route on these prompts: 2 x (non-embedding parameters) per token run,
+    counting the shared prefix once, plus one vocabulary projection per prompt."""
+    from valuelab.elicit.transformers_backend import _common_prefix_length
+
+    enc = [model.tokenizer(model.render(p), add_special_tokens=not model.chat)["input_ids"] for p in prompts]
+    shared = _common_prefix_length(enc)
+    tokens = shared + sum(len(e) - shared for e in enc)
+    emb = model.model.get_input_embeddings().weight
+    body = sum(p.numel() for p in model.model.parameters()) - emb.numel()
+    return (2 * body * tokens + 2 * emb.numel() * len(prompts)) / 1e9
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prompts", type=int, default=64)
@@ -94,6 +124,15 @@ def main(argv=None) -> int:
     print(f"logits, unbatched:      {rate_1:7.2f} comparisons/s   (batched is {rate_b / rate_1:.1f}x)")
     print(f"sampling, k={args.k}:         {rate_s:7.3f} comparisons/s   (logits are {rate_b / rate_s:.1f}x)")
     print(f"batched vs unbatched probabilities: max |diff| {np.abs(probs_b - probs_1).max():.2e}")
+    import torch
+
+    peak = matmul_peak_gflops(torch.get_num_threads())
+    work = forward_gflop(batched, prompts)
+    print(f"compute: the logit route does {work:.1f} GFLOP of matmuls on these prompts; this machine's float32 "
+          f"matmul peak is {peak:.0f} GFLOP/s")
+    print(f"  batched reaches {work / t_batched:.0f} GFLOP/s ({work / t_batched / peak:.0%} of peak), unbatched "
+          f"{work / t_single:.0f} GFLOP/s ({work / t_single / peak:.0%}); 4x unbatched would need "
+          f"{4 * work / t_single / peak:.0%} of peak")
     print(f"median option mass (probability on the letters): {np.median(mass):.3f}")
     ok = ~np.isnan(share_a)
     print(f"sampled answers parsed: {usable.sum()} of {len(sample_prompts) * args.k}")

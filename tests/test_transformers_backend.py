@@ -98,3 +98,28 @@ def test_generate_returns_k_samples(tiny):
     assert len(out) == 2 and all(len(o) == 3 for o in out)
     again = tiny.generate(PROMPTS[:2], k=3, temperature=1.0, max_new_tokens=4, seed=0)
     assert out == again
+
+
+def test_shared_prefix_gives_the_same_logits(tiny):
+    from valuelab.elicit import pairwise_prompt
+    from valuelab.elicit.transformers_backend import _common_prefix_length
+
+    texts = [tiny.render(pairwise_prompt(a, b)) for a, b in
+             [("tea", "coffee"), ("A cup of coffee.", "Ten people are saved."), ("You receive $100.", "tea"),
+              ("x", "a much longer option text about a week of vacation by the sea"), ("coffee", "tea")]]
+    encoded = [tiny.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert _common_prefix_length(encoded) >= 8  # the sharing route is taken
+    plain = TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, batch_size=2, share_prefix=False)
+    shared = TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, batch_size=2)
+    np.testing.assert_allclose(shared.next_token_logprobs(texts), plain.next_token_logprobs(texts), atol=1e-5)
+    with torch.inference_mode():  # and both equal a direct, unpadded, uncached forward pass
+        direct = torch.log_softmax(tiny.model(input_ids=torch.tensor([encoded[3]])).logits[0, -1], -1).numpy()
+    np.testing.assert_allclose(shared.next_token_logprobs(texts)[3], direct, atol=1e-5)
+
+
+def test_common_prefix_length():
+    from valuelab.elicit.transformers_backend import _common_prefix_length
+
+    assert _common_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert _common_prefix_length([[1, 2], [1, 2]]) == 1  # one token is always left to run
+    assert _common_prefix_length([[7], [8, 9]]) == 0

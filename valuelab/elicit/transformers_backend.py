@@ -10,6 +10,7 @@ References
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -47,6 +48,18 @@ def option_token_sequences(tokenizer, label: str) -> list[tuple[int, ...]]:
     return seqs
 
 
+def _common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
+    """Tokens shared by the start of every sequence, leaving at least one token in each."""
+    first = seqs[0]
+    n = min(len(x) for x in seqs) - 1
+    for x in seqs[1:]:
+        k = 0
+        while k < n and x[k] == first[k]:
+            k += 1
+        n = k
+    return max(n, 0)
+
+
 def _file_fingerprint(folder: Path) -> str:
     """Hash of the config and of each weight file's size and first and last MiB."""
     h = hashlib.sha256()
@@ -82,6 +95,9 @@ class TransformersModel:
         Passed to transformers; only set it for code you have read.
     torch_threads : int, optional
         Threads torch may use.
+    share_prefix : bool, default True
+        Run the prompts' common first tokens once and reuse their attention cache
+        (:meth:`next_token_logprobs`).
 
     Attributes
     ----------
@@ -92,12 +108,13 @@ class TransformersModel:
 
     def __init__(self, model: str | Path = "smollm2-135m-instruct", *, chat: bool | None = None,
                  batch_size: int = 16, trust_remote_code: bool = False, torch_threads: int | None = None,
-                 _model=None, _tokenizer=None):
+                 share_prefix: bool = True, _model=None, _tokenizer=None):
         import torch
 
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
         self.batch_size = int(batch_size)
+        self.share_prefix = bool(share_prefix)
         if _model is not None:
             self.model, self.tokenizer = _model, _tokenizer
             self.name = str(model)
@@ -141,17 +158,60 @@ class TransformersModel:
         return batch["input_ids"], mask, position_ids
 
     # ------------------------------------------------------------------ logits
+    def _cache_argument(self) -> str:
+        # transformers renamed ``past_key_values`` to ``cache`` in the forward signature (5.x)
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
     def next_token_logprobs(self, texts: Sequence[str]) -> np.ndarray:
-        """Log-softmax of the raw next-token logits after each rendered text (n x vocab)."""
+        """Log-softmax of the raw next-token logits after each rendered text (n x vocab).
+
+        Prompts built from one template share their first tokens (the chat header, the
+        question). When ``share_prefix`` is on, that common prefix is run through the model
+        once and its attention cache reused for every prompt, so each batch processes only
+        the differing tails; the logits are the same as without sharing (to float rounding).
+        """
         import torch
 
-        out = []
+        encoded = [self.tokenizer(t, add_special_tokens=not self.chat)["input_ids"] for t in texts]
+        shared = _common_prefix_length(encoded) if self.share_prefix and len(texts) > 1 else 0
+        prefix_cache = None
+        if shared >= 8:
+            with torch.inference_mode():
+                run = self.model(input_ids=torch.tensor([encoded[0][:shared]]), use_cache=True, logits_to_keep=1)
+                prefix_cache = getattr(run, "cache", None) or getattr(run, "past_key_values", None)
+        else:
+            shared = 0
+        # Batches of similar lengths waste less compute on padding; results go back in order.
+        order = np.argsort([len(e) for e in encoded], kind="stable")
+        pad = self.tokenizer.pad_token_id
+        out = None
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                ids, mask, pos = self._encode(texts[start : start + self.batch_size])
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :]
-                out.append(torch.log_softmax(logits.float(), dim=-1).numpy())
-        return np.concatenate(out, axis=0)
+                chunk = order[start : start + self.batch_size]
+                tails = [encoded[i][shared:] for i in chunk]
+                width = max(len(t) for t in tails)
+                ids = torch.tensor([[pad] * (width - len(t)) + t for t in tails])
+                tail_mask = torch.tensor([[0] * (width - len(t)) + [1] * len(t) for t in tails])
+                pos = (tail_mask.cumsum(-1) - 1).clamp(min=0) + shared
+                kwargs = {}
+                if prefix_cache is not None:
+                    cache = copy.deepcopy(prefix_cache)
+                    cache.batch_repeat_interleave(len(chunk))
+                    mask = torch.cat([torch.ones(len(chunk), shared, dtype=tail_mask.dtype), tail_mask], dim=1)
+                    kwargs = {self._cache_argument(): cache, "use_cache": True,
+                              "cache_position": torch.arange(shared, shared + width)}
+                else:
+                    mask = tail_mask
+                # only the last position's logits are needed: skip the vocabulary projection elsewhere
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1,
+                                    **kwargs).logits
+                lp = torch.log_softmax(logits[:, -1, :].float(), dim=-1).numpy()
+                if out is None:
+                    out = np.empty((len(texts), lp.shape[1]))
+                out[chunk] = lp
+        return out if out is not None else np.empty((0, 0))
 
     def option_probabilities(self, prompts, labels: Sequence[str] = ("A", "B"), *, progress: bool = False):
         """Probability of each answer label at the answer position.
