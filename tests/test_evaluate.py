@@ -64,6 +64,8 @@ def test_likelihood_ratio_of_nested_fits(small_agent):
     assert table.loc["free", "lr_stat"] == pytest.approx(stat)
     assert table.loc["free", "lr_pvalue"] == pytest.approx(chi2.sf(stat, n - 1))
     assert table.loc["case V", "aic"] == pytest.approx(2 * (n) - 2 * restricted.loglike)
+    with pytest.warns(UserWarning, match=r"\['free'\] are MAP fits"):
+        vl.compare_fits({"free": vl.fit_thurstonian(comps, ci=None), "case V": restricted}, reference="case V")
 
 
 def test_compare_fits_rejects_different_data(small_agent):
@@ -107,3 +109,13 @@ def test_tables_round_trip(tmp_path, suffix, small_agent):
 def test_unknown_table_format(tmp_path):
     with pytest.raises(ValueError, match="unknown table format '.xlsx'"):
         vl.read_table(tmp_path / "x.xlsx")
+
+
+def test_split_and_cross_validation_need_enough_pairs():
+    df = pd.DataFrame({"option_a": ["x", "x", "y"], "option_b": ["y", "z", "z"], "n_a": [3, 4, 5], "n_b": [1, 2, 3]})
+    train, test = vl.split_pairs(df, test_size=0.9, seed=0)
+    assert len(train) == 1 and len(test) == 2  # the training side is never empty
+    with pytest.raises(ValueError, match="5 folds need at least 5 distinct pairs; the comparisons have 3"):
+        vl.cross_validate(df, k=5)
+    with pytest.raises(ValueError, match="at least 2"):
+        vl.split_pairs(df.iloc[:1])

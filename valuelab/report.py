@@ -134,7 +134,8 @@ def render_reports(out_dir: str | Path = "reports", *, notebooks: list[str | Pat
     out_dir = Path(out_dir)
     sources = [Path(p) for p in notebooks] if notebooks else sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
     if not sources:
-        raise FileNotFoundError(f"no notebooks to render in {NOTEBOOK_DIR}")
+        raise FileNotFoundError(f"no notebooks to render in {NOTEBOOK_DIR} (it exists only in a source checkout); "
+                                "pass notebook paths: valuelab report path/to/NN_name.py")
     from tqdm.auto import tqdm
 
     written = []

@@ -172,7 +172,10 @@ def split_pairs(comparisons: pd.DataFrame, *, test_size: float = 0.2, seed: int 
     keys = _pair_keys(comparisons)
     rng = np.random.default_rng(seed)
     n_keys = keys.max() + 1
-    test_keys = rng.permutation(n_keys)[: max(1, int(round(test_size * n_keys)))]
+    if n_keys < 2:
+        raise ValueError(f"comparisons: {n_keys} distinct pair; a train/test split needs at least 2")
+    n_test = min(max(1, int(round(test_size * n_keys))), n_keys - 1)  # both sides keep a pair
+    test_keys = rng.permutation(n_keys)[:n_test]
     is_test = np.isin(keys, test_keys)
     return comparisons[~is_test], comparisons[is_test]
 
@@ -209,6 +212,8 @@ def cross_validate(comparisons: pd.DataFrame, *, fit: Callable[..., ThurstonianR
         raise ValueError(f"k: expected at least 2 folds, got {k!r}")
     validate_comparisons(comparisons)
     keys = _pair_keys(comparisons)
+    if keys.max() + 1 < k:
+        raise ValueError(f"k: {k} folds need at least {k} distinct pairs; the comparisons have {keys.max() + 1}")
     rng = np.random.default_rng(seed)
     fold_of_key = rng.permutation(keys.max() + 1) % k
     fold = fold_of_key[keys]
@@ -267,4 +272,9 @@ def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = 
     table["lr_stat"] = np.where(df > 0, stat, np.nan)
     table["lr_df"] = np.where(df > 0, df, np.nan)
     table["lr_pvalue"] = np.where(df > 0, chi2.sf(np.clip(stat, 0, None), np.maximum(df, 1)), np.nan)
+    penalised = [name for name, f in fits.items() if f.prior is not None]
+    if penalised and (df > 0).any():
+        warnings.warn(f"compare_fits: {penalised} are MAP fits (with a prior); the likelihood-ratio p-values "
+                      "assume maximum-likelihood fits: refit with prior=None for the test", UserWarning,
+                      stacklevel=2)
     return table
