@@ -104,6 +104,13 @@ def main(argv=None) -> int:
     probs_1, _ = single.option_probabilities(prompts)
     t_single = time.perf_counter() - t0
 
+    half = TransformersModel("smollm2-135m-instruct", batch_size=32, dtype="bfloat16")
+    half.option_probabilities(prompts[:4])
+    t0 = time.perf_counter()
+    probs_h, _ = half.option_probabilities(prompts)
+    t_half = time.perf_counter() - t0
+    del half
+
     idx = rng.choice(len(prompts), size=min(args.sample_prompts, len(prompts)), replace=False)
     sample_prompts = [prompts[i] for i in idx]
     t0 = time.perf_counter()
@@ -124,6 +131,8 @@ def main(argv=None) -> int:
     print(f"logits, unbatched:      {rate_1:7.2f} comparisons/s   (batched is {rate_b / rate_1:.1f}x)")
     print(f"sampling, k={args.k}:         {rate_s:7.3f} comparisons/s   (logits are {rate_b / rate_s:.1f}x)")
     print(f"batched vs unbatched probabilities: max |diff| {np.abs(probs_b - probs_1).max():.2e}")
+    print(f"option dtype='bfloat16', batched: {len(prompts) / t_half:7.2f} comparisons/s "
+          f"({t_batched / t_half:.1f}x float32; max |diff| of probabilities {np.abs(probs_h - probs_b).max():.3f})")
     import torch
 
     peak = matmul_peak_gflops(torch.get_num_threads())

@@ -123,3 +123,13 @@ def test_common_prefix_length():
     assert _common_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
     assert _common_prefix_length([[1, 2], [1, 2]]) == 1  # one token is always left to run
     assert _common_prefix_length([[7], [8, 9]]) == 0
+
+
+def test_bfloat16_is_close_and_cached_apart(tiny):
+    half = TransformersModel("tiny", _model=tiny_model()[0], _tokenizer=tiny.tokenizer, dtype="bfloat16")
+    assert half.identity["dtype"] == "bfloat16" and "dtype" not in tiny.identity
+    p16, _ = half.option_probabilities(PROMPTS)
+    p32, _ = tiny.option_probabilities(PROMPTS)
+    np.testing.assert_allclose(p16, p32, atol=0.05)  # bfloat16 keeps about 3 significant digits
+    with pytest.raises(ValueError, match="dtype: expected"):
+        TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, dtype="float16")

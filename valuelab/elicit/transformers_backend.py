@@ -98,6 +98,10 @@ class TransformersModel:
     share_prefix : bool, default True
         Run the prompts' common first tokens once and reuse their attention cache
         (:meth:`next_token_logprobs`).
+    dtype : {"float32", "bfloat16"}
+        Weights and activations. bfloat16 is about twice as fast on CPUs with AMX or
+        AVX512-BF16 (SmolLM2-135M here: 29 vs 16 prompts/s) but moves option probabilities
+        by up to about 0.02; answers are cached separately per dtype.
 
     Attributes
     ----------
@@ -108,7 +112,7 @@ class TransformersModel:
 
     def __init__(self, model: str | Path = "smollm2-135m-instruct", *, chat: bool | None = None,
                  batch_size: int = 16, trust_remote_code: bool = False, torch_threads: int | None = None,
-                 share_prefix: bool = True, _model=None, _tokenizer=None):
+                 share_prefix: bool = True, dtype: str = "float32", _model=None, _tokenizer=None):
         import torch
 
         if torch_threads is not None:
@@ -133,6 +137,12 @@ class TransformersModel:
             self.name = str(model)
             fingerprint = _file_fingerprint(Path(folder)) if local else getattr(self.model.config, "_commit_hash", None)
             self.identity = {"name": self.name, "fingerprint": fingerprint}
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype: expected 'float32' or 'bfloat16', got {dtype!r}")
+        if dtype != "float32":
+            self.model = self.model.to(getattr(torch, dtype))
+            self.identity = {**self.identity, "dtype": dtype}  # different numbers: a different cache key
+        self.dtype = dtype
         self.model.eval()
         self.chat = bool(getattr(self.tokenizer, "chat_template", None)) if chat is None else bool(chat)
         if self.tokenizer.pad_token_id is None:
