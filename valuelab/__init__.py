@@ -13,6 +13,7 @@ from . import utility as _utility
 from .utility import *  # noqa: F401,F403  (the flat public API)
 
 _LAZY = {"plot_utilities": "viz", "plot_calibration": "viz", "plot_recovery": "viz",
+         "plot_exchange_curves": "viz", "plot_expected_utility": "viz", "plot_discounting": "viz", "plot_drift": "viz",
          "read_table": "io", "write_table": "io",
          "elicit_comparisons": "elicit", "elicit_utilities": "elicit", "TransformersModel": "elicit",
          "ResponseCache": "elicit"}

@@ -18,15 +18,22 @@ def load_outcomes(path: str | Path | None = None) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        ``option_id``, ``text``, ``category``, ``quantity`` (float, NaN when none), ``unit``.
+        ``option_id``, ``text``, ``category``, ``quantity`` (float, NaN when none), ``unit``,
+        ``good`` (what a quantity counts, for exchange rates: "money for you", "lives
+        saved", ...; NaN for delayed and unquantified outcomes), ``reward`` (the reward a
+        delayed outcome delays, shared with its immediate version: "$1,000 for you", "100
+        lives saved"), ``delay_years`` (0 for the immediate version; NaN when not part of a
+        discounting series).
     """
     path = Path(path) if path is not None else DATA_DIR / "outcomes.csv"
-    df = pd.read_csv(path, dtype={"option_id": str, "text": str, "category": str, "unit": str})
+    df = pd.read_csv(path, dtype={"option_id": str, "text": str, "category": str, "unit": str, "good": str,
+                                  "reward": str})
     missing = {"option_id", "text"} - set(df.columns)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected option_id, text[, category, quantity, unit]")
-    if "quantity" in df.columns:
-        df["quantity"] = pd.to_numeric(df["quantity"], errors="coerce")
+    for col in ("quantity", "delay_years"):
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
     return df
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_utilities", "plot_calibration", "plot_recovery"]
+__all__ = ["plot_utilities", "plot_calibration", "plot_recovery", "plot_exchange_curves", "plot_expected_utility",
+           "plot_discounting", "plot_drift"]
 
 
 def _go():
@@ -102,4 +103,115 @@ def plot_recovery(truth: pd.Series, estimate: pd.DataFrame, *, title: str = "Est
                              text=[str(i) for i in estimate.index]))
     fig.update_layout(title=title, xaxis_title="true utility (standardised)",
                       yaxis_title="estimated utility", template="plotly_white")
+    return fig
+
+
+def plot_exchange_curves(rates, *, title: str = "Utility against quantity, with fitted log curves") -> "go.Figure":
+    """Observed utilities (with 95% intervals) and the fitted ``a + b ln N`` curve per good.
+
+    Parameters
+    ----------
+    rates : ExchangeRates
+        From :func:`valuelab.fit_exchange_rates`.
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    go = _go()
+    fig = go.Figure()
+    for good, pts in rates.points.groupby("good", sort=True):
+        c = rates.curves.loc[good]
+        grid = np.exp(np.linspace(np.log(pts["quantity"].min()), np.log(pts["quantity"].max()), 50))
+        line = fig.add_trace(go.Scatter(x=grid, y=c["a"] + c["b"] * np.log(grid), mode="lines", name=str(good),
+                                        legendgroup=str(good)))
+        fig.add_trace(go.Scatter(x=pts["quantity"], y=pts["mean"], mode="markers", legendgroup=str(good),
+                                 showlegend=False, marker={"color": line.data[-1].line.color},
+                                 error_y={"type": "data", "array": 1.96 * pts["se"].to_numpy()},
+                                 text=pts.index.astype(str), hovertemplate="%{text}: N=%{x}, U=%{y:.2f}"))
+    fig.update_layout(title=title, xaxis={"type": "log", "title": "quantity (log scale)"},
+                      yaxis={"title": "utility"}, template="plotly_white")
+    return fig
+
+
+def plot_expected_utility(result, *, title: str = "Lottery utility against expected utility") -> "go.Figure":
+    """Each lottery's fitted utility against the probability-weighted utility of its outcomes.
+
+    Points on the dashed identity line are what an expected-utility maximiser gives.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    go = _go()
+    df = result.lotteries
+    fig = go.Figure()
+    for kind, grp in df.groupby("kind", sort=True):
+        fig.add_trace(go.Scatter(x=grp["expected_utility"], y=grp["utility"], mode="markers", name=str(kind),
+                                 error_y={"type": "data", "array": 1.96 * grp["se_difference"].to_numpy()},
+                                 text=grp.index.astype(str), hovertemplate="%{text}: EU=%{x:.2f}, U=%{y:.2f}"))
+    lo = float(min(df["expected_utility"].min(), df["utility"].min()))
+    hi = float(max(df["expected_utility"].max(), df["utility"].max()))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash", "color": "grey"},
+                             name="U = EU"))
+    fig.update_layout(title=title, xaxis_title="expected utility of the outcomes", yaxis_title="utility of the lottery",
+                      template="plotly_white")
+    return fig
+
+
+def plot_discounting(fits: pd.DataFrame, utilities: pd.DataFrame, *, reward: str = "reward",
+                     delay: str = "delay_years", title: str = "Utility of delayed rewards") -> "go.Figure":
+    """Utilities of delayed rewards (with 95% intervals) and the fitted discount curves.
+
+    Parameters
+    ----------
+    fits : DataFrame
+        From :func:`valuelab.fit_discounting`.
+    utilities : DataFrame
+        The utilities it was fitted to (``mean``, ``se_mean``, ``reward``, ``delay``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    from .utility.discounting import DISCOUNT_FORMS
+
+    go = _go()
+    fig = go.Figure()
+    pts = utilities.dropna(subset=[reward, delay])
+    for name, grp in pts.groupby(reward, sort=True):
+        t = grp[delay].astype(float)
+        fig.add_trace(go.Scatter(x=t, y=grp["mean"], mode="markers", name=f"{name}",
+                                 error_y={"type": "data", "array": 1.96 * grp["se_mean"].to_numpy()}))
+        grid = np.linspace(0, float(t.max()), 200)
+        for row in fits[fits["reward"] == name].itertuples():
+            fig.add_trace(go.Scatter(x=grid, y=row.c + row.s * DISCOUNT_FORMS[row.form](grid, row.k), mode="lines",
+                                     name=f"{name}: {row.form} (k={row.k:.3g}{', preferred' if row.preferred else ''})",
+                                     line={"dash": "solid" if row.preferred else "dot"}))
+    fig.update_layout(title=title, xaxis_title=delay, yaxis_title="utility", template="plotly_white")
+    return fig
+
+
+def plot_drift(drift: pd.DataFrame, *, title: str = "Utility drift across checkpoints") -> "go.Figure":
+    """Correlation with the final fit and step-to-step drift along a series of fits.
+
+    Parameters
+    ----------
+    drift : DataFrame
+        From :func:`valuelab.utility_drift`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    go = _go()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=drift["fit"], y=drift["corr_final"], mode="lines+markers", name="correlation with final"))
+    fig.add_trace(go.Bar(x=drift["fit"], y=drift["drift"], name="drift since previous", opacity=0.5))
+    settled = drift.loc[drift["settled"], "fit"]
+    if len(settled):
+        fig.add_vline(x=list(drift["fit"]).index(settled.iloc[0]), line_dash="dash", line_color="grey",
+                      annotation_text="settled")
+    fig.update_layout(title=title, yaxis_title="correlation / RMS change (sd units)", template="plotly_white")
     return fig

@@ -5,6 +5,13 @@ from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult
 from .simulate import random_pairs, simulate_comparisons, simulate_utilities
+from .convergence import utility_correlations, utility_drift, utility_embedding, utility_matrix
+from .discounting import fit_discounting
+from .exchange import ExchangeRates, fit_exchange_rates
+from .expected_utility import ExpectedUtilityResult, expected_utility
+from .indecision import indecision
+from .maximisation import utility_maximisation
+from .transitivity import transitivity, triad_table
 from .thurstonian import PooledGroupsWarning, ConvergenceWarning, fit_bradley_terry, fit_case_v, fit_thurstonian
 
 __all__ = [
@@ -25,4 +32,17 @@ __all__ = [
     "simulate_utilities",
     "random_pairs",
     "simulate_comparisons",
+    "transitivity",
+    "triad_table",
+    "indecision",
+    "expected_utility",
+    "ExpectedUtilityResult",
+    "utility_maximisation",
+    "fit_exchange_rates",
+    "ExchangeRates",
+    "fit_discounting",
+    "utility_matrix",
+    "utility_correlations",
+    "utility_embedding",
+    "utility_drift",
 ]

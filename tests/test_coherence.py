@@ -1,0 +1,289 @@
+"""Coherence analyses against known truths: closed forms, simulated agents, and interval coverage."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import ndtr
+from scipy.stats import binom
+
+import valuelab as vl
+from valuelab.stats import correlation_interval, poisson_binomial_sf, wilson_interval
+from valuelab.utility.transitivity import _triad_statistics
+
+
+def all_pairs_table(ids, share_fn, n=10):
+    rows = []
+    for a, b in itertools.combinations(ids, 2):
+        p = share_fn(a, b)
+        rows.append((a, b, n * p, n * (1 - p)))
+    return pd.DataFrame(rows, columns=["option_a", "option_b", "n_a", "n_b"])
+
+
+# ----------------------------------------------------------------------------- transitivity
+def test_random_agent_has_cycle_probability_one_quarter():
+    df = all_pairs_table([f"o{i}" for i in range(9)], lambda a, b: 0.5)
+    out = vl.transitivity(df, n_boot=20).set_index("statistic")
+    assert out.loc["cycle_probability", "estimate"] == pytest.approx(0.25)
+    assert out.loc["cycle_probability", "n_triads"] == 84  # C(9, 3)
+    assert out.loc["wst_violation_rate", "estimate"] == 0 and out.loc["sst_violation_rate", "estimate"] == 0
+
+
+def test_deterministic_transitive_agent_has_no_cycles():
+    rank = {f"o{i}": i for i in range(10)}
+    df = all_pairs_table(list(rank), lambda a, b: float(rank[a] < rank[b]))
+    out = vl.transitivity(df, n_boot=20).set_index("statistic")
+    assert (out["estimate"] == 0).all()
+
+
+def test_cycle_probability_matches_enumeration_of_answers():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, (50, 3))
+    brute = []
+    for pij, pjk, pki in p:
+        total = 0.0
+        for x, y, z in itertools.product([0, 1], repeat=3):  # 1 = first of the pair wins
+            prob = (pij if x else 1 - pij) * (pjk if y else 1 - pjk) * (pki if z else 1 - pki)
+            total += prob * (x == y == z)  # i>j>k>i or the reverse
+        brute.append(total)
+    np.testing.assert_allclose(_triad_statistics(p)[:, 0], brute, rtol=1e-12)
+
+
+def test_majority_cycle_is_a_wst_violation():
+    p = np.array([[0.7, 0.8, 0.6], [0.7, 0.8, 0.3], [0.9, 0.9, 0.05]])  # cycle, transitive, transitive
+    stats = _triad_statistics(p)
+    assert list(stats[:, 1]) == [1, 0, 0]
+    # third triad: i>j (0.9), j>k (0.9), i>k (0.95) >= max: SST holds; second: i>k only 0.7 < 0.8: SST fails
+    assert list(stats[:, 2]) == [1, 1, 0]
+
+
+def test_thurstonian_agent_cycle_probability_recovered():
+    truth = vl.simulate_utilities(30, variance=(0.5, 0.5), seed=4)
+    pairs = vl.random_pairs(truth, 435, seed=5)  # all pairs
+    comps = vl.simulate_comparisons(truth, pairs, samples=40, orders="pooled", seed=6)
+    fit = vl.fit_thurstonian(comps, progress=False)
+    t = truth.set_index("option_id")
+
+    def true_p(a, b):
+        return ndtr((t.at[a, "mean"] - t.at[b, "mean"]) / np.sqrt(t.at[a, "variance"] + t.at[b, "variance"]))
+
+    exact = all_pairs_table(list(t.index), true_p)
+    true_rate = vl.transitivity(exact, n_boot=10).set_index("statistic").loc["cycle_probability", "estimate"]
+    out = vl.transitivity(comps, fit=fit, n_boot=200).set_index(["source", "statistic"])
+    obs = out.loc[("observed", "cycle_probability")]
+    model = out.loc[("model", "cycle_probability")]
+    assert abs(obs.estimate - true_rate) < 0.01  # shares are unbiased: 40 answers per pair
+    assert abs(model.estimate - true_rate) < 0.015
+    assert out.loc[("model", "wst_violation_rate"), "estimate"] == 0  # the means order every triad
+
+
+def test_case_v_never_violates_strong_transitivity():
+    truth = vl.simulate_utilities(20, variance=(0.5, 1.0), seed=1)
+    comps = vl.simulate_comparisons(truth, vl.random_pairs(truth, 120, seed=2), samples=10, seed=3)
+    out = vl.transitivity(fit=vl.fit_case_v(comps, progress=False), n_triads=3000, n_boot=10)
+    assert out.set_index("statistic").loc["sst_violation_rate", "estimate"] == 0
+    free = vl.transitivity(fit=vl.fit_thurstonian(comps, progress=False), n_triads=3000, n_boot=10)
+    assert free.set_index("statistic").loc["sst_violation_rate", "estimate"] > 0  # unequal variances can
+
+
+# ----------------------------------------------------------------------------- indecision
+def test_indecision_counts_pairs_within_the_margin():
+    df = pd.DataFrame({"option_a": ["a", "a", "b", "c"], "option_b": ["b", "c", "c", "d"],
+                       "n_a": [5.5, 9, 4.2, 1], "n_b": [4.5, 1, 5.8, 9]})
+    fit = vl.fit_thurstonian(df, progress=False)
+    summary, options = vl.indecision(fit, df, margin=0.1)
+    assert summary.loc["observed", "share_near_indifference"] == 0.5  # 0.55 and 0.42 are within 0.1
+    assert options.loc["b", "observed_share"] == 1.0 and options.loc["d", "observed_share"] == 0.0
+    lo, hi = wilson_interval(2, 4)
+    assert summary.loc["observed", "ci_low"] == pytest.approx(lo)
+
+
+def test_indecision_tracks_large_variances():
+    truth = vl.simulate_utilities(30, variance=(0.5, 1.5), seed=7)
+    comps = vl.simulate_comparisons(truth, vl.random_pairs(truth, 435, seed=8), samples=20, seed=9)
+    fit = vl.fit_thurstonian(comps, progress=False)
+    summary, _ = vl.indecision(fit, comps, margin=0.15)
+    # options with wide utility distributions are the ones the agent is torn about
+    assert summary.loc["model", "variance_correlation"] > 0.4
+    assert summary.loc["observed", "variance_correlation"] > 0.3
+
+
+# ----------------------------------------------------------------------------- expected utility
+def eu_agent(seed, expected=True):
+    rng = np.random.default_rng(seed)
+    outcomes = pd.DataFrame({"option_id": [f"x{i}" for i in range(12)], "mean": rng.normal(0, 1, 12)})
+    rows, lot_utils = [], {}
+    for j in range(10):
+        a, b = rng.choice(12, 2, replace=False)
+        p = rng.uniform(0.1, 0.9)
+        lid = f"L{j}"
+        rows += [(lid, f"x{a}", p, "explicit" if j % 2 else "implicit"), (lid, f"x{b}", 1 - p,
+                                                                         "explicit" if j % 2 else "implicit")]
+        ua, ub = outcomes["mean"].iloc[a], outcomes["mean"].iloc[b]
+        lot_utils[lid] = p * ua + (1 - p) * ub if expected else max(ua, ub)
+    lotteries = pd.DataFrame(rows, columns=["lottery_id", "outcome_id", "probability", "kind"])
+    truth = pd.concat([outcomes, pd.DataFrame({"option_id": list(lot_utils), "mean": list(lot_utils.values())})])
+    truth["variance"] = 0.5
+    return truth.reset_index(drop=True), lotteries
+
+
+def test_exact_expected_utility_gives_zero_difference():
+    truth, lotteries = eu_agent(0)
+    table = truth.set_index("option_id").assign(se_mean=0.1)
+    res = vl.expected_utility(table, lotteries)
+    assert res.lotteries["difference"].abs().max() < 1e-12
+    assert res.summary.loc["all", "correlation"] == pytest.approx(1.0)
+    assert set(res.summary.index) == {"explicit", "implicit", "all"}
+
+
+def test_expected_utility_maximiser_is_recognised_and_a_max_chooser_is_not():
+    for expected in (True, False):
+        truth, lotteries = eu_agent(3, expected)
+        pairs = vl.random_pairs(truth, len(truth) * (len(truth) - 1) // 2, seed=1)
+        comps = vl.simulate_comparisons(truth, pairs, samples=30, orders="pooled", seed=2)
+        res = vl.expected_utility(vl.fit_thurstonian(comps, progress=False), lotteries)
+        s = res.summary.loc["all"]
+        if expected:
+            assert s.correlation > 0.95 and s.diff_ci_low < 0 < s.diff_ci_high
+        else:  # the lottery is worth its better outcome: utilities sit above expected utility
+            assert s.diff_ci_low > 0
+
+
+def test_expected_utility_validates_lotteries():
+    truth, lotteries = eu_agent(0)
+    table = truth.set_index("option_id").assign(se_mean=0.1)
+    bad = lotteries.copy()
+    bad.loc[0, "probability"] = 0.99
+    with pytest.raises(ValueError, match="lottery 'L0' sum to"):
+        vl.expected_utility(table, bad)
+    bad = lotteries.copy()
+    bad.loc[3, "outcome_id"] = "nope"
+    with pytest.raises(ValueError, match="lotteries row 3: outcome_id 'nope'"):
+        vl.expected_utility(table, bad)
+
+
+# ----------------------------------------------------------------------------- maximisation
+def choice_sets(utility: pd.Series, n_sets, size, rng, chooser):
+    rows = []
+    for s in range(n_sets):
+        opts = rng.choice(utility.index, size, replace=False)
+        pick = chooser(opts)
+        rows += [(s, o, o == pick) for o in opts]
+    return pd.DataFrame(rows, columns=["set_id", "option_id", "chosen"])
+
+
+def test_utility_maximiser_and_random_chooser():
+    rng = np.random.default_rng(0)
+    u = pd.DataFrame({"mean": rng.normal(size=40)}, index=[f"o{i}" for i in range(40)])
+    best = choice_sets(u["mean"], 50, 4, rng, lambda opts: u.loc[opts, "mean"].idxmax())
+    sets, s = vl.utility_maximisation(u, best)
+    assert s.rate == 1 and sets["chosen_rank"].eq(1).all() and s.p_value < 1e-20
+    rand = choice_sets(u["mean"], 400, 4, rng, lambda opts: rng.choice(opts))
+    _, s = vl.utility_maximisation(u, rand)
+    assert s.chance == 0.25 and s.ci_low < 0.25 < s.ci_high and s.p_value > 0.01
+
+
+def test_poisson_binomial_matches_binomial():
+    assert poisson_binomial_sf(7, np.full(20, 0.3)) == pytest.approx(binom.sf(6, 20, 0.3), rel=1e-12)
+
+
+def test_maximisation_needs_one_choice_per_set():
+    u = pd.DataFrame({"mean": [0.0, 1.0]}, index=["a", "b"])
+    with pytest.raises(ValueError, match="set 0 has 2 chosen options"):
+        vl.utility_maximisation(u, pd.DataFrame({"set_id": [0, 0], "option_id": ["a", "b"], "chosen": [True, True]}))
+
+
+# ----------------------------------------------------------------------------- exchange rates
+def log_agent(rng, noise=0.05):
+    q = np.array([1, 10, 100, 1000, 1e4])
+    ua = 0.1 + 0.5 * np.log(q) + rng.normal(0, noise, 5)
+    ub = -1 + 0.25 * np.log(q) + rng.normal(0, noise, 5)
+    return pd.DataFrame({"mean": np.r_[ua, ub], "se_mean": noise, "good": ["x"] * 5 + ["y"] * 5,
+                         "quantity": np.r_[q, q]}, index=[f"o{i}" for i in range(10)])
+
+
+def test_exchange_rate_interval_covers_the_truth():
+    rng = np.random.default_rng(1)
+    true = np.exp((0.1 + 0.5 * np.log(10) + 1) / 0.25)  # units of y worth 10 units of x
+    hits = [vl.fit_exchange_rates(log_agent(rng)).rate("x", "y", 10) for _ in range(300)]
+    cover = np.mean([h.ci_low <= true <= h.ci_high for h in hits])
+    assert 0.91 <= cover <= 0.985
+
+
+def test_exchange_rate_ignores_the_utility_scale():
+    df = log_agent(np.random.default_rng(2))
+    a = vl.fit_exchange_rates(df).rate("x", "y", 3)
+    b = vl.fit_exchange_rates(df.assign(mean=df["mean"] * 2.5 - 7, se_mean=df["se_mean"] * 2.5)).rate("x", "y", 3)
+    assert a.equivalent == pytest.approx(b.equivalent, rel=1e-10)
+    assert a.log_se == pytest.approx(b.log_se, rel=1e-10)
+
+
+def test_exchange_rates_errors():
+    df = log_agent(np.random.default_rng(3))
+    with pytest.raises(ValueError, match="'quantity' must be a positive number; option 'o0'"):
+        vl.fit_exchange_rates(df.assign(quantity=np.r_[0, df["quantity"].iloc[1:]]))
+    with pytest.raises(KeyError, match="no fitted curve for 'z'"):
+        vl.fit_exchange_rates(df).rate("x", "z")
+
+
+# ----------------------------------------------------------------------------- time discounting
+DELAYS = np.array([0, 1 / 52, 1 / 12, 0.5, 1, 5, 10])
+
+
+@pytest.mark.parametrize("form", ["hyperbolic", "exponential"])
+def test_discounting_recovers_rate_and_form(form):
+    rng = np.random.default_rng(5)
+    curve = (lambda t: 1 / (1 + 2 * t)) if form == "hyperbolic" else (lambda t: np.exp(-2 * t))
+    cover, preferred = [], []
+    for _ in range(150):
+        u = 0.3 + 1.2 * curve(DELAYS) + rng.normal(0, 0.03, len(DELAYS))
+        out = vl.fit_discounting(pd.DataFrame({"mean": u, "se_mean": 0.03, "reward": "r", "delay_years": DELAYS}))
+        row = out.set_index("form").loc[form]
+        cover.append(row.k_ci_low <= 2 <= row.k_ci_high)
+        preferred.append(bool(row.preferred))
+    assert 0.9 <= np.mean(cover) <= 0.99
+    assert np.mean(preferred) > 0.75
+
+
+def test_discounting_needs_the_immediate_reward():
+    df = pd.DataFrame({"mean": [1, 0.8, 0.6, 0.5], "se_mean": 0.1, "reward": "r", "delay_years": [1, 2, 3, 4]})
+    with pytest.raises(ValueError, match="needs the immediate reward"):
+        vl.fit_discounting(df)
+
+
+# ----------------------------------------------------------------------------- convergence and drift
+def test_correlation_interval_coverage():
+    rng = np.random.default_rng(0)
+    rho, n, hits = 0.6, 40, []
+    for _ in range(400):
+        x = rng.multivariate_normal([0, 0], [[1, rho], [rho, 1]], n)
+        fits = {"a": pd.Series(x[:, 0]), "b": pd.Series(x[:, 1])}
+        row = vl.utility_correlations(fits).iloc[0]
+        assert row.correlation == pytest.approx(np.corrcoef(x.T)[0, 1])
+        hits.append(row.ci_low <= rho <= row.ci_high)
+    assert 0.92 <= np.mean(hits) <= 0.98
+
+
+def test_embedding_places_agreeing_fits_together():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=50)
+    fits = {"a": pd.Series(base), "b": pd.Series(base + 0.05 * rng.normal(size=50)),
+            "c": pd.Series(rng.normal(size=50))}
+    emb = vl.utility_embedding(fits)
+    d = lambda u, v: np.linalg.norm(emb.loc[u] - emb.loc[v])  # noqa: E731
+    assert d("a", "b") < 0.2 < d("a", "c")
+    # classical scaling of 3 points is exact: distances are sqrt(2 (1 - r))
+    r = np.corrcoef([fits[k] for k in "abc"])
+    assert d("a", "c") == pytest.approx(np.sqrt(2 * (1 - r[0, 2])), rel=1e-8)
+
+
+def test_drift_finds_the_settling_step():
+    rng = np.random.default_rng(2)
+    final = rng.normal(size=60)
+    series = [(f"ckpt{s}", pd.Series(rng.normal(size=60))) for s in range(3)]  # unrelated early checkpoints
+    series += [(f"ckpt{s}", pd.Series(final + 0.05 * rng.normal(size=60))) for s in range(3, 6)]
+    drift = vl.utility_drift(series, threshold=0.95)
+    assert drift["settled"].tolist() == [False, False, False, True, True, True]
+    assert drift["drift"].iloc[3] > 1.0 > drift["drift"].iloc[4]  # the jump, then small steps
+    assert correlation_interval(1.0, 10)[1] == pytest.approx(1.0)

@@ -1,0 +1,64 @@
+"""Shared statistics: confidence intervals for proportions and correlations, percentile bootstrap.
+
+References
+----------
+.. [1] Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
+   inference. *JASA* 22(158), 209–212.
+.. [2] Fisher, R. A. (1921). On the "probable error" of a coefficient of correlation deduced
+   from a small sample. *Metron* 1, 3–32.
+.. [3] Efron, B. and Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*, ch. 13.
+   Chapman & Hall.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.stats import norm
+
+__all__ = ["wilson_interval", "correlation_interval", "bootstrap_interval", "poisson_binomial_sf"]
+
+
+def wilson_interval(successes: float, n: float, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (NaNs when ``n`` is 0)."""
+    if n <= 0:
+        return (np.nan, np.nan)
+    z = norm.ppf(1 - alpha / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def correlation_interval(r: float, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Fisher-z interval for a Pearson correlation from ``n`` pairs (NaNs when ``n`` <= 3)."""
+    if n <= 3 or not np.isfinite(r):
+        return (np.nan, np.nan)
+    z = np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15))
+    half = norm.ppf(1 - alpha / 2) / np.sqrt(n - 3)
+    return (float(np.tanh(z - half)), float(np.tanh(z + half)))
+
+
+def bootstrap_interval(statistic: Callable[[np.ndarray], float | np.ndarray], n: int, *, n_boot: int = 500,
+                       alpha: float = 0.05, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of ``statistic(idx)`` over bootstrap resamples ``idx`` of ``range(n)``.
+
+    Returns the lower and upper bounds (arrays when the statistic returns several values).
+    Replicates that return NaN are dropped.
+    """
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
+    lo = np.nanquantile(draws, alpha / 2, axis=0)
+    hi = np.nanquantile(draws, 1 - alpha / 2, axis=0)
+    return lo, hi
+
+
+def poisson_binomial_sf(k: int, p: np.ndarray) -> float:
+    """P(S >= k) for S a sum of independent Bernoulli(p_i) (exact, by convolution)."""
+    dist = np.zeros(len(p) + 1)
+    dist[0] = 1.0
+    for q in np.asarray(p, float):
+        dist[1:] = dist[1:] * (1 - q) + dist[:-1] * q
+        dist[0] *= 1 - q
+    return float(dist[int(np.ceil(k)):].sum())
