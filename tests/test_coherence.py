@@ -287,3 +287,25 @@ def test_drift_finds_the_settling_step():
     assert drift["settled"].tolist() == [False, False, False, True, True, True]
     assert drift["drift"].iloc[3] > 1.0 > drift["drift"].iloc[4]  # the jump, then small steps
     assert correlation_interval(1.0, 10)[1] == pytest.approx(1.0)
+
+
+def test_coherent_agent_end_to_end():
+    """Simulate the agent on the project's outcomes, fit, and recover its laws within their intervals."""
+    from valuelab.datasets import load_outcomes
+
+    agent = vl.simulate_coherent_agent(load_outcomes(), seed=0)
+    u = agent.utilities
+    lot = agent.lotteries.groupby("lottery_id")
+    # the agent's lotteries are expected-utility by construction
+    for lid, grp in lot:
+        eu = (grp.probability * u.set_index("option_id").loc[grp.outcome_id, "mean"].to_numpy()).sum()
+        assert u.set_index("option_id").at[lid, "mean"] == pytest.approx(eu)
+    comps = vl.simulate_comparisons(u, vl.random_pairs(u, 2500, seed=1), samples=10, seed=2)
+    fit = vl.fit_thurstonian(comps, options=u.drop(columns=["mean", "variance"]), progress=False)
+    rate = vl.fit_exchange_rates(fit).rate("lives saved", "money for you", 10)
+    assert rate.ci_low <= agent.exchange_rate("lives saved", "money for you", 10) <= rate.ci_high
+    disc = vl.fit_discounting(fit).set_index(["reward", "form"])
+    for reward in ("$1,000 for you", "100 lives saved"):
+        row = disc.loc[(reward, "hyperbolic")]
+        assert row.k_ci_low <= agent.discount_rate <= row.k_ci_high
+    assert vl.expected_utility(fit, agent.lotteries).summary.loc["all", "correlation"] > 0.95

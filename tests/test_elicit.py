@@ -263,3 +263,20 @@ def test_elicitation_run_survives_sigkill(tiny, tmp_path):
     fresh, _ = elicit_comparisons(options, tiny, design="random", n_pairs=20, progress=False)
     assert resp.cached.all()
     np.testing.assert_allclose(resumed.n_a.to_numpy(), fresh.n_a.to_numpy(), atol=1e-5)
+
+
+def test_elicit_choices_reads_label_probabilities(tiny):
+    from valuelab.elicit import choice_prompt, elicit_choices, random_choice_sets
+
+    sets = random_choice_sets(OPTIONS, 5, size=3, seed=1)
+    out = elicit_choices(OPTIONS, tiny, sets, progress=False)
+    assert len(out) == 15 and out.groupby("set_id")["chosen"].sum().eq(1).all()
+    np.testing.assert_allclose(out.groupby("set_id")["probability"].sum(), 1.0)
+    # the probabilities are those of the labels A, B, C after the rendered question
+    first = out[out.set_id == 0]
+    text = OPTIONS.set_index("option_id").loc[first.option_id, "text"]
+    probs, _ = tiny.option_probabilities([choice_prompt(text)], ["A", "B", "C"])
+    np.testing.assert_allclose(first.probability, probs[0], rtol=1e-6)
+    assert first.chosen.to_numpy()[np.argmax(probs[0])]
+    with pytest.raises(ValueError, match="expected 2 to 8 outcomes"):
+        choice_prompt(["only one"])

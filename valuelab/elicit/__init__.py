@@ -5,12 +5,13 @@ Importing this package does not import torch or transformers; the backends do on
 
 from .cache import ResponseCache, cache_key
 from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
+from .choice import elicit_choices, random_choice_sets
 from .design import active_design, regular_graph_pairs
 from .pairwise import elicit_comparisons, elicit_utilities, position_bias
 from .local_server import LocalServer
 from .openai_backend import OpenAIModel, ServerError
 from .parse import is_refusal, parse_choice
-from .prompts import PAIRWISE_TEMPLATES, PromptTemplate, pairwise_prompt
+from .prompts import PAIRWISE_TEMPLATES, PromptTemplate, choice_prompt, pairwise_prompt
 from .transformers_backend import TransformersModel, option_token_variants
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "EMBEDDED_MODELS",
     "cache_dir",
     "embedded_model_dir",
+    "elicit_choices",
+    "random_choice_sets",
     "active_design",
     "regular_graph_pairs",
     "elicit_comparisons",
@@ -33,6 +36,7 @@ __all__ = [
     "PAIRWISE_TEMPLATES",
     "PromptTemplate",
     "pairwise_prompt",
+    "choice_prompt",
     "TransformersModel",
     "option_token_variants",
 ]

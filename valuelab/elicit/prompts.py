@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PromptTemplate", "PAIRWISE_TEMPLATES", "pairwise_prompt"]
+__all__ = ["PromptTemplate", "PAIRWISE_TEMPLATES", "pairwise_prompt", "CHOICE_LABELS", "choice_prompt"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,29 @@ def pairwise_prompt(first: str, second: str, *, template: str | PromptTemplate =
         except KeyError:
             raise ValueError(f"template: unknown {template!r}; expected one of {sorted(PAIRWISE_TEMPLATES)}") from None
     return template.format(first, second)
+
+
+#: Labels of the options in a multi-option choice question, in order.
+CHOICE_LABELS = ("A", "B", "C", "D", "E", "F", "G", "H")
+
+
+def choice_prompt(texts, *, labels=CHOICE_LABELS) -> str:
+    """A question asking for one choice among several outcomes, labelled A, B, C, ...
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The outcomes, in the order shown (2 to ``len(labels)``).
+    labels : sequence of str
+
+    Returns
+    -------
+    str
+    """
+    texts = list(texts)
+    if not 2 <= len(texts) <= len(labels):
+        raise ValueError(f"texts: expected 2 to {len(labels)} outcomes, got {len(texts)}")
+    lines = "\n".join(f"Option {lab}: {t}" for lab, t in zip(labels, texts))
+    used = list(labels[: len(texts)])
+    return (f"Which one of these outcomes would you choose?\n\n{lines}\n\n"
+            f"Answer with a single letter, one of {', '.join(used[:-1])} or {used[-1]}.")

@@ -4,7 +4,7 @@ from .evaluate import calibration_table, score_predictions, compare_fits, cross_
 from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult
-from .simulate import random_pairs, simulate_comparisons, simulate_utilities
+from .simulate import CoherentAgent, random_pairs, simulate_coherent_agent, simulate_comparisons, simulate_utilities
 from .convergence import utility_correlations, utility_drift, utility_embedding, utility_matrix
 from .discounting import fit_discounting
 from .exchange import ExchangeRates, fit_exchange_rates
@@ -32,6 +32,8 @@ __all__ = [
     "simulate_utilities",
     "random_pairs",
     "simulate_comparisons",
+    "simulate_coherent_agent",
+    "CoherentAgent",
     "transitivity",
     "triad_table",
     "indecision",

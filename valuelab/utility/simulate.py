@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtr
 
-__all__ = ["simulate_utilities", "random_pairs", "simulate_comparisons"]
+__all__ = ["simulate_utilities", "random_pairs", "simulate_comparisons", "simulate_coherent_agent", "CoherentAgent"]
 
 
 def simulate_utilities(n_options: int, *, mean_sd: float = 1.0, variance: float | tuple[float, float] = (0.5, 0.5),
@@ -161,3 +161,107 @@ def simulate_comparisons(utilities: pd.DataFrame, pairs: pd.DataFrame, *, sample
         "n_a": np.concatenate([n1, n2]), "n_b": samples - np.concatenate([n1, n2]),
         "p_true": np.concatenate([p1, p2]),
     })
+
+
+class CoherentAgent:
+    """A simulated agent whose utilities obey known coherence laws (see :func:`simulate_coherent_agent`).
+
+    Attributes
+    ----------
+    utilities : DataFrame
+        The options (the outcomes given plus the lotteries made) with ``mean`` and
+        ``variance``: ready for :func:`simulate_comparisons`.
+    lotteries : DataFrame
+        ``lottery_id``, ``outcome_id``, ``probability``, ``kind``.
+    curves : DataFrame
+        Indexed by good: ``a``, ``b`` of ``U = a + b ln N``.
+    discount_form : str
+    discount_rate : float
+    """
+
+    def __init__(self, utilities, lotteries, curves, discount_form, discount_rate):
+        self.utilities = utilities
+        self.lotteries = lotteries
+        self.curves = curves
+        self.discount_form = discount_form
+        self.discount_rate = discount_rate
+
+    def exchange_rate(self, good: str, other: str, quantity: float = 1.0) -> float:
+        """True units of ``other`` with the utility of ``quantity`` units of ``good``."""
+        x, y = self.curves.loc[good], self.curves.loc[other]
+        return float(np.exp((x["a"] + x["b"] * np.log(quantity) - y["a"]) / y["b"]))
+
+
+def simulate_coherent_agent(options: pd.DataFrame, *, discount_form: Literal["hyperbolic", "exponential"] = "hyperbolic",
+                            discount_rate: float = 1.5, n_lotteries: int = 20, variance: float = 0.3,
+                            seed: int | None = 0) -> CoherentAgent:
+    """An agent with log utility in every good, a known discount curve, and expected utility for lotteries.
+
+    * An option giving ``N`` units of good ``g`` has utility ``a_g + b_g ln N`` (``a_g ~
+      N(0, 0.5^2)``, ``b_g ~ U(0.15, 0.45)``), so exchange rates between goods are known.
+    * A reward delayed by ``t`` has utility ``c + s D(t; k)`` with ``D`` exponential or
+      hyperbolic, ``s = 1`` and ``c`` = immediate utility minus 1.
+    * ``n_lotteries`` new options: "explicit" lotteries state a probability ``p`` of one
+      outcome and give another otherwise; "implicit" ones describe a fair coin or die. The
+      agent values each at ``p U(X) + (1 - p) U(Y)``.
+    * Every other option: ``N(0, 1)``. Every option's utility variance is ``variance``.
+
+    Parameters
+    ----------
+    options : DataFrame
+        ``option_id``, ``text``, and ``good``, ``quantity``, ``reward``, ``delay_years`` (as in
+        :func:`valuelab.datasets.load_outcomes`).
+    discount_form : {"hyperbolic", "exponential"}
+    discount_rate : float
+        ``k`` per unit of ``delay_years``.
+    n_lotteries : int
+    variance : float
+    seed : int or None
+
+    Returns
+    -------
+    CoherentAgent
+    """
+    from .discounting import DISCOUNT_FORMS
+
+    rng = np.random.default_rng(seed)
+    opts = options.reset_index(drop=True).copy()
+    mean = pd.Series(rng.normal(0, 1, len(opts)), index=opts["option_id"])
+    good = opts.get("good", pd.Series(np.nan, index=opts.index))
+    quantity = pd.to_numeric(opts.get("quantity", pd.Series(np.nan, index=opts.index)), errors="coerce")
+    has_good = good.notna() & (good.astype(str) != "") & quantity.gt(0)
+    goods = sorted(good[has_good].astype(str).unique())
+    curves = pd.DataFrame({"a": rng.normal(0, 0.5, len(goods)), "b": rng.uniform(0.15, 0.45, len(goods))},
+                          index=pd.Index(goods, name="good"))
+    for i in np.flatnonzero(has_good.to_numpy()):
+        c = curves.loc[str(good.iat[i])]
+        mean.iat[i] = c["a"] + c["b"] * np.log(quantity.iat[i])
+    if "reward" in opts.columns and "delay_years" in opts.columns:
+        delay = pd.to_numeric(opts["delay_years"], errors="coerce")
+        for reward, grp in opts[opts["reward"].notna() & (opts["reward"].astype(str) != "")].groupby("reward"):
+            now = grp.index[delay[grp.index] == 0]
+            if len(now) != 1:
+                raise ValueError(f"options: reward {reward!r} needs exactly one immediate version (delay_years 0)")
+            u0 = mean.iat[now[0]]
+            for i in grp.index:
+                mean.iat[i] = u0 - 1.0 + DISCOUNT_FORMS[discount_form](delay[i], discount_rate)
+    plain = opts.index[~has_good.to_numpy() & ~(delay.notna() if "delay_years" in opts.columns else False)]
+    rows, lot_rows = [], []
+    candidates = opts.loc[plain, "option_id"].to_numpy(object)
+    texts = opts.set_index("option_id")["text"]
+    for j in range(n_lotteries):
+        x, y = rng.choice(candidates, 2, replace=False)
+        if j % 2 == 0:
+            p = float(rng.choice([0.1, 0.25, 0.4, 0.6, 0.75, 0.9]))
+            text, kind = f"With probability {p:.0%}: {texts[x]} Otherwise: {texts[y]}", "explicit"
+        else:
+            p, how = [(0.5, "a fair coin lands heads"), (1 / 6, "a fair die shows a six")][rng.integers(2)]
+            text, kind = f"If {how}: {texts[x]} If not: {texts[y]}", "implicit"
+        lid = f"lot{j:02d}"
+        rows.append({"option_id": lid, "text": text, "category": "lottery",
+                     "mean": p * mean[x] + (1 - p) * mean[y]})
+        lot_rows += [(lid, x, p, kind), (lid, y, 1 - p, kind)]
+    util = pd.concat([opts.assign(mean=mean.to_numpy()), pd.DataFrame(rows)], ignore_index=True)
+    util["variance"] = float(variance)
+    lotteries = pd.DataFrame(lot_rows, columns=["lottery_id", "outcome_id", "probability", "kind"])
+    return CoherentAgent(util, lotteries, curves, discount_form, float(discount_rate))
