@@ -23,16 +23,20 @@ def main():
     ap.add_argument("--agents", type=int, default=20)
     ap.add_argument("--samples", type=int, default=10, help="samples per pair and order")
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--answers", choices=["samples", "probabilities"], default="samples",
+                    help="binary answers (sampling route) or exact probabilities (logit route)")
     args = ap.parse_args()
     df = compare_designs(args.options, n_agents=args.agents, samples=args.samples, n_rounds=args.rounds,
-                         progress=False)
+                         answers=args.answers, progress=False)
     for r in df.itertuples():
         print(f"agent {r.agent:>2}  {r.design:<22} pairs {r.n_pairs:>5}  spearman {r.spearman:.4f}  "
               f"held-out log loss {r.held_out_log_loss:.4f} (truth {r.true_log_loss:.4f})  "
               f"min degree {r.min_degree:>3}  {r.seconds:.1f} s")
     cols = ["spearman", "held_out_log_loss", "true_log_loss", "excess_log_loss", "min_degree", "seconds"]
     mean = df.groupby("design", sort=False)[cols].mean()
-    print(f"\nmeans over {args.agents} agents, N={args.options}, budget {default_budget(args.options)} pairs:")
+    regime = (f"{args.samples} sampled answers per order" if args.answers == "samples"
+              else "exact probabilities (one soft observation per order)")
+    print(f"\nmeans over {args.agents} agents, N={args.options}, budget {default_budget(args.options)} pairs, {regime}:")
     print(mean.to_string(float_format=lambda v: f"{v:.4f}"))
     wide = df.pivot(index="agent", columns="design", values=["spearman", "held_out_log_loss"])
     ours, rand = "active (predictive)", "random"

@@ -309,3 +309,13 @@ def test_coherent_agent_end_to_end():
         row = disc.loc[(reward, "hyperbolic")]
         assert row.k_ci_low <= agent.discount_rate <= row.k_ci_high
     assert vl.expected_utility(fit, agent.lotteries).summary.loc["all", "correlation"] > 0.95
+
+
+def test_coherent_agent_choices_follow_its_utilities():
+    from valuelab.datasets import load_outcomes
+    from valuelab.elicit import random_choice_sets
+
+    agent = vl.simulate_coherent_agent(load_outcomes(), variance=1e-8, seed=1)  # no noise: always the best
+    sets = agent.choose(random_choice_sets(agent.utilities, 30, size=4, seed=2))
+    _, summary = vl.utility_maximisation(agent.utilities.set_index("option_id"), sets)
+    assert summary.rate == 1.0

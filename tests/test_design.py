@@ -155,10 +155,80 @@ def test_unasked_pairs_avoid_every_asked_pair():
 
 def test_compare_designs_columns_and_floor():
     df = compare_designs(30, n_agents=1, budget=150, n_rounds=3, progress=False)
-    assert list(df.design) == ["random", "regular (degree 10)", "active (published)", "active (predictive)"]
+    assert list(df.design) == ["random", "regular", "active (published)", "active (predictive)"]
     assert list(df.n_pairs) == [150, 150, 150, 150]
     # no fitted model beats the true model on average over 2,000 held-out observations by much
     assert (df.excess_log_loss > -0.005).all()
     assert (df.spearman > 0.9).all()
     with pytest.raises(ValueError, match="no unasked pairs"):
         compare_designs(10, n_agents=1, progress=False)
+
+
+@pytest.mark.parametrize("n,budget", [(9, 9), (9, 20), (10, 23), (31, 150), (12, 66)])
+def test_regular_design_has_the_exact_budget(n, budget):
+    from valuelab.elicit.design import regular_design
+
+    pairs = regular_design([f"x{i}" for i in range(n)], budget, seed=n)
+    key = {frozenset(p) for p in zip(pairs.option_a, pairs.option_b)}
+    assert len(pairs) == len(key) == budget
+    deg = pd.concat([pairs.option_a, pairs.option_b]).value_counts()
+    assert len(deg) == n and deg.max() - deg.min() <= 2
+
+
+def test_active_design_skips_options_that_never_answer():
+    truth = vl.simulate_utilities(40, seed=1)
+    mute = {"o0", "o1"}
+
+    def ask(pairs):  # o0 and o1 refuse every time: their rows never come back
+        c = vl.simulate_comparisons(truth, pairs, samples=10, seed=len(pairs))
+        return c[~c.option_a.isin(mute) & ~c.option_b.isin(mute)]
+
+    with pytest.warns(UserWarning, match=r"2 option\(s\) got no usable answer.*'o0', 'o1'"):
+        res = active_design(truth, ask, budget=300, progress=False)
+    assert len(res.pairs) == 300  # the budget goes elsewhere, not into the silent options
+    assert res.degrees()[["o0", "o1"]].max() <= 8
+    assert not set(res.fit.options) & mute
+
+
+def test_active_design_spends_the_budget_when_candidates_are_sampled():
+    truth = vl.simulate_utilities(40, seed=1)
+    res = active_design(truth, lambda p: vl.simulate_comparisons(truth, p, samples=5), budget=400,
+                        max_candidates=100, progress=False)
+    assert len(res.pairs) == 400
+
+
+def test_min_degree_is_served_first():
+    """With a high minimum degree, the first round goes to the options below it."""
+    truth = vl.simulate_utilities(20, seed=2)
+    res = active_design(truth, lambda p: vl.simulate_comparisons(truth, p, samples=10), budget=60, n_rounds=2,
+                        min_degree=5, progress=False)
+    # after round 0 (a cycle: degree 2) every option is short; 20 picks can give each option 2 more
+    assert res.rounds.min_degree.iloc[1] == 4
+
+
+def test_elicit_comparisons_design_fallbacks(tiny_backend):
+    from valuelab.elicit import elicit_comparisons
+
+    opts = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)], "text": [f"{i} apples" for i in range(10)]})
+    with pytest.warns(UserWarning, match="asking 5 random pairs instead"):
+        comps, _ = elicit_comparisons(opts, tiny_backend, n_pairs=5, progress=False)
+    assert len(comps) == 10
+    two = opts.iloc[:2]
+    comps, _ = elicit_comparisons(two, tiny_backend, progress=False)  # a single pair: no design to choose
+    assert len(comps) == 2
+    comps, _ = elicit_comparisons(opts, tiny_backend, design="regular", n_pairs=23, progress=False)
+    assert len(comps) == 46
+    comps, _ = elicit_comparisons(opts, tiny_backend, n_pairs=20, design_kwargs={"rule": "published", "n_rounds": 2},
+                                  progress=False)
+    assert set(comps["round"]) == {0, 1, 2}
+
+
+@pytest.fixture(scope="module")
+def tiny_backend():
+    pytest.importorskip("transformers")
+    from tiny_model import tiny_model
+
+    from valuelab.elicit import TransformersModel
+
+    model, tok = tiny_model()
+    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=8)

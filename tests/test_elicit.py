@@ -215,13 +215,14 @@ class Slow(TransformersModel):
 model, tok = tiny_model()
 slow = Slow("tiny", _model=model, _tokenizer=tok, batch_size=2)
 options = pd.read_json({options!r})
-comps, resp = elicit_comparisons(options, slow, design="random", n_pairs=20, cache={db!r}, progress=False)
+comps, resp = elicit_comparisons(options, slow, n_pairs=20, cache={db!r}, progress=False)  # active design
 print("done", len(resp), int(resp.cached.sum()), flush=True)
 """
 
 
 def test_elicitation_run_survives_sigkill(tiny, tmp_path):
-    """A whole elicit_comparisons run killed twice with SIGKILL, then finished: nothing lost or doubled."""
+    """A whole elicit_comparisons run (active design) killed twice with SIGKILL, then finished:
+    nothing lost or doubled, and the resumed run asks exactly what an uninterrupted one would."""
     from valuelab.elicit import elicit_comparisons
 
     options = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)],
@@ -259,9 +260,12 @@ def test_elicitation_run_survives_sigkill(tiny, tmp_path):
         keys = [k for (k,) in con.execute("SELECT key FROM responses")]
     assert len(keys) == len(set(keys)) == 40
     # the answers stored under interruption equal a fresh, uninterrupted run
-    resumed, resp = elicit_comparisons(options, tiny, design="random", n_pairs=20, cache=str(db), progress=False)
-    fresh, _ = elicit_comparisons(options, tiny, design="random", n_pairs=20, progress=False)
+    resumed, resp = elicit_comparisons(options, tiny, n_pairs=20, cache=str(db), progress=False)
+    fresh, _ = elicit_comparisons(options, tiny, n_pairs=20, progress=False)
     assert resp.cached.all()
+    # the active design chose the same pairs, round by round, from the same answers
+    pd.testing.assert_frame_equal(resumed[["option_a", "option_b", "shown_first", "round"]],
+                                  fresh[["option_a", "option_b", "shown_first", "round"]])
     np.testing.assert_allclose(resumed.n_a.to_numpy(), fresh.n_a.to_numpy(), atol=1e-5)
 
 

@@ -107,3 +107,15 @@ def test_sampling_over_http(backend):
         assert [len(o) for o in out] == [3, 3]
     finally:
         server.close()
+
+
+def test_local_server_answers_bad_requests_with_an_error(backend):
+    import urllib.error
+    import urllib.request
+
+    with LocalServer(backend) as server:
+        req = urllib.request.Request(server.url + "/chat/completions", data=b'{"model": "x"}',
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 400 and b"messages" in err.value.read()

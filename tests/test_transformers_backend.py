@@ -84,6 +84,21 @@ def test_multi_token_labels_scored_by_summed_loglikelihood(tiny):
     np.testing.assert_allclose(probs, raw / raw.sum(1, keepdims=True), rtol=1e-4)
 
 
+def test_mixed_spellings_use_both_routes(tiny):
+    """A label with a one-token and a two-token spelling: the one-token part from the next-token
+    distribution, the other by the chain rule, summed."""
+    from valuelab.elicit.transformers_backend import option_token_sequences
+
+    label = "Option"
+    seqs = option_token_sequences(tiny.tokenizer, label)
+    texts = [tiny.render(p) for p in PROMPTS[:2]]
+    _, mass = tiny.option_probabilities(PROMPTS[:2], [label, "B"])
+    b_one = [s[0] for s in option_token_sequences(tiny.tokenizer, "B") if len(s) == 1]
+    expect = [sum(np.exp(_chain_logprob(tiny, t, s)) for s in seqs) + np.exp(tiny.next_token_logprobs([t])[0][b_one]).sum()
+              for t in texts]
+    np.testing.assert_allclose(mass, expect, rtol=1e-4)
+
+
 def test_sequence_route_equals_next_token_route_for_single_tokens(tiny):
     from valuelab.elicit.transformers_backend import option_token_sequences
 
@@ -126,10 +141,12 @@ def test_common_prefix_length():
 
 
 def test_bfloat16_is_close_and_cached_apart(tiny):
-    half = TransformersModel("tiny", _model=tiny_model()[0], _tokenizer=tiny.tokenizer, dtype="bfloat16")
+    half = TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, dtype="bfloat16")
     assert half.identity["dtype"] == "bfloat16" and "dtype" not in tiny.identity
-    p16, _ = half.option_probabilities(PROMPTS)
-    p32, _ = tiny.option_probabilities(PROMPTS)
-    np.testing.assert_allclose(p16, p32, atol=0.05)  # bfloat16 keeps about 3 significant digits
+    assert next(tiny.model.parameters()).dtype == torch.float32  # the caller's model is not converted
+    texts = [tiny.render(p) for p in PROMPTS]
+    diff = np.abs(half.next_token_logprobs(texts) - tiny.next_token_logprobs(texts))
+    # bfloat16 keeps about 3 significant digits: log-probabilities move, but only a little
+    assert 1e-4 < diff.max() < 0.1
     with pytest.raises(ValueError, match="dtype: expected"):
         TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, dtype="float16")

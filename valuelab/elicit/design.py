@@ -32,7 +32,7 @@ in both.
 
 from __future__ import annotations
 
-import heapq
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -40,7 +40,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_ndtr
 
-__all__ = ["default_budget", "regular_graph_pairs", "unasked_pairs", "active_design", "ActiveDesignResult",
+from ..schema import _plain
+
+__all__ = ["default_budget", "regular_graph_pairs", "regular_design", "unasked_pairs", "active_design", "ActiveDesignResult",
            "compare_designs"]
 
 
@@ -52,9 +54,12 @@ def default_budget(n_options: int) -> int:
 
 def _ids(options) -> np.ndarray:
     if isinstance(options, pd.DataFrame):
-        if "option_id" not in options.columns:
+        if "option_id" in options.columns:
+            options = options["option_id"]
+        elif options.index.name == "option_id":
+            options = options.index
+        else:
             raise ValueError("options: missing column 'option_id'")
-        options = options["option_id"]
     ids = np.asarray(list(options), dtype=object)
     if len(pd.unique(ids)) != len(ids):
         raise ValueError("options: option ids must be unique")
@@ -120,6 +125,57 @@ def regular_graph_pairs(options, degree: int = 2, *, seed: int | None = 0, swaps
     a = np.where(swap, e[:, 1], e[:, 0])
     b = np.where(swap, e[:, 0], e[:, 1])
     return pd.DataFrame({"option_a": ids[a], "option_b": ids[b]})
+
+
+def regular_design(options, n_pairs: int, *, seed: int | None = 0) -> pd.DataFrame:
+    """A random connected design with exactly ``n_pairs`` pairs, as regular as that number allows.
+
+    A random regular graph of degree ``d = floor(2 n_pairs / N)`` (one less when ``d`` is odd
+    and ``N`` is odd), plus the remaining pairs added between the options with the fewest
+    pairs, so degrees differ by at most two.
+
+    Parameters
+    ----------
+    options : sequence of ids or DataFrame with ``option_id``
+    n_pairs : int
+        From ``N`` (a cycle through all options) to ``N (N - 1) / 2``.
+    seed : int or None
+
+    Returns
+    -------
+    DataFrame
+        ``option_a``, ``option_b``.
+    """
+    ids = _ids(options)
+    n = len(ids)
+    total = n * (n - 1) // 2
+    if n < 3 or not n <= n_pairs <= total:
+        raise ValueError(f"n_pairs: a connected regular design on {n} options needs {n} to {total} pairs, "
+                         f"got {n_pairs}; use design='random' for fewer")
+    degree = min(2 * n_pairs // n, n - 1)
+    if degree % 2 and n % 2:
+        degree -= 1
+    base = regular_graph_pairs(ids, degree, seed=seed)
+    if len(base) == n_pairs:
+        return base
+    rng = np.random.default_rng(None if seed is None else seed + 1)
+    code = {v: i for i, v in enumerate(ids)}
+    a, b = base["option_a"].map(code).to_numpy(), base["option_b"].map(code).to_numpy()
+    taken = set(_pair_code(a, b, n).tolist())
+    deg = np.bincount(np.r_[a, b], minlength=n)
+    extra = []
+    while len(base) + len(extra) < n_pairs:
+        low = np.flatnonzero(deg == deg.min())
+        i = int(rng.choice(low))
+        others = np.array([j for j in np.argsort(deg + rng.random(n), kind="stable")
+                           if j != i and _pair_code(np.array([i]), np.array([j]), n)[0] not in taken])
+        j = int(others[0])
+        taken.add(int(_pair_code(np.array([i]), np.array([j]), n)[0]))
+        deg[i] += 1
+        deg[j] += 1
+        extra.append((ids[i], ids[j]) if rng.random() < 0.5 else (ids[j], ids[i]))
+    more = pd.DataFrame(extra, columns=["option_a", "option_b"])
+    return pd.concat([base, more], ignore_index=True)
 
 
 def _double_edge_swaps(e: np.ndarray, n: int, tries: int, rng) -> np.ndarray:
@@ -214,22 +270,27 @@ def unasked_pairs(options, asked: pd.DataFrame | list[pd.DataFrame], n_pairs: in
     return pd.DataFrame({"option_a": ids[a], "option_b": ids[b]})
 
 
-def _candidates(n: int, asked: set[int], limit: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Unasked pairs: all of them when there are at most ``limit``, else a uniform sample."""
+def _candidates(n: int, asked: set[int], limit: int, rng, need: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unasked pairs: all of them when there are at most ``limit`` pairs, else a uniform sample
+    of about ``limit`` (enlarged until it holds at least ``need`` unasked pairs)."""
     total = n * (n - 1) // 2
-    if total <= limit:
-        a, b = np.triu_indices(n, 1)
-    else:
-        a = rng.integers(0, n, 2 * limit)
-        b = rng.integers(0, n, 2 * limit)
-        keep = a != b
-        a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
-        _, first = np.unique(a.astype(np.int64) * n + b, return_index=True)
-        first = np.sort(first)[:limit]
-        a, b = a[first], b[first]
-    code = a.astype(np.int64) * n + b
-    fresh = ~np.isin(code, np.fromiter(asked, np.int64, len(asked)))
-    return a[fresh], b[fresh]
+    taken = np.fromiter(asked, np.int64, len(asked))
+    size = limit
+    while True:
+        if total <= size:
+            a, b = np.triu_indices(n, 1)
+        else:
+            a = rng.integers(0, n, 2 * size)
+            b = rng.integers(0, n, 2 * size)
+            keep = a != b
+            a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+            _, first = np.unique(a.astype(np.int64) * n + b, return_index=True)
+            first = np.sort(first)[:size]
+            a, b = a[first], b[first]
+        fresh = ~np.isin(a.astype(np.int64) * n + b, taken)
+        if fresh.sum() >= need or total <= size:
+            return a[fresh], b[fresh]
+        size *= 4
 
 
 def _eta_gradients(mu, var, a, b):
@@ -320,7 +381,8 @@ def _select_predictive_core(S, A, c_idx, c_val, w, deg, cand_a, cand_b, m, min_d
         gsg = _quad(S, c_idx, c_val)
         gag = _quad(A, c_idx, c_val)
         gain = w * gag / (1.0 + w * gsg)
-        boost = (deg[cand_a] < min_degree).astype(float) + (deg[cand_b] < min_degree)
+        # options below the minimum degree come first, the furthest below it first of all
+        boost = np.maximum(min_degree - deg[cand_a], 0) + np.maximum(min_degree - deg[cand_b], 0)
         gain = np.where(alive, gain + boost * (1.0 + np.abs(gain).max()), -np.inf)
         j = int(np.argmax(gain))
         picked.append(j)
@@ -415,9 +477,12 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     if rule not in ("predictive", "published"):
         raise ValueError(f"rule: expected 'predictive' or 'published', got {rule!r}")
     budget = default_budget(n) if budget is None else int(budget)
+    if initial_degree % 2 and n % 2:
+        raise ValueError(f"initial_degree: an odd degree ({initial_degree}) needs an even number of options, got {n}")
     first = regular_graph_pairs(ids, initial_degree, seed=seed)
     if not len(first) <= budget <= n * (n - 1) // 2:
-        raise ValueError(f"budget: expected {len(first)} (the initial graph) to {n * (n - 1) // 2} pairs, got {budget}")
+        raise ValueError(f"budget: expected {len(first)} (the initial graph of degree {initial_degree}) to "
+                         f"{n * (n - 1) // 2} pairs for {n} options, got {budget}")
     if not (isinstance(n_rounds, (int, np.integer)) and n_rounds >= 1):
         raise ValueError(f"n_rounds: expected a positive integer, got {n_rounds!r}")
     min_degree = max(1, round(budget * 2 / n / 4)) if min_degree is None else int(min_degree)
@@ -446,19 +511,18 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
             break
         m = int(np.ceil(left / (n_rounds - r + 1)))
         comparisons = pd.concat(answers, ignore_index=True).drop(columns="round")
-        fit = fit_thurstonian(comparisons, init=fit, **fit_kwargs)
-        u = fit.utilities.reindex(ids)
-        mu = u["mean"].to_numpy(float)
-        var = u["variance"].to_numpy(float)
-        cand_a, cand_b = _candidates(n, asked, max_candidates, rng)
+        fit = _refit(comparisons, fit, fit_kwargs)
+        mu, var, cov, answered = _estimates(fit, ids, comparisons)
+        # options asked in several pairs without one usable answer (refused, say) are not asked again
+        silent = (answered == 0) & (deg >= 4)
+        cand_a, cand_b = _candidates(n, asked, max_candidates, rng, need=m)
+        live = ~silent[cand_a] & ~silent[cand_b]
+        cand_a, cand_b = cand_a[live], cand_b[live]
         if rule == "predictive":
-            pos = pd.Index(fit.options).get_indexer(ids)
-            keep = np.r_[pos, n + pos]
-            cov = fit.covariance[np.ix_(keep, keep)]
-            pick = _select_predictive(mu, var, cov, deg, cand_a, cand_b, m, obs_per_pair, min_degree, rng,
+            pick = _select_predictive(mu, var, cov, answered, cand_a, cand_b, m, obs_per_pair, min_degree, rng,
                                       rank_weight=rank_weight)
         else:
-            pick = _select_published(mu, deg, cand_a, cand_b, m, rng)
+            pick = _select_published(mu, answered, cand_a, cand_b, m, rng)
         a, b = cand_a[pick], cand_b[pick]
         swap = rng.random(len(a)) < 0.5
         new = pd.DataFrame({"option_a": ids[np.where(swap, b, a)], "option_b": ids[np.where(swap, a, b)]})
@@ -470,14 +534,70 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
         log.append({"round": r, "n_pairs": len(new), "total_pairs": len(asked), "min_degree": int(deg.min()),
                     "max_degree": int(deg.max())})
     comparisons = pd.concat(answers, ignore_index=True)
-    fit = fit_thurstonian(comparisons.drop(columns="round"), init=fit, **fit_kwargs)
+    code = {v: i for i, v in enumerate(ids)}
+    got = np.zeros(n, bool)
+    got[comparisons["option_a"].map(code).dropna().astype(int)] = True
+    got[comparisons["option_b"].map(code).dropna().astype(int)] = True
+    if not got.all():
+        missing = [_plain(v) for v in ids[~got]]
+        warnings.warn(f"{len(missing)} option(s) got no usable answer in any pair and have no utility: "
+                      f"{missing[:10]}{' ...' if len(missing) > 10 else ''}", UserWarning, stacklevel=2)
+    if len(asked) < budget:
+        warnings.warn(f"active design asked {len(asked)} of the {budget} pairs budgeted: no more unasked pairs "
+                      "could be found", UserWarning, stacklevel=2)
+    fit = _refit(comparisons.drop(columns="round"), fit, fit_kwargs)
     return ActiveDesignResult(comparisons=comparisons, pairs=pd.concat(asked_pairs, ignore_index=True), fit=fit,
                               rounds=pd.DataFrame(log))
 
 
+def _refit(comparisons: pd.DataFrame, previous, fit_kwargs: dict):
+    """Fit the answers so far; when missing answers split the graph, fit its largest component."""
+    from ..utility.thurstonian import fit_thurstonian
+
+    fits = fit_thurstonian(comparisons, init=previous, components="separate", **fit_kwargs)
+    return fits[0]
+
+
+def _estimates(fit, ids: np.ndarray, comparisons: pd.DataFrame):
+    """Means, variances and their covariance for every option, in ``ids`` order.
+
+    Options the fit lacks (no usable answer yet, or outside the largest component) get the
+    average variance, a mean at the centre and a wide, independent uncertainty, so that the
+    predictive rule seeks them out rather than being misled by missing values. Also returns
+    each option's number of distinct answered pairs.
+    """
+    n = len(ids)
+    pos = pd.Index(fit.options).get_indexer(pd.Index(ids))
+    have = pos >= 0
+    u = fit.utilities
+    mu = np.zeros(n)
+    var = np.full(n, float(np.nanmedian(u["variance"])))
+    mu[have] = u["mean"].to_numpy(float)[pos[have]]
+    var[have] = u["variance"].to_numpy(float)[pos[have]]
+    cov = np.zeros((2 * n, 2 * n))
+    m = len(fit.options)
+    full = fit.covariance
+    if full is None:  # no information matrix: independent errors from the standard errors
+        se = np.r_[u["se_mean"].to_numpy(float), u["se_variance"].to_numpy(float)]
+        full = np.diag(np.where(np.isfinite(se), se, 1.0) ** 2)
+    idx = np.r_[pos[have], m + pos[have]]
+    mine = np.r_[np.flatnonzero(have), n + np.flatnonzero(have)]
+    cov[np.ix_(mine, mine)] = full[np.ix_(idx, idx)]
+    lost = np.flatnonzero(~have)
+    if len(lost):
+        cov[lost, lost] = 4.0 * max(float(np.max(np.diag(full)[:m])), 1.0)
+        cov[n + lost, n + lost] = float(np.max(np.diag(full)[m : 2 * m]))
+    code = {v: i for i, v in enumerate(ids)}
+    a = comparisons["option_a"].map(code).to_numpy()
+    b = comparisons["option_b"].map(code).to_numpy()
+    pairs = np.unique(_pair_code(a, b, n))
+    answered = np.bincount(np.r_[pairs // n, pairs % n], minlength=n)
+    return mu, var, cov, answered
+
+
 def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | None = None, samples: int = 10,
-                    n_rounds: int = 10, n_test: int = 2000, variance=(0.5, 0.5), seed: int = 0,
-                    progress: bool = True) -> pd.DataFrame:
+                    answers: Literal["samples", "probabilities"] = "samples", n_rounds: int = 10,
+                    n_test: int = 2000, variance=(0.5, 0.5), seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Pair designs at equal budget on simulated agents with known Thurstonian utilities.
 
     For each agent (means ``N(0, 1)``, log-normal variances, see
@@ -493,7 +613,11 @@ def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | No
     budget : int, optional
         Distinct pairs per design; default ``2 N log2 N``.
     samples : int
-        Answers per pair and order.
+        Answers per pair and order (``answers="samples"``).
+    answers : {"samples", "probabilities"}
+        "samples": each order gives ``samples`` binary answers (the sampling route);
+        "probabilities": each order gives the agent's exact choice probability as one soft
+        observation (what the logit route of a local model gives).
     n_rounds : int
         Rounds of the active designs.
     n_test : int
@@ -514,6 +638,8 @@ def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | No
     """
     import time
 
+    if answers not in ("samples", "probabilities"):
+        raise ValueError(f"answers: expected 'samples' or 'probabilities', got {answers!r}")
     from scipy.special import ndtr
     from scipy.stats import spearmanr
 
@@ -536,14 +662,14 @@ def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | No
 
         def ask(pairs, truth=truth, agent=agent, calls=calls):
             calls[0] += 1
-            return simulate_comparisons(truth, pairs, samples=samples, orders="both",
-                                        seed=(seed * 10_007 + agent) * 1000 + calls[0])
+            out = simulate_comparisons(truth, pairs, samples=samples, orders="both",
+                                       seed=(seed * 10_007 + agent) * 1000 + calls[0])
+            if answers == "probabilities":
+                out = out.assign(n_a=out["p_true"], n_b=1.0 - out["p_true"])
+            return out
 
-        degree = min(max(2, int(round(2 * budget / n))), n - 1)
-        if degree % 2 and n % 2:
-            degree -= 1
         fixed = {"random": lambda: random_pairs(ids, budget, seed=agent),
-                 f"regular (degree {degree})": lambda: regular_graph_pairs(ids, degree, seed=agent)}
+                 "regular": lambda: regular_design(ids, budget, seed=agent)}
         designs = {}
         for name, make in fixed.items():
             t0 = time.perf_counter()
@@ -551,8 +677,8 @@ def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | No
             designs[name] = (pairs, fit_thurstonian(ask(pairs), progress=False), time.perf_counter() - t0)
         for rule in ("published", "predictive"):
             t0 = time.perf_counter()
-            res = active_design(ids, ask, budget=budget, rule=rule, n_rounds=n_rounds, obs_per_pair=2 * samples,
-                                seed=agent, progress=False)
+            res = active_design(ids, ask, budget=budget, rule=rule, n_rounds=n_rounds,
+                                obs_per_pair=2 * (samples if answers == "samples" else 1), seed=agent, progress=False)
             designs[f"active ({rule})"] = (res.pairs, res.fit, time.perf_counter() - t0)
 
         held_out = unasked_pairs(ids, [d[0] for d in designs.values()], n_test, seed=seed * 10_007 + agent + 7)
@@ -560,6 +686,8 @@ def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | No
             raise ValueError(f"no unasked pairs are left to test on: the designs asked all {n * (n - 1) // 2} "
                              "pairs between them; lower the budget or use more options")
         test = simulate_comparisons(truth, held_out, samples=samples, orders="both", seed=seed * 10_007 + agent + 99)
+        if answers == "probabilities":  # scored against the exact probabilities: the excess is a KL divergence
+            test = test.assign(n_a=test["p_true"], n_b=1.0 - test["p_true"])
         t = truth.set_index("option_id")
         s = np.sqrt(t.loc[test["option_a"], "variance"].to_numpy() + t.loc[test["option_b"], "variance"].to_numpy())
         true_p = ndtr((t.loc[test["option_a"], "mean"].to_numpy() - t.loc[test["option_b"], "mean"].to_numpy()) / s)

@@ -56,7 +56,13 @@ class LocalServer:
                 pass
 
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                try:
+                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                    if not isinstance(body, dict) or "messages" not in body:
+                        raise ValueError("the request needs a JSON object with 'messages'")
+                except ValueError as err:
+                    self._send(400, {"error": str(err)})
+                    return
                 with server._lock:
                     server.requests += 1
                     server.auth.append(self.headers.get("Authorization"))
@@ -64,8 +70,12 @@ class LocalServer:
                 if status is not None:
                     self._send(status, {"error": "unavailable"}, retry_after="0")
                     return
-                with server._lock:  # one forward pass at a time: the model is shared
-                    reply = server.answer(body)
+                try:
+                    with server._lock:  # one forward pass at a time: the model is shared
+                        reply = server.answer(body)
+                except Exception as err:  # report it instead of dropping the connection
+                    self._send(500, {"error": f"{type(err).__name__}: {err}"})
+                    return
                 self._send(200, reply)
 
             def _send(self, status, payload, retry_after=None):

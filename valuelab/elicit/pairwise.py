@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import time
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -51,7 +52,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
                        n_pairs: int | None = None, orders: Literal["both", "single"] = "both",
                        method: Literal["logits", "sample"] = "logits", k: int = 10, temperature: float = 1.0,
                        template: str | PromptTemplate = "prefer", cache: ResponseCache | str | None = None,
-                       seed: int | None = 0, progress: bool = True):
+                       seed: int | None = 0, progress: bool = True, design_kwargs: dict | None = None):
     """Ask ``model`` which of two options it prefers, for many pairs, and tabulate the answers.
 
     Parameters
@@ -72,7 +73,8 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         the active design beat random pairs in both rank recovery and held-out log loss
         (see ``benchmarks/bench_design.py``).
     n_pairs : int, optional
-        Distinct pairs to ask; default ``2 N log2 N``, the published budget.
+        Distinct pairs to ask; default ``2 N log2 N``, the published budget (all pairs when
+        that is fewer).
     orders : {"both", "single"}
         Ask each pair in both presentation orders, or in one random order.
     method : {"logits", "sample"}
@@ -87,6 +89,9 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         Answers are read from and written to it one by one; a re-run skips cached prompts.
     seed : int or None
     progress : bool
+    design_kwargs : dict, optional
+        Passed to :func:`valuelab.elicit.design.active_design` (``rule``, ``n_rounds``,
+        ``initial_degree``, ...).
 
     Returns
     -------
@@ -104,7 +109,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         ``n_refused``, ``n_unparsed``, ``latency_s``, ``created_at``, ``cached``.
     """
     from ..utility.simulate import random_pairs
-    from .design import active_design, default_budget, regular_graph_pairs
+    from .design import active_design, default_budget, regular_design
 
     opts = validate_options(options)
     if "text" not in opts.columns:
@@ -130,18 +135,23 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         comparisons = asker(pairs).assign(round=0)
     else:
         budget = default_budget(n) if n_pairs is None else int(n_pairs)
+        total = n * (n - 1) // 2
+        if not 1 <= budget <= total:
+            raise ValueError(f"n_pairs: expected 1 to {total} pairs for {n} options, got {n_pairs!r}")
+        if budget == total:
+            design = "random"  # every pair is asked: there is nothing to choose
+        elif design != "random" and budget < n:
+            warnings.warn(f"design={design!r} needs at least {n} pairs (one cycle through the {n} options); "
+                          f"asking {budget} random pairs instead", UserWarning, stacklevel=2)
+            design = "random"
         if design == "active":
             per_pair = (2 if orders == "both" else 1) * (1 if method == "logits" else k)
-            result = active_design(ids, asker, budget=budget, obs_per_pair=per_pair, seed=seed, progress=progress)
+            kwargs = {"obs_per_pair": per_pair, **(design_kwargs or {})}
+            result = active_design(ids, asker, budget=budget, seed=seed, progress=progress, **kwargs)
             comparisons = result.comparisons
         else:
-            if design == "random":
-                chosen = random_pairs(ids, budget, seed=seed)
-            else:
-                degree = min(max(2, int(round(2 * budget / n))), n - 1)
-                if degree % 2 and n % 2:  # an odd degree needs an even number of options
-                    degree -= 1
-                chosen = regular_graph_pairs(ids, degree, seed=seed)
+            chosen = (random_pairs(ids, budget, seed=seed) if design == "random"
+                      else regular_design(ids, budget, seed=seed))
             comparisons = asker(chosen).assign(round=0)
     return comparisons.reset_index(drop=True), asker.responses()
 
@@ -153,7 +163,9 @@ class _Asker:
         self.opts, self.model, self.method, self.k = opts, model, method, k
         self.temperature, self.tmpl, self.cache = temperature, template, cache
         self.orders, self.seed, self.progress = orders, seed, progress
-        self.params = ({"method": "logits", "labels": list(template.labels)} if method == "logits" else
+        # "scoring" versions how label probabilities are computed, so answers scored another way
+        # are never mixed with these in a cache
+        self.params = ({"method": "logits", "labels": list(template.labels), "scoring": 2} if method == "logits" else
                        {"method": "sample", "k": k, "temperature": temperature, "labels": list(template.labels),
                         "seed": seed})
         self._responses: list[dict] = []

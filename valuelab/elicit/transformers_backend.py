@@ -140,6 +140,8 @@ class TransformersModel:
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype: expected 'float32' or 'bfloat16', got {dtype!r}")
         if dtype != "float32":
+            if _model is not None:  # never convert a model the caller still holds
+                self.model = copy.deepcopy(self.model)
             self.model = self.model.to(getattr(torch, dtype))
             self.identity = {**self.identity, "dtype": dtype}  # different numbers: a different cache key
         self.dtype = dtype
@@ -168,13 +170,19 @@ class TransformersModel:
         return batch["input_ids"], mask, position_ids
 
     # ------------------------------------------------------------------ logits
+    def _accepts(self, name: str) -> bool:
+        """Whether the model's forward takes argument ``name`` (remote-code models may not)."""
+        import inspect
+
+        return name in inspect.signature(self.model.forward).parameters
+
     def _cache_argument(self) -> str:
         # transformers renamed ``past_key_values`` to ``cache`` in the forward signature (5.x)
         import inspect
 
         return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
-    def next_token_logprobs(self, texts: Sequence[str]) -> np.ndarray:
+    def next_token_logprobs(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Log-softmax of the raw next-token logits after each rendered text (n x vocab).
 
         Prompts built from one template share their first tokens (the chat header, the
@@ -186,10 +194,11 @@ class TransformersModel:
 
         encoded = [self.tokenizer(t, add_special_tokens=not self.chat)["input_ids"] for t in texts]
         shared = _common_prefix_length(encoded) if self.share_prefix and len(texts) > 1 else 0
+        last_only = {"logits_to_keep": 1} if self._accepts("logits_to_keep") else {}
         prefix_cache = None
         if shared >= 8:
             with torch.inference_mode():
-                run = self.model(input_ids=torch.tensor([encoded[0][:shared]]), use_cache=True, logits_to_keep=1)
+                run = self.model(input_ids=torch.tensor([encoded[0][:shared]]), use_cache=True, **last_only)
                 prefix_cache = getattr(run, "cache", None) or getattr(run, "past_key_values", None)
         else:
             shared = 0
@@ -197,8 +206,13 @@ class TransformersModel:
         order = np.argsort([len(e) for e in encoded], kind="stable")
         pad = self.tokenizer.pad_token_id
         out = None
+        starts = range(0, len(texts), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="logits", unit="batch")
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
+            for start in starts:
                 chunk = order[start : start + self.batch_size]
                 tails = [encoded[i][shared:] for i in chunk]
                 width = max(len(t) for t in tails)
@@ -215,7 +229,7 @@ class TransformersModel:
                 else:
                     mask = tail_mask
                 # only the last position's logits are needed: skip the vocabulary projection elsewhere
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1,
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **last_only,
                                     **kwargs).logits
                 lp = torch.log_softmax(logits[:, -1, :].float(), dim=-1).numpy()
                 if out is None:
@@ -256,21 +270,21 @@ class TransformersModel:
             if not seqs:
                 raise ValueError(f"label {lab!r} has no tokens for {self.name}")
         texts = [self.render(p) for p in prompts]
-        chunks = range(0, len(texts), self.batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            chunks = tqdm(chunks, desc="logits", unit="batch")
-        single = all(len(seq) == 1 for seqs in sequences for seq in seqs)
         raw = np.zeros((len(texts), len(labels)))
-        for start in chunks:
-            part = texts[start : start + self.batch_size]
-            if single:
-                lp = self.next_token_logprobs(part)
-                for j, seqs in enumerate(sequences):
-                    raw[start : start + len(lp), j] = np.exp(lp[:, [seq[0] for seq in seqs]]).sum(axis=1)
-            else:
-                raw[start : start + len(part)] = self._sequence_probabilities(part, sequences)
+        # one-token spellings are read off the next-token distribution (one pass over all
+        # prompts, so batches are length-sorted across the whole call); only spellings of
+        # several tokens need the slower token-by-token scoring
+        lp = self.next_token_logprobs(texts, progress=progress)
+        multi = []
+        for j, seqs in enumerate(sequences):
+            one = [seq[0] for seq in seqs if len(seq) == 1]
+            if one:
+                raw[:, j] = np.exp(lp[:, one]).sum(axis=1)
+            multi.append([seq for seq in seqs if len(seq) > 1])
+        if any(multi):
+            for start in range(0, len(texts), self.batch_size):
+                part = texts[start : start + self.batch_size]
+                raw[start : start + len(part)] += self._sequence_probabilities(part, multi)
         return renormalise(raw)
 
     def _sequence_probabilities(self, texts: Sequence[str], sequences) -> np.ndarray:
@@ -279,6 +293,8 @@ class TransformersModel:
 
         flat = [seq for seqs in sequences for seq in seqs]
         owner = np.repeat(np.arange(len(sequences)), [len(seqs) for seqs in sequences])
+        if not flat:
+            return np.zeros((len(texts), len(sequences)))
         prompt_ids = self.tokenizer(list(texts), add_special_tokens=not self.chat)["input_ids"]
         rows = [(i, c, list(p) + list(seq)) for i, p in enumerate(prompt_ids) for c, seq in enumerate(flat)]
         logp = np.zeros(len(rows))
@@ -290,12 +306,15 @@ class TransformersModel:
                 ids = torch.tensor([[pad] * (width - len(r[2])) + r[2] for r in part])
                 mask = torch.tensor([[0] * (width - len(r[2])) + [1] * len(r[2]) for r in part])
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float()
+                keep = max(len(flat[c]) for _, c, _ in part) + 1
+                extra = {"logits_to_keep": keep} if self._accepts("logits_to_keep") else {}
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **extra).logits.float()
+                offset = width - logits.shape[1]  # logits cover the last positions only
                 lsm = torch.log_softmax(logits, dim=-1)
                 for k, (_, c, _) in enumerate(part):
                     seq = flat[c]
                     # token t of the label sits at position width - len(seq) + t, predicted one step earlier
-                    at = torch.arange(width - len(seq) - 1, width - 1)
+                    at = torch.arange(width - len(seq) - 1, width - 1) - offset
                     logp[start + k] = float(lsm[k, at, torch.tensor(seq)].sum())
         out = np.zeros((len(texts), len(sequences)))
         for (i, c, _), lp in zip(rows, logp):

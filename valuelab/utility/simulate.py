@@ -186,6 +186,25 @@ class CoherentAgent:
         self.discount_form = discount_form
         self.discount_rate = discount_rate
 
+    def choose(self, sets: pd.DataFrame, *, seed: int | None = 0) -> pd.DataFrame:
+        """Free choices: in each set the agent draws a utility per option and takes the largest.
+
+        Parameters
+        ----------
+        sets : DataFrame
+            ``set_id``, ``option_id`` (as from :func:`valuelab.elicit.random_choice_sets`).
+
+        Returns
+        -------
+        DataFrame
+            ``sets`` with ``chosen`` (True for one option per set).
+        """
+        u = self.utilities.set_index("option_id").loc[sets["option_id"]]
+        draw = np.random.default_rng(seed).normal(u["mean"].to_numpy(), np.sqrt(u["variance"].to_numpy()))
+        out = sets.assign(_draw=draw)
+        out["chosen"] = out.groupby("set_id")["_draw"].transform("max").eq(out["_draw"])
+        return out.drop(columns="_draw")
+
     def exchange_rate(self, good: str, other: str, quantity: float = 1.0) -> float:
         """True units of ``other`` with the utility of ``quantity`` units of ``good``."""
         x, y = self.curves.loc[good], self.curves.loc[other]

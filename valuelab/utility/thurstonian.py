@@ -363,8 +363,10 @@ def fit_thurstonian(
     init : ThurstonianResult, optional
         Warm start: an earlier fit of the same model (for example on fewer comparisons, as
         in active learning). Its estimates start the options it shares with this fit; new
-        options start from the Mosteller solution, shifted to the same location. The
-        optimum does not depend on the start, only the time to reach it.
+        options start from the Mosteller solution, shifted to the same location. MAP fits
+        with the default prior usually reach the same optimum from any start (the
+        free-variance likelihood is not convex, so this is not guaranteed); the start
+        mainly changes the time to reach it.
 
     Returns
     -------
