@@ -20,13 +20,13 @@
 # answer letters "A" and "B" straight from the model's next-token distribution: one forward
 # pass per prompt, and an exact probability rather than a noisy count.
 #
-# Which pairs to ask is chosen by **active learning**: start from a sparse random design,
-# refit the utilities after each round, and ask the pairs expected to improve them most.
-# Then we look at how strongly the model prefers whichever option is shown first, fit
-# Thurstonian utilities with the position bias as a parameter, check the fit on random pairs
-# it never saw, and compare active learning with random pairs at the same budget, on this
-# model and on simulated agents whose true utilities are known. Finally the same questions
-# go through the OpenAI-compatible backend, the route for API models and vLLM servers.
+# We look at how strongly the model prefers whichever option is shown first, fit Thurstonian
+# utilities with the position bias as a parameter, and check the fit on random pairs it never
+# saw. Then we compare two ways of choosing which pairs to ask at the same budget, random pairs
+# and **active learning** (refit after each round, ask the pairs expected to improve the fit
+# most), on this model and on simulated agents whose true utilities are known. Finally the
+# same questions go through the OpenAI-compatible backend, the route for API models and vLLM
+# servers.
 #
 # Every answer goes to a SQLite cache, so re-running this notebook is fast and an
 # interrupted run resumes where it stopped.
@@ -66,23 +66,19 @@ print(PAIRWISE_TEMPLATES[TEMPLATE].format("<first outcome>", "<second outcome>")
 
 # %% [markdown]
 # ## 2. Asking the model
-# The budget is the published one, 2·N·log2(N) distinct pairs, each asked in both orders.
-# Round 0 is a random cycle through all outcomes; each of the 10 later rounds refits the
-# utilities and picks the pairs whose answers are expected to most reduce the fitted model's
-# error on random pairs and its chance of ordering two outcomes wrongly
-# (`valuelab.elicit.active_design`). `option_mass` is the total probability the model puts
-# on the two answer letters: near 1 means it answers the question as asked.
+# The budget is the published one, 2·N·log2(N) distinct random pairs (on a connected design),
+# each asked in both orders. `option_mass` is the total probability the model puts on the two
+# answer letters: near 1 means it answers the question as asked.
 
 # %%
 model = TransformersModel(MODEL, torch_threads=2)
 print("model:", model.identity)
 cache = CACHE or str(cache_dir() / "responses.sqlite")
 budget = default_budget(len(options))
-comparisons, responses = elicit_comparisons(options, model, design="active", n_pairs=budget, template=TEMPLATE,
-                                            cache=cache, seed=SEED)
+comparisons, responses = elicit_comparisons(options, model, n_pairs=budget, template=TEMPLATE, cache=cache,
+                                            seed=SEED)
 print(f"{len(responses)} prompts for {budget} pairs, {responses.cached.mean():.0%} from the cache; "
       f"median option mass {responses.option_mass.median():.3f}")
-print("pairs asked per round:", comparisons.groupby("round").size().floordiv(2).to_dict())
 responses[["shown_first", "option_probs", "option_mass", "latency_s"]].head()
 
 # %% [markdown]
@@ -121,14 +117,20 @@ by_category
 
 # %% [markdown]
 # ## 5. Held-out pairs
-# The test set is `N_TEST` random pairs that the design never asked, each in both orders.
-# (Held-out pairs drawn from an actively chosen design would be a biased test: they are the
-# hard, close pairs.) Accuracy counts a pair as correct when the fitted utilities put more
-# than half the probability on the side the model favoured. Case V (no per-option variance)
-# and a fit without the order effect are shown for comparison.
+# First the same budget is also spent by active learning (`design="active"`, compared in
+# section 6): round 0 is a random cycle through all outcomes, and each of 10 rounds refits the
+# utilities and asks the pairs whose answers are expected to most reduce the fitted model's
+# error on random pairs and its chance of ordering two outcomes wrongly. The test set is then
+# `N_TEST` random pairs that *neither* design asked, each in both orders. Accuracy counts a
+# pair as correct when the fitted utilities put more than half the probability on the side
+# the model favoured. Case V (no per-option variance) and a fit without the order effect are
+# shown for comparison.
 
 # %%
-test_pairs = unasked_pairs(options, comparisons, N_TEST, seed=SEED + 1)
+active_comps, _ = elicit_comparisons(options, model, design="active", n_pairs=budget, template=TEMPLATE,
+                                     cache=cache, seed=SEED)
+print("active design, pairs asked per round:", active_comps.groupby("round").size().floordiv(2).to_dict())
+test_pairs = unasked_pairs(options, [comparisons, active_comps], N_TEST, seed=SEED + 1)
 test, _ = elicit_comparisons(options, model, pairs=test_pairs, template=TEMPLATE, cache=cache, seed=SEED)
 train = comparisons.drop(columns=["template", "model", "round"])
 held_out = pd.DataFrame({
@@ -143,17 +145,15 @@ fit.plot(kind="calibration", comparisons=test, title="Calibration on held-out ra
 
 # %% [markdown]
 # ## 6. Active learning or random pairs?
-# The same budget spent on uniformly random pairs, on the same model, scored on the same
-# held-out pairs. With a real model there is no true utility to compare with, so the
-# agreement between the two designs' utilities is shown instead.
+# Both designs, on the same model, scored on the same held-out pairs. With a real model there
+# is no true utility to compare with, so the agreement between the two designs' utilities is
+# shown instead.
 
 # %%
-random_comps, _ = elicit_comparisons(options, model, design="random", n_pairs=budget, template=TEMPLATE,
-                                     cache=cache, seed=SEED)
-random_fit = vl.fit_thurstonian(random_comps.drop(columns=["template", "model", "round"]), options=options)
-on_model = pd.DataFrame({"active": vl.evaluate_fit(fit, test), "random": vl.evaluate_fit(random_fit, test)}).T
+active_fit = vl.fit_thurstonian(active_comps.drop(columns=["template", "model", "round"]), options=options)
+on_model = pd.DataFrame({"random": vl.evaluate_fit(fit, test), "active": vl.evaluate_fit(active_fit, test)}).T
 print("Spearman correlation of the two designs' utilities:",
-      round(fit.utilities["mean"].corr(random_fit.utilities["mean"].reindex(fit.utilities.index),
+      round(fit.utilities["mean"].corr(active_fit.utilities["mean"].reindex(fit.utilities.index),
                                        method="spearman"), 3))
 on_model[["log_loss", "accuracy", "brier", "n_rows"]]
 
@@ -161,28 +161,33 @@ on_model[["log_loss", "accuracy", "brier", "n_rows"]]
 # A single model is one draw. Simulated agents, whose true utilities we set, show what each
 # design recovers: the Spearman correlation of fitted and true means, and the excess
 # held-out log loss over the true model on random unasked pairs. Four designs at the same
-# budget: random pairs, a random regular graph (every outcome in the same number of pairs),
-# the published active-learning rule (bottom 10% of utility gaps within the bottom 20% of
-# degrees) and valuelab's predictive rule.
+# budget: random pairs, a random near-regular graph (every outcome in about the same number
+# of pairs), the published active-learning rule (bottom 10% of utility gaps within the
+# bottom 20% of degrees) and valuelab's predictive rule; in two regimes, 10 sampled answers
+# per order (the sampling route) and exact probabilities (the logit route used above).
 
 # %%
-designs = compare_designs(len(options), n_agents=N_AGENTS, seed=SEED)
-summary = designs.groupby("design", sort=False)[["spearman", "excess_log_loss", "min_degree"]].mean()
+designs = pd.concat([compare_designs(len(options), n_agents=N_AGENTS, answers=a, seed=SEED, progress=False)
+                     .assign(answers=a) for a in ("samples", "probabilities")])
+summary = designs.groupby(["answers", "design"], sort=False)[["spearman", "excess_log_loss", "min_degree"]].mean()
 summary
 
 # %%
 import plotly.express as px
 
-px.strip(designs, x="design", y="excess_log_loss", color="design", hover_data=["agent", "spearman"],
+px.strip(designs, x="design", y="excess_log_loss", color="design", facet_col="answers",
+         hover_data=["agent", "spearman"],
          title="Excess held-out log loss over the true model, per simulated agent (lower is better)")
 
 # %% [markdown]
 # The published rule concentrates on close pairs among little-asked options: it ranks the
 # means well but leaves some options with a handful of pairs, and predicts unasked pairs
 # worse than random pairs do. The predictive rule keeps a minimum degree and also values
-# pairs that teach the variances. `benchmarks/bench_design.py` runs the same comparison on
-# 20 agents with 100 outcomes; the predictive rule's lead over random pairs there is why
-# `design="active"` is the default of `elicit_comparisons`.
+# pairs that teach the variances: it ranks nearly as well as the published rule, but it does
+# not predict unasked pairs better than random pairs (with exact probabilities, somewhat
+# worse). `benchmarks/bench_design.py` runs the same comparison on 20 agents with 100
+# outcomes with the same conclusion, which is why random pairs stay the default of
+# `elicit_comparisons` and `design="active"` is the choice when the ranking is what matters.
 #
 # ## 7. The same questions through an OpenAI-compatible server
 # `OpenAIModel` talks to any chat-completions server (vLLM, TGI, llama.cpp, hosted APIs);

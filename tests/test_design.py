@@ -211,15 +211,15 @@ def test_elicit_comparisons_design_fallbacks(tiny_backend):
 
     opts = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)], "text": [f"{i} apples" for i in range(10)]})
     with pytest.warns(UserWarning, match="asking 5 random pairs instead"):
-        comps, _ = elicit_comparisons(opts, tiny_backend, n_pairs=5, progress=False)
+        comps, _ = elicit_comparisons(opts, tiny_backend, design="active", n_pairs=5, progress=False)
     assert len(comps) == 10
     two = opts.iloc[:2]
     comps, _ = elicit_comparisons(two, tiny_backend, progress=False)  # a single pair: no design to choose
     assert len(comps) == 2
     comps, _ = elicit_comparisons(opts, tiny_backend, design="regular", n_pairs=23, progress=False)
     assert len(comps) == 46
-    comps, _ = elicit_comparisons(opts, tiny_backend, n_pairs=20, design_kwargs={"rule": "published", "n_rounds": 2},
-                                  progress=False)
+    comps, _ = elicit_comparisons(opts, tiny_backend, design="active", n_pairs=20,
+                                  design_kwargs={"rule": "published", "n_rounds": 2}, progress=False)
     assert set(comps["round"]) == {0, 1, 2}
 
 

@@ -215,7 +215,7 @@ class Slow(TransformersModel):
 model, tok = tiny_model()
 slow = Slow("tiny", _model=model, _tokenizer=tok, batch_size=2)
 options = pd.read_json({options!r})
-comps, resp = elicit_comparisons(options, slow, n_pairs=20, cache={db!r}, progress=False)  # active design
+comps, resp = elicit_comparisons(options, slow, design="active", n_pairs=20, cache={db!r}, progress=False)
 print("done", len(resp), int(resp.cached.sum()), flush=True)
 """
 
@@ -260,8 +260,8 @@ def test_elicitation_run_survives_sigkill(tiny, tmp_path):
         keys = [k for (k,) in con.execute("SELECT key FROM responses")]
     assert len(keys) == len(set(keys)) == 40
     # the answers stored under interruption equal a fresh, uninterrupted run
-    resumed, resp = elicit_comparisons(options, tiny, n_pairs=20, cache=str(db), progress=False)
-    fresh, _ = elicit_comparisons(options, tiny, n_pairs=20, progress=False)
+    resumed, resp = elicit_comparisons(options, tiny, design="active", n_pairs=20, cache=str(db), progress=False)
+    fresh, _ = elicit_comparisons(options, tiny, design="active", n_pairs=20, progress=False)
     assert resp.cached.all()
     # the active design chose the same pairs, round by round, from the same answers
     pd.testing.assert_frame_equal(resumed[["option_a", "option_b", "shown_first", "round"]],

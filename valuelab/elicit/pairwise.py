@@ -48,7 +48,7 @@ def _asks(pairs: pd.DataFrame, orders: str, seed) -> pd.DataFrame:
 
 
 def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | None = None,
-                       design: Literal["active", "random", "regular"] = "active",
+                       design: Literal["random", "active", "regular"] = "random",
                        n_pairs: int | None = None, orders: Literal["both", "single"] = "both",
                        method: Literal["logits", "sample"] = "logits", k: int = 10, temperature: float = 1.0,
                        template: str | PromptTemplate = "prefer", cache: ResponseCache | str | None = None,
@@ -64,14 +64,18 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
     pairs : DataFrame, optional
         ``option_a``, ``option_b``: exactly the pairs to ask. When not given, ``design``
         chooses ``n_pairs`` distinct pairs.
-    design : {"active", "random", "regular"}
-        "active": a random regular graph of degree 2, grown over 10 rounds by
-        :func:`valuelab.elicit.design.active_design` (predictive rule: each round refits the
-        utilities and asks the pairs expected to improve them most); "random": uniform
-        distinct pairs on a connected design; "regular": a random regular graph (every
-        option in the same number of pairs). On simulated agents at the published budget
-        the active design beat random pairs in both rank recovery and held-out log loss
-        (see ``benchmarks/bench_design.py``).
+    design : {"random", "active", "regular"}
+        "random" (default): uniform distinct pairs on a connected design; "active": a random
+        cycle grown over 10 rounds by :func:`valuelab.elicit.design.active_design`
+        (predictive rule: each round refits the utilities and asks the pairs expected to
+        improve them most); "regular": a random near-regular graph (every option in about
+        the same number of pairs). On simulated agents at the published budget
+        (``benchmarks/bench_design.py``, 100 options, 20 agents) the active design recovers
+        the ranking better than random pairs (Spearman .9968 vs .9953 with 10 sampled
+        answers per order, .9998 vs .9994 with exact probabilities) but predicts unasked
+        pairs no better (held-out log loss .3271 vs .3274) or worse (excess over the truth
+        .0014 vs .0008 with exact probabilities, the logit route's regime), so random pairs
+        stay the default.
     n_pairs : int, optional
         Distinct pairs to ask; default ``2 N log2 N``, the published budget (all pairs when
         that is fewer).
