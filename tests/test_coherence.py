@@ -319,3 +319,11 @@ def test_coherent_agent_choices_follow_its_utilities():
     sets = agent.choose(random_choice_sets(agent.utilities, 30, size=4, seed=2))
     _, summary = vl.utility_maximisation(agent.utilities.set_index("option_id"), sets)
     assert summary.rate == 1.0
+
+
+def test_discounting_flags_an_unidentified_rate():
+    # everything delayed is worth the same: value is lost before the first delay
+    u = np.r_[1.0, np.full(len(DELAYS) - 1, 0.0)] + np.random.default_rng(0).normal(0, 0.01, len(DELAYS))
+    out = vl.fit_discounting(pd.DataFrame({"mean": u, "se_mean": 0.01, "reward": "r", "delay_years": DELAYS}))
+    assert not out["identified"].any() and out["k_ci_low"].isna().all()
+    assert np.isfinite(out["k"]).all()

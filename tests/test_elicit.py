@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
     ("My answer: B", "B"), ("I choose option A.", "A"), ("a", "A"),
     ("As an AI, I don't have preferences.", None), ("I cannot choose between these.", None),
     ("Neither option.", None), ("Both A and B are good", None), ("", None), ("Banana", None),
+    ("The best answer would be A.", "A"), ("My choice is B", "B"), ("I would go with B.", "B"),
+    ("Option A: a cup of tea.\nOption B: a cup of coffee.", None),  # the question echoed, no choice
 ])
 def test_parse_choice(text, expected):
     assert parse_choice(text) == expected
@@ -138,6 +140,15 @@ def test_elicit_sampling_counts_parsed_answers(tiny):
     total = resp.n_unparsed.sum() + resp.n_refused.sum() + (comps.n_a.sum() + comps.n_b.sum() if len(comps) else 0)
     assert total == 10
     assert [len(json.loads(t)) for t in resp.text] == [5, 5]
+
+
+def test_elicit_accepts_pairs_as_tuples(tiny):
+    from valuelab.elicit import elicit_comparisons
+
+    comps, _ = elicit_comparisons(OPTIONS, tiny, pairs=[("tea", "coffee"), ("money", "tea")], progress=False)
+    assert list(zip(comps.option_a, comps.option_b))[:2] == [("tea", "coffee"), ("money", "tea")]
+    with pytest.raises(ValueError, match="list of \\(option_a, option_b\\) tuples"):
+        elicit_comparisons(OPTIONS, tiny, pairs=[("tea",)], progress=False)
 
 
 def test_elicit_rejects_unknown_pair(tiny):

@@ -101,7 +101,9 @@ def render_notebook(source: str | Path, out_dir: str | Path, *, parameters: dict
                             cwd=str(cwd or source.parent), execution_timeout=timeout, progress_bar=False)
         executed = nbformat.read(done, as_version=4)
     executed.cells.insert(0, _header_cell(nbformat, source.stem, parameters))
-    body, _ = HTMLExporter().from_notebook_node(executed)
+    title = _title(source)
+    executed.metadata["title"] = title  # the HTML <title>, which index.html lists
+    body, _ = HTMLExporter().from_notebook_node(executed, resources={"metadata": {"name": title}})
     _atomic_write(out_dir / f"{source.stem}.ipynb", nbformat.writes(executed))
     html_path = out_dir / f"{source.stem}.html"
     _atomic_write(html_path, body)

@@ -61,8 +61,8 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         ``option_id`` and ``text`` (what the model reads).
     model : TransformersModel
         A backend with ``identity``, ``render``, ``option_probabilities`` and ``generate``.
-    pairs : DataFrame, optional
-        ``option_a``, ``option_b``: exactly the pairs to ask. When not given, ``design``
+    pairs : DataFrame or list of tuples, optional
+        ``option_a``, ``option_b`` (or ``(a, b)`` tuples): exactly the pairs to ask. When not given, ``design``
         chooses ``n_pairs`` distinct pairs.
     design : {"random", "active", "regular"}
         "random" (default): uniform distinct pairs on a connected design; "active": a random
@@ -132,6 +132,15 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
     ids = opts.index.to_list()
     n = len(ids)
     if pairs is not None:
+        if not isinstance(pairs, pd.DataFrame):  # a list of (a, b) tuples
+            try:
+                pairs = pd.DataFrame([tuple(p) for p in pairs], columns=["option_a", "option_b"])
+            except (TypeError, ValueError):
+                raise ValueError("pairs: expected a DataFrame with option_a, option_b or a list of "
+                                 "(option_a, option_b) tuples") from None
+        missing = {"option_a", "option_b"} - set(pairs.columns)
+        if missing:
+            raise ValueError(f"pairs: missing column(s) {sorted(missing)}")
         unknown = ~pairs["option_a"].isin(opts.index) | ~pairs["option_b"].isin(opts.index)
         if unknown.any():
             row = int(np.flatnonzero(unknown.to_numpy())[0])

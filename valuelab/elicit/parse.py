@@ -41,11 +41,16 @@ def parse_choice(text: str, labels: Sequence[str] = ("A", "B")) -> str | None:
     if not t or is_refusal(t):
         return None
     alts = "|".join(re.escape(lab) for lab in labels)
+    # a model that echoes the question ("Option A: ... Option B: ...") has not chosen
+    echoed = {_canonical(m, labels) for m in re.findall(rf"option\s+({alts})\s*:", t, re.IGNORECASE)}
+    if len(echoed) > 1:
+        return None
     first = re.match(rf"^[\s\"'(\[*]*(?:option\s+)?({alts})(?![\w])", t, re.IGNORECASE)
     if first:
         return _canonical(first.group(1), labels)
-    found = {_canonical(m, labels) for m in re.findall(rf"(?:option|answer|choice|choose|pick)\s*:?\s*\(?({alts})\b", t,
-                                                      re.IGNORECASE)}
+    cue = r"(?:option|answer|choice|choose|pick|prefer|select|go with)"
+    verb = r"(?:\s+(?:is|would be|will be|would have to be))?"
+    found = {_canonical(m, labels) for m in re.findall(rf"{cue}{verb}\s*:?\s*\(?({alts})\b", t, re.IGNORECASE)}
     if len(found) == 1:
         return found.pop()
     return None

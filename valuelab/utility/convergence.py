@@ -90,6 +90,11 @@ def utility_embedding(fits, *, n_components: int = 2) -> pd.DataFrame:
     -------
     DataFrame
         Indexed by fit: ``dim1``, ``dim2``, ... (coordinates; signs are arbitrary).
+
+    References
+    ----------
+    .. [1] Gower, J. C. (1966). Some distance properties of latent root and vector methods
+       used in multivariate analysis. *Biometrika* 53(3/4), 325–338.
     """
     wide = utility_matrix(fits)
     z = (wide - wide.mean()) / wide.std(ddof=0)

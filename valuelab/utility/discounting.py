@@ -37,7 +37,10 @@ def _fit_form(form: str, t: np.ndarray, u: np.ndarray, se: np.ndarray):
         return coef, float(np.sum((x @ coef - u * w) ** 2))
 
     positive = t[t > 0]
-    grid = np.exp(np.linspace(np.log(0.01 / positive.max()), np.log(100 / positive.min()), 200))
+    # k is identified only between "everything delayed is worth nothing" and "no discounting"
+    # over the delays observed: search, and bound the fit, within 1e-3 / t_max .. 1e3 / t_min
+    lo, hi = np.log(1e-3 / positive.max()), np.log(1e3 / positive.min())
+    grid = np.exp(np.linspace(lo, hi, 200))
     k0 = grid[int(np.argmin([linear(k)[1] for k in grid]))]
     (c0, s0), _ = linear(k0)
 
@@ -45,13 +48,18 @@ def _fit_form(form: str, t: np.ndarray, u: np.ndarray, se: np.ndarray):
         c, s, log_k = theta
         return (c + s * disc(t, np.exp(log_k)) - u) * w
 
-    fit = least_squares(resid, [c0, s0, np.log(k0)], method="lm", xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    start = np.clip(np.log(k0), lo + 1e-9, hi - 1e-9)
+    fit = least_squares(resid, [c0, s0, start], bounds=([-np.inf, -np.inf, lo], [np.inf, np.inf, hi]),
+                        method="trf", xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    at_bound = bool(min(fit.x[2] - lo, hi - fit.x[2]) < 1e-3)
     jac = fit.jac
     try:
         cov = np.linalg.inv(jac.T @ jac)
     except np.linalg.LinAlgError:
         cov = np.full((3, 3), np.nan)
-    return fit.x, cov, float(np.sum(fit.fun**2))
+    if at_bound:
+        cov = np.full((3, 3), np.nan)
+    return fit.x, cov, float(np.sum(fit.fun**2)), at_bound
 
 
 def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_years", alpha: float = 0.05,
@@ -119,14 +127,15 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
         if not (se > 0).all():
             raise ValueError(f"reward {name!r}: se_mean must be positive (fit with ci='wald')")
         for form in forms:
-            (c, s, log_k), cov, chi2 = _fit_form(form, t, u, se)
+            (c, s, log_k), cov, chi2, at_bound = _fit_form(form, t, u, se)
             se_log_k = float(np.sqrt(cov[2, 2])) if np.isfinite(cov[2, 2]) else np.nan
             k = float(np.exp(log_k))
             half = np.log(2) / k if form == "exponential" else 1.0 / k
             loglike = -0.5 * chi2 - float(np.sum(np.log(se * np.sqrt(2 * np.pi))))
             rows.append({"reward": name, "form": form, "k": k, "k_ci_low": float(np.exp(log_k - z * se_log_k)),
                          "k_ci_high": float(np.exp(log_k + z * se_log_k)), "c": float(c), "s": float(s),
-                         "half_life": float(half), "chi2": chi2, "n_points": len(grp), "loglike": loglike,
+                         "half_life": float(half), "identified": bool(not at_bound and np.isfinite(se_log_k)), "chi2": chi2,
+                         "n_points": len(grp), "loglike": loglike,
                          "aic": 2 * 3 - 2 * loglike})
     out = pd.DataFrame(rows)
     out["delta_aic"] = out["aic"] - out.groupby("reward")["aic"].transform("min")

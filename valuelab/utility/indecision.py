@@ -44,8 +44,8 @@ def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 
         ``ci_low``, ``ci_high`` (Wilson; for the model, over all pairs of options: exact up to
         estimation, the interval is that of a sample of pairs of the same size),
         ``n_pairs``, and ``variance_correlation`` (Spearman correlation between an option's
-        fitted variance and its share of near-indifferent pairs), with ``var_ci_low``,
-        ``var_ci_high``.
+        fitted variance and its share of near-indifferent pairs; NaN when either is the same
+        for every option), with ``var_ci_low``, ``var_ci_high``.
     options : DataFrame
         Indexed by option: ``variance``, ``mean``, ``model_share`` (share of its pairs with
         all other options that the model puts near indifference), ``observed_share`` and
@@ -72,7 +72,10 @@ def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 
     def row(name, share_count, total, per_share):
         lo, hi = wilson_interval(share_count, total, alpha=alpha)
         ok = np.isfinite(per_share) & np.isfinite(options["variance"].to_numpy())
-        r = spearmanr(options["variance"].to_numpy()[ok], per_share[ok]).statistic if ok.sum() > 3 else np.nan
+        x, y = options["variance"].to_numpy()[ok], per_share[ok]
+        # undefined (NaN) when either side is constant, e.g. every pair near indifference
+        varies = ok.sum() > 3 and np.ptp(x) > 0 and np.ptp(y) > 0
+        r = spearmanr(x, y).statistic if varies else np.nan
         rlo, rhi = correlation_interval(r, int(ok.sum()), alpha=alpha)
         rows[name] = {"share_near_indifference": share_count / total if total else np.nan, "ci_low": lo,
                       "ci_high": hi, "n_pairs": int(total), "variance_correlation": r, "var_ci_low": rlo,

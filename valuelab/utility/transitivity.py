@@ -95,6 +95,11 @@ def triad_table(comparisons: pd.DataFrame) -> pd.DataFrame:
         ``p_ki`` (observed share preferring the first of each pair), ``cycle_probability``
         (``p_ij p_jk p_ki + (1 - p_ij)(1 - p_jk)(1 - p_ki)``: the chance that one answer per
         pair forms a cycle), ``wst_violation``, ``sst_violation`` (booleans).
+
+    References
+    ----------
+    .. [1] Tversky, A. (1969). Intransitivity of preferences. *Psychological Review* 76(1),
+       31–48.
     """
     ids, triads, prob = _observed_triads(comparisons)
     p = _triad_probs(triads, prob)
