@@ -327,3 +327,7 @@ def test_discounting_flags_an_unidentified_rate():
     out = vl.fit_discounting(pd.DataFrame({"mean": u, "se_mean": 0.01, "reward": "r", "delay_years": DELAYS}))
     assert not out["identified"].any() and out["k_ci_low"].isna().all()
     assert np.isfinite(out["k"]).all()
+    # no discounting signal at all: flat utilities, so k could be anything
+    flat = 0.5 + np.random.default_rng(1).normal(0, 0.05, len(DELAYS))
+    out = vl.fit_discounting(pd.DataFrame({"mean": flat, "se_mean": 0.05, "reward": "r", "delay_years": DELAYS}))
+    assert not out["identified"].any()

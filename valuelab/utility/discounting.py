@@ -134,7 +134,8 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
             loglike = -0.5 * chi2 - float(np.sum(np.log(se * np.sqrt(2 * np.pi))))
             rows.append({"reward": name, "form": form, "k": k, "k_ci_low": float(np.exp(log_k - z * se_log_k)),
                          "k_ci_high": float(np.exp(log_k + z * se_log_k)), "c": float(c), "s": float(s),
-                         "half_life": float(half), "identified": bool(not at_bound and np.isfinite(se_log_k)), "chi2": chi2,
+                         "half_life": float(half), "identified": bool(not at_bound and np.isfinite(se_log_k)
+                                                          and 2 * z * se_log_k < np.log(1e5)), "chi2": chi2,
                          "n_points": len(grp), "loglike": loglike,
                          "aic": 2 * 3 - 2 * loglike})
     out = pd.DataFrame(rows)
