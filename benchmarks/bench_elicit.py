@@ -97,25 +97,32 @@ def main(argv=None) -> int:
     single = TransformersModel("smollm2-135m-instruct", batch_size=1)
     batched.option_probabilities(prompts[:4])  # warm-up
 
-    t0 = time.perf_counter()
-    probs_b, mass = batched.option_probabilities(prompts)
-    t_batched = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    probs_1, _ = single.option_probabilities(prompts)
-    t_single = time.perf_counter() - t0
+    # the logit routes are quick: best of 3 runs, as this machine's timings vary by +-30%
+    t_batched = t_single = np.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        probs_b, mass = batched.option_probabilities(prompts)
+        t_batched = min(t_batched, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        probs_1, _ = single.option_probabilities(prompts)
+        t_single = min(t_single, time.perf_counter() - t0)
 
     half = TransformersModel("smollm2-135m-instruct", batch_size=32, dtype="bfloat16")
     half.option_probabilities(prompts[:4])
-    t0 = time.perf_counter()
-    probs_h, _ = half.option_probabilities(prompts)
-    t_half = time.perf_counter() - t0
+    t_half = np.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        probs_h, _ = half.option_probabilities(prompts)
+        t_half = min(t_half, time.perf_counter() - t0)
     del half
 
     idx = rng.choice(len(prompts), size=min(args.sample_prompts, len(prompts)), replace=False)
     sample_prompts = [prompts[i] for i in idx]
-    t0 = time.perf_counter()
-    answers = batched.generate(sample_prompts, k=args.k, temperature=1.0, max_new_tokens=8, seed=0)
-    t_sample = time.perf_counter() - t0
+    t_sample = np.inf  # best of 2, like the logit routes' best of 3: both get their quickest run
+    for _ in range(2):
+        t0 = time.perf_counter()
+        answers = batched.generate(sample_prompts, k=args.k, temperature=1.0, max_new_tokens=8, seed=0)
+        t_sample = min(t_sample, time.perf_counter() - t0)
     parsed = [[parse_choice(a) for a in ans] for ans in answers]
     share_a = np.array([np.mean([p == "A" for p in ps if p]) if any(ps) else np.nan for ps in parsed])
     usable = np.array([sum(p is not None for p in ps) for ps in parsed])

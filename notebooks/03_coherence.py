@@ -162,6 +162,22 @@ drift
 vl.plot_drift(drift, title="Simulated checkpoints: drift and settling")
 
 # %% [markdown]
+# Convergence across models: the correlation matrix of utility vectors (with Fisher-z
+# intervals) and a two-dimensional embedding in which correlated fits lie close together.
+# Here the "models" are the checkpoints above plus two noisy copies of the final agent.
+
+# %%
+models = {**checkpoints, "copy A": base + 0.3 * noise.sample(frac=1, random_state=1).to_numpy(),
+          "copy B": base + 0.3 * noise.sample(frac=1, random_state=2).to_numpy()}
+correlations = vl.utility_correlations(models)
+correlations.pivot(index="fit_a", columns="fit_b", values="correlation").round(2)
+
+# %%
+embedding = vl.utility_embedding(models)
+px.scatter(embedding.reset_index(names="fit"), x="dim1", y="dim2", text="fit",
+           title="Fits placed by the correlation of their utilities").update_traces(textposition="top center")
+
+# %% [markdown]
 # # The embedded model
 # The same analyses on SmolLM2-135M-Instruct's answers about all 85 outcomes (active design at
 # the published budget, both orders; answers come from the cache when notebook 02 or an
