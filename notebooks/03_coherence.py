@@ -169,8 +169,8 @@ vl.plot_drift(drift, title="Simulated checkpoints: drift and settling")
 # %%
 models = {**checkpoints, "copy A": base + 0.3 * noise.sample(frac=1, random_state=1).to_numpy(),
           "copy B": base + 0.3 * noise.sample(frac=1, random_state=2).to_numpy()}
-correlations = vl.utility_correlations(models)
-correlations.pivot(index="fit_a", columns="fit_b", values="correlation").round(2)
+print(vl.utility_correlations(models).query("fit_a == 'step 5'").to_string(index=False))  # with intervals
+vl.utility_matrix(models).corr().round(2)
 
 # %%
 embedding = vl.utility_embedding(models)
