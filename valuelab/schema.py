@@ -53,6 +53,13 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _require_columns(df: pd.DataFrame, table: str, columns, expected: str) -> None:
+    """Raise naming the first of ``columns`` missing from ``df`` and the table's expected layout."""
+    for col in columns:
+        if col not in df.columns:
+            raise ValueError(f"{table}: missing column {col!r}; expected {expected}")
+
+
 def _row_name(df: pd.DataFrame, pos: int) -> str:
     label = _plain(df.index[pos])
     if isinstance(df.index, pd.RangeIndex) and label == pos:

@@ -119,15 +119,19 @@ def plot_exchange_curves(rates, *, title: str = "Utility against quantity, with 
     -------
     plotly.graph_objects.Figure
     """
+    from plotly.colors import qualitative
+
     go = _go()
     fig = go.Figure()
-    for good, pts in rates.points.groupby("good", sort=True):
+    palette = qualitative.Plotly
+    for i, (good, pts) in enumerate(rates.points.groupby("good", sort=True)):
         c = rates.curves.loc[good]
+        colour = palette[i % len(palette)]  # a good's curve and its points share a colour
         grid = np.exp(np.linspace(np.log(pts["quantity"].min()), np.log(pts["quantity"].max()), 50))
-        line = fig.add_trace(go.Scatter(x=grid, y=c["a"] + c["b"] * np.log(grid), mode="lines", name=str(good),
-                                        legendgroup=str(good)))
+        fig.add_trace(go.Scatter(x=grid, y=c["a"] + c["b"] * np.log(grid), mode="lines", name=str(good),
+                                 legendgroup=str(good), line={"color": colour}))
         fig.add_trace(go.Scatter(x=pts["quantity"], y=pts["mean"], mode="markers", legendgroup=str(good),
-                                 showlegend=False, marker={"color": line.data[-1].line.color},
+                                 showlegend=False, marker={"color": colour},
                                  error_y={"type": "data", "array": 1.96 * pts["se"].to_numpy()},
                                  text=pts.index.astype(str), hovertemplate="%{text}: N=%{x}, U=%{y:.2f}"))
     fig.update_layout(title=title, xaxis={"type": "log", "title": "quantity (log scale)"},

@@ -163,18 +163,18 @@ def regular_design(options, n_pairs: int, *, seed: int | None = 0) -> pd.DataFra
     rng = np.random.default_rng(None if seed is None else seed + 1)
     code = {v: i for i, v in enumerate(ids)}
     a, b = base["option_a"].map(code).to_numpy(), base["option_b"].map(code).to_numpy()
-    taken = set(_pair_code(a, b, n).tolist())
+    linked = np.zeros((n, n), bool)
+    linked[a, b] = linked[b, a] = True
+    np.fill_diagonal(linked, True)
     deg = np.bincount(np.r_[a, b], minlength=n)
     extra = []
     while len(base) + len(extra) < n_pairs:
-        low = np.flatnonzero(deg == deg.min())
-        i = int(rng.choice(low))
-        others = np.array([j for j in np.argsort(deg + rng.random(n), kind="stable")
-                           if j != i and _pair_code(np.array([i]), np.array([j]), n)[0] not in taken])
-        j = int(others[0])
-        taken.add(int(_pair_code(np.array([i]), np.array([j]), n)[0]))
-        deg[i] += 1
-        deg[j] += 1
+        # join a least-connected option to the least-connected option it is not yet paired with
+        i = int(rng.choice(np.flatnonzero(deg == deg.min())))
+        free = np.flatnonzero(~linked[i])
+        j = int(free[np.argmin(deg[free] + rng.random(len(free)))])
+        linked[i, j] = linked[j, i] = True
+        deg[[i, j]] += 1
         extra.append((ids[i], ids[j]) if rng.random() < 0.5 else (ids[j], ids[i]))
     more = pd.DataFrame(extra, columns=["option_a", "option_b"])
     return pd.concat([base, more], ignore_index=True)
@@ -536,10 +536,9 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
         log.append({"round": r, "n_pairs": len(new), "total_pairs": len(asked), "min_degree": int(deg.min()),
                     "max_degree": int(deg.max())})
     comparisons = pd.concat(answers, ignore_index=True)
-    code = {v: i for i, v in enumerate(ids)}
     got = np.zeros(n, bool)
-    got[comparisons["option_a"].map(code).dropna().astype(int)] = True
-    got[comparisons["option_b"].map(code).dropna().astype(int)] = True
+    got[comparisons["option_a"].map(code_of).dropna().astype(int)] = True
+    got[comparisons["option_b"].map(code_of).dropna().astype(int)] = True
     if not got.all():
         missing = [_plain(v) for v in ids[~got]]
         warnings.warn(f"{len(missing)} option(s) got no usable answer in any pair and have no utility: "

@@ -178,9 +178,7 @@ class TransformersModel:
 
     def _cache_argument(self) -> str:
         # transformers renamed ``past_key_values`` to ``cache`` in the forward signature (5.x)
-        import inspect
-
-        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        return "cache" if self._accepts("cache") else "past_key_values"
 
     def next_token_logprobs(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Log-softmax of the raw next-token logits after each rendered text (n x vocab).

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 
 from ..stats import correlation_interval
+from .results import utility_table
 
 __all__ = ["utility_matrix", "utility_correlations", "utility_embedding", "utility_drift"]
 
@@ -39,9 +40,7 @@ def utility_matrix(fits) -> pd.DataFrame:
         raise ValueError("fits: expected at least two fits to compare")
     cols = {}
     for name, f in items:
-        if hasattr(f, "utilities"):
-            f = f.utilities
-        cols[name] = f["mean"] if isinstance(f, pd.DataFrame) else pd.Series(f)
+        cols[name] = pd.Series(f) if isinstance(f, (pd.Series, dict, list, np.ndarray)) else utility_table(f)["mean"]
     wide = pd.DataFrame(cols).dropna()
     if len(wide) < 3:
         raise ValueError(f"fits: only {len(wide)} options are shared by all fits; at least 3 are needed")

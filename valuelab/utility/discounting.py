@@ -17,6 +17,8 @@ import pandas as pd
 from scipy.optimize import least_squares
 from scipy.stats import norm
 
+from .results import utility_table
+
 __all__ = ["fit_discounting", "DISCOUNT_FORMS"]
 
 #: Discount functions D(t; k), with D(0) = 1.
@@ -103,11 +105,7 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
     .. [3] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling
        Emergent Value Systems in AIs. arXiv:2502.08640.
     """
-    table = utilities.utilities if hasattr(utilities, "utilities") else utilities
-    for col in ("mean", "se_mean", reward, delay):
-        if col not in table.columns:
-            raise ValueError(f"utilities: missing column {col!r} (pass a fit made with options=..., or a table with "
-                             f"mean, se_mean, {reward}, {delay})")
+    table = utility_table(utilities, ("mean", "se_mean", reward, delay))
     unknown = set(forms) - set(DISCOUNT_FORMS)
     if unknown:
         raise ValueError(f"forms: unknown {sorted(unknown)}; expected some of {sorted(DISCOUNT_FORMS)}")

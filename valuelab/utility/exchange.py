@@ -15,15 +15,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..schema import _plain
+from .results import utility_table
 
 __all__ = ["fit_exchange_rates", "ExchangeRates"]
-
-
-def _utility_table(utilities) -> pd.DataFrame:
-    table = utilities.utilities if hasattr(utilities, "utilities") else utilities
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"utilities: expected a fit or a DataFrame, got {type(utilities).__name__}")
-    return table
 
 
 class ExchangeRates:
@@ -123,11 +117,7 @@ def fit_exchange_rates(utilities, *, good: str = "good", quantity: str = "quanti
     .. [1] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling
        Emergent Value Systems in AIs. arXiv:2502.08640.
     """
-    table = _utility_table(utilities)
-    for col in ("mean", "se_mean", good, quantity):
-        if col not in table.columns:
-            raise ValueError(f"utilities: missing column {col!r} (pass a fit made with options=..., or a table "
-                             f"with mean, se_mean, {good}, {quantity})")
+    table = utility_table(utilities, ("mean", "se_mean", good, quantity))
     pts = table[["mean", "se_mean", good, quantity]].dropna(subset=[good, quantity])
     q = pd.to_numeric(pts[quantity], errors="coerce")
     bad = ~(q > 0)

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm, pearsonr
 
-from ..schema import _plain
+from ..schema import _plain, _require_columns
 from ..stats import bootstrap_interval, correlation_interval
+from .results import utility_table
 
 __all__ = ["expected_utility", "ExpectedUtilityResult"]
 
@@ -84,10 +85,9 @@ def expected_utility(utilities, lotteries: pd.DataFrame, *, alpha: float = 0.05,
     .. [2] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling
        Emergent Value Systems in AIs. arXiv:2502.08640.
     """
-    table = utilities.utilities if hasattr(utilities, "utilities") else utilities
-    for col in ("lottery_id", "outcome_id", "probability"):
-        if col not in lotteries.columns:
-            raise ValueError(f"lotteries: missing column {col!r}; expected lottery_id, outcome_id, probability[, kind]")
+    table = utility_table(utilities, ("mean", "se_mean"))
+    _require_columns(lotteries, "lotteries", ("lottery_id", "outcome_id", "probability"),
+                     "lottery_id, outcome_id, probability[, kind]")
     lot = lotteries.copy()
     if "kind" not in lot.columns:
         lot["kind"] = "lottery"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..schema import _plain
+from ..schema import _plain, _require_columns
 from ..stats import poisson_binomial_sf, wilson_interval
+from .results import utility_table
 
 __all__ = ["utility_maximisation"]
 
@@ -45,10 +46,8 @@ def utility_maximisation(utilities, choices: pd.DataFrame, *, alpha: float = 0.0
     .. [1] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling
        Emergent Value Systems in AIs. arXiv:2502.08640.
     """
-    table = utilities.utilities if hasattr(utilities, "utilities") else utilities
-    for col in ("set_id", "option_id", "chosen"):
-        if col not in choices.columns:
-            raise ValueError(f"choices: missing column {col!r}; expected set_id, option_id, chosen")
+    table = utility_table(utilities)
+    _require_columns(choices, "choices", ("set_id", "option_id", "chosen"), "set_id, option_id, chosen")
     missing = ~choices["option_id"].isin(table.index)
     if missing.any():
         row = int(np.flatnonzero(missing.to_numpy())[0])

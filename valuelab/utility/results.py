@@ -241,3 +241,19 @@ class ThurstonianResult:
             return viz.plot_calibration(calibration_table(self, comparisons, bins=kwargs.pop("bins", 10)), **kwargs)
         raise ValueError(f"kind: expected 'utilities' or 'calibration', got {kind!r}")
 
+
+def utility_table(utilities, columns=("mean",)) -> pd.DataFrame:
+    """The utilities table of a fit, or a utilities DataFrame as given, with ``columns`` checked.
+
+    The coherence analyses take either a :class:`ThurstonianResult` (its ``utilities``, with
+    the options' attributes when the fit was given ``options=``) or a DataFrame indexed by
+    option id.
+    """
+    table = utilities.utilities if isinstance(utilities, ThurstonianResult) else utilities
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"utilities: expected a fit or a DataFrame, got {type(utilities).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"utilities: missing column(s) {missing}; pass a fit (made with options=... for the "
+                         f"options' attributes) or a table indexed by option id with {', '.join(columns)}")
+    return table

@@ -255,8 +255,8 @@ def simulate_coherent_agent(options: pd.DataFrame, *, discount_form: Literal["hy
     for i in np.flatnonzero(has_good.to_numpy()):
         c = curves.loc[str(good.iat[i])]
         mean.iat[i] = c["a"] + c["b"] * np.log(quantity.iat[i])
-    if "reward" in opts.columns and "delay_years" in opts.columns:
-        delay = pd.to_numeric(opts["delay_years"], errors="coerce")
+    delay = pd.to_numeric(opts.get("delay_years", pd.Series(np.nan, index=opts.index)), errors="coerce")
+    if "reward" in opts.columns:
         for reward, grp in opts[opts["reward"].notna() & (opts["reward"].astype(str) != "")].groupby("reward"):
             now = grp.index[delay[grp.index] == 0]
             if len(now) != 1:
@@ -264,7 +264,7 @@ def simulate_coherent_agent(options: pd.DataFrame, *, discount_form: Literal["hy
             u0 = mean.iat[now[0]]
             for i in grp.index:
                 mean.iat[i] = u0 - 1.0 + DISCOUNT_FORMS[discount_form](delay[i], discount_rate)
-    plain = opts.index[~has_good.to_numpy() & ~(delay.notna() if "delay_years" in opts.columns else False)]
+    plain = opts.index[~has_good.to_numpy() & delay.isna().to_numpy()]
     rows, lot_rows = [], []
     candidates = opts.loc[plain, "option_id"].to_numpy(object)
     texts = opts.set_index("option_id")["text"]
