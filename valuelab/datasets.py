@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATA_DIR", "load_outcomes", "read_options_json"]
+__all__ = ["DATA_DIR", "load_outcomes", "read_options_json", "parse_list_cell", "read_dailydilemmas",
+           "dailydilemmas_choices", "load_dilemmas"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -75,3 +77,137 @@ def read_options_json(path: str | Path, *, prefix: str = "") -> pd.DataFrame:
                 raise ValueError(f"{path}: category {cat!r}, item {j}: expected a non-empty string, got {text!r}")
             rows.append({"option_id": f"{prefix}{len(rows)}", "text": text.strip(), "category": cat})
     return pd.DataFrame(rows)
+
+
+def parse_list_cell(cell, *, where: str = "cell") -> list:
+    """A list stored as a Python repr (``"['a', nan, \"b's\"]"``), parsed without evaluating it.
+
+    The text is parsed into a syntax tree and only a list (or tuple) of string literals,
+    ``None`` and ``nan`` is accepted; anything else (calls, names, arithmetic) is an error.
+    ``nan`` and ``None`` become None. An empty or missing cell is an empty list.
+
+    Raises
+    ------
+    ValueError
+        Naming ``where`` and what was found.
+    """
+    if cell is None or (isinstance(cell, float) and cell != cell):
+        return []
+    if isinstance(cell, list):
+        return cell
+    text = str(cell).strip()
+    if not text:
+        return []
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r} (not parseable)") from None
+    if not isinstance(tree, (ast.List, ast.Tuple)):
+        raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r}")
+    out = []
+    for node in tree.elts:
+        if isinstance(node, ast.Constant) and (isinstance(node.value, str) or node.value is None):
+            out.append(node.value)
+        elif isinstance(node, ast.Name) and node.id in ("nan", "NaN", "None"):
+            out.append(None)
+        else:
+            raise ValueError(f"{where}: list items must be quoted strings, nan or None; got {ast.unparse(node)[:40]!r}")
+    return out
+
+
+_DD_LISTS = ("values_direct", "values_indirect", "parties_direct", "parties_indirect", "values_names", "values_types",
+             "wvs", "mft", "virtue", "emotion", "maslow")
+
+
+def read_dailydilemmas(path: str | Path) -> pd.DataFrame:
+    """Read DailyDilemmas' per-action file (``dilemmas_with_detail_by_action*.csv``).
+
+    List cells are parsed with :func:`parse_list_cell` (never evaluated).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    DataFrame
+        One row per dilemma action: ``dilemma_id`` (the file's ``idx``), ``action_type``,
+        ``dilemma`` (``dilemma_situation``), ``action``, ``values`` (``values_direct`` then
+        ``values_indirect``, as written), and every other column of the file, list columns
+        (``values_direct``, ``values_names``, ``wvs``, ``mft``, ``virtue``, ``emotion``,
+        ``maslow``, ...) as Python lists with None for missing entries. Model-response
+        columns (``model_resp_*``) are kept; see :func:`dailydilemmas_choices`.
+
+    Raises
+    ------
+    ValueError
+        A required column is missing, or a list cell is malformed (the message names the row
+        and column).
+
+    References
+    ----------
+    .. [1] Chiu, Y. Y., Jiang, L. and Choi, Y. (2024). DailyDilemmas: Revealing Value
+       Preferences of LLMs with Quandaries of Daily Life. arXiv:2410.02683.
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path}: not a readable CSV ({err})") from None
+    raw = raw.loc[:, [c for c in raw.columns if not str(c).startswith("Unnamed")]]
+    for col in ("idx", "action_type", "action", "values_direct"):
+        if col not in raw.columns:
+            raise ValueError(f"{path}: missing column {col!r}; expected the DailyDilemmas per-action format "
+                             "(idx, dilemma_situation, action_type, action, values_direct, values_indirect, ...)")
+    df = raw.copy()
+    for col in _DD_LISTS:
+        if col in df.columns:
+            df[col] = [parse_list_cell(c, where=f"{path} row {i}, column {col!r}") for i, c in enumerate(df[col])]
+    indirect = df["values_indirect"] if "values_indirect" in df.columns else [[]] * len(df)
+    values = [[v for v in a + b if v is not None] for a, b in zip(df["values_direct"], indirect)]
+    front = pd.DataFrame({"dilemma_id": df["idx"], "action_type": df["action_type"],
+                          "dilemma": df.get("dilemma_situation"), "action": df["action"], "values": values})
+    return pd.concat([front, df.drop(columns=["idx", "action_type", "action"]
+                                     + (["dilemma_situation"] if "dilemma_situation" in df.columns else []))],
+                     axis=1)
+
+
+def dailydilemmas_choices(actions: pd.DataFrame, *, prefix: str = "model_resp_", suffix: str = "_clean") -> pd.DataFrame:
+    """The choices table from a DailyDilemmas file's model-response columns.
+
+    Each ``{prefix}{model}{suffix}`` column holds the action the model chose (``to_do`` or
+    ``not_to_do``), repeated on both rows of a dilemma; the ``to_do`` row's cell is used.
+
+    Returns
+    -------
+    DataFrame
+        ``model``, ``dilemma_id``, ``choice`` (None where the cell is empty or not an action
+        type).
+    """
+    cols = [c for c in actions.columns if str(c).startswith(prefix) and str(c).endswith(suffix)]
+    if not cols:
+        raise ValueError(f"actions: no model-response column named {prefix}<model>{suffix}")
+    rows = actions[actions["action_type"] == "to_do"]
+    out = []
+    for col in cols:
+        model = str(col)[len(prefix): len(str(col)) - len(suffix)]
+        choice = rows[col].where(rows[col].isin(["to_do", "not_to_do"]), None)
+        out.append(pd.DataFrame({"model": model, "dilemma_id": rows["dilemma_id"].to_numpy(),
+                                 "choice": choice.to_numpy(dtype=object)}))
+    return pd.concat(out, ignore_index=True)
+
+
+def load_dilemmas(path: str | Path | None = None) -> pd.DataFrame:
+    """The project's own dilemmas (``data/dilemmas.csv``: 40 dilemmas, two actions each).
+
+    Returns
+    -------
+    DataFrame
+        One row per action: ``dilemma_id``, ``topic``, ``dilemma``, ``action_type``,
+        ``action``, ``values`` (list of value texts).
+    """
+    from .frameworks.dilemmas import validate_actions
+
+    path = Path(path) if path is not None else DATA_DIR / "dilemmas.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return validate_actions(df, require_text=True)

@@ -17,7 +17,8 @@ from typing import Callable
 import numpy as np
 from scipy.stats import norm
 
-__all__ = ["wilson_interval", "correlation_interval", "bootstrap_interval", "poisson_binomial_sf"]
+__all__ = ["wilson_interval", "correlation_interval", "bootstrap_interval", "poisson_binomial_sf", "benjamini_hochberg",
+           "sign_flip_pvalue"]
 
 
 def wilson_interval(successes: float, n: float, *, alpha: float = 0.05) -> tuple[float, float]:
@@ -62,3 +63,58 @@ def poisson_binomial_sf(k: int, p: np.ndarray) -> float:
         dist[1:] = dist[1:] * (1 - q) + dist[:-1] * q
         dist[0] *= 1 - q
     return float(dist[int(np.ceil(k)):].sum())
+
+
+def benjamini_hochberg(p_values) -> np.ndarray:
+    """Benjamini–Hochberg q-values (false discovery rate adjusted p-values); NaNs stay NaN.
+
+    References
+    ----------
+    .. [1] Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate.
+       *JRSS B* 57(1), 289–300.
+    """
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return q
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = ok.size
+    adjusted = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(1.0, np.minimum.accumulate(adjusted[::-1])[::-1])
+    return q
+
+
+def sign_flip_pvalue(d: np.ndarray, *, n_perm: int = 10000, seed: int | None = 0,
+                     exact_below: int = 16) -> np.ndarray | float:
+    """Two-sided sign-flip test of ``sum(d) = 0`` for each column of ``d`` (rows: independent units).
+
+    Under the null each unit's contribution is symmetric around 0, so flipping its sign
+    leaves the distribution of the sum unchanged. Exact (all sign patterns) when at most
+    ``exact_below`` rows are non-zero, else Monte Carlo with ``(1 + hits) / (1 + n_perm)``.
+    Columns whose rows are all zero get NaN. A 1-d ``d`` gives a float.
+
+    References
+    ----------
+    .. [1] Fisher, R. A. (1935). *The Design of Experiments*, §21. Oliver & Boyd.
+    .. [2] Phipson, B. and Smyth, G. K. (2010). Permutation p-values should never be zero.
+       *Statistical Applications in Genetics and Molecular Biology* 9(1).
+    """
+    d = np.asarray(d, dtype=float)
+    if d.ndim == 1:
+        return float(sign_flip_pvalue(d[:, None], n_perm=n_perm, seed=seed, exact_below=exact_below)[0])
+    out = np.full(d.shape[1], np.nan)
+    rng = np.random.default_rng(seed)
+    for j in range(d.shape[1]):
+        x = d[d[:, j] != 0, j]
+        if x.size == 0:
+            continue
+        obs = abs(x.sum())
+        tol = 1e-9 * max(1.0, np.abs(x).sum())
+        if x.size <= exact_below:
+            signs = 1 - 2 * ((np.arange(2 ** x.size)[:, None] >> np.arange(x.size)) & 1)
+            out[j] = float(np.mean(np.abs(signs @ x) >= obs - tol))
+        else:
+            signs = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, x.size))
+            out[j] = float((1 + np.sum(np.abs(signs @ x) >= obs - tol)) / (1 + n_perm))
+    return out

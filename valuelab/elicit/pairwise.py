@@ -172,8 +172,11 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
 class _Asker:
     """Asks the model about pairs (both orders or one), through the cache; remembers every answer."""
 
-    def __init__(self, opts, model, *, method, k, temperature, template, cache, orders, seed, progress):
+    def __init__(self, opts, model, *, method, k, temperature, template, cache, orders, seed, progress,
+                 question=None):
         self.opts, self.model, self.method, self.k = opts, model, method, k
+        # question(first_id, second_id) -> prompt (str or chat messages); default: the pairwise template
+        self.question = question
         self.temperature, self.tmpl, self.cache = temperature, template, cache
         self.orders, self.seed, self.progress = orders, seed, progress
         # "scoring" versions how label probabilities are computed, so answers scored another way
@@ -193,8 +196,11 @@ class _Asker:
         self._calls += 1
         asks = _asks(pairs, self.orders, seed)
         second = np.where(asks["shown_first"] == asks["option_a"], asks["option_b"], asks["option_a"])
-        questions = [pairwise_prompt(opts.at[f, "text"], opts.at[s, "text"], template=tmpl)
-                     for f, s in zip(asks["shown_first"], second)]
+        if self.question is not None:
+            questions = [self.question(f, s) for f, s in zip(asks["shown_first"], second)]
+        else:
+            questions = [pairwise_prompt(opts.at[f, "text"], opts.at[s, "text"], template=tmpl)
+                         for f, s in zip(asks["shown_first"], second)]
         rendered = [model.render(q) for q in questions]
         keys = [cache_key(model.identity, r, self.params) for r in rendered]
         found = cache.get_many(keys) if cache is not None else {}
