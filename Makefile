@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_thurstonian.py
 	$(BIN)/python benchmarks/bench_design.py
 	$(BIN)/python benchmarks/bench_elicit.py
+	$(BIN)/python benchmarks/bench_value_mapping.py
 
 clean:
 	rm -rf $(VENV) reports

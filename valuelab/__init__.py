@@ -14,9 +14,13 @@ from .utility import *  # noqa: F401,F403  (the flat public API)
 
 _LAZY = {"plot_utilities": "viz", "plot_calibration": "viz", "plot_recovery": "viz",
          "plot_exchange_curves": "viz", "plot_expected_utility": "viz", "plot_discounting": "viz", "plot_drift": "viz",
+         "plot_value_profile": "viz", "plot_value_differences": "viz",
          "read_table": "io", "write_table": "io",
          "elicit_comparisons": "elicit", "elicit_utilities": "elicit", "TransformersModel": "elicit",
-         "ResponseCache": "elicit"}
+         "ResponseCache": "elicit",
+         "score_dilemmas": "frameworks", "score_differences": "frameworks", "steerability": "frameworks",
+         "elicit_dilemma_choices": "frameworks", "ValueMapper": "frameworks", "read_value_lexicon": "frameworks",
+         "load_dilemmas": "datasets", "read_dailydilemmas": "datasets", "SentenceEncoder": "encoder"}
 
 __all__ = [
     "__version__",

@@ -104,17 +104,20 @@ def sign_flip_pvalue(d: np.ndarray, *, n_perm: int = 10000, seed: int | None = 0
     if d.ndim == 1:
         return float(sign_flip_pvalue(d[:, None], n_perm=n_perm, seed=seed, exact_below=exact_below)[0])
     out = np.full(d.shape[1], np.nan)
-    rng = np.random.default_rng(seed)
-    for j in range(d.shape[1]):
+    nonzero = (d != 0).sum(0)
+    obs = np.abs(d.sum(0))
+    tol = 1e-9 * np.maximum(1.0, np.abs(d).sum(0))
+    for j in np.flatnonzero((nonzero > 0) & (nonzero <= exact_below)):
         x = d[d[:, j] != 0, j]
-        if x.size == 0:
-            continue
-        obs = abs(x.sum())
-        tol = 1e-9 * max(1.0, np.abs(x).sum())
-        if x.size <= exact_below:
-            signs = 1 - 2 * ((np.arange(2 ** x.size)[:, None] >> np.arange(x.size)) & 1)
-            out[j] = float(np.mean(np.abs(signs @ x) >= obs - tol))
-        else:
-            signs = rng.choice(np.array([-1.0, 1.0]), size=(n_perm, x.size))
-            out[j] = float((1 + np.sum(np.abs(signs @ x) >= obs - tol)) / (1 + n_perm))
+        signs = 1 - 2 * ((np.arange(2 ** x.size)[:, None] >> np.arange(x.size)) & 1)
+        out[j] = float(np.mean(np.abs(signs @ x) >= obs[j] - tol[j]))
+    mc = np.flatnonzero(nonzero > exact_below)
+    if mc.size:
+        # one set of sign patterns for all columns: rows are the units, so the same flips apply
+        rng = np.random.default_rng(seed)
+        hits = np.zeros(mc.size)
+        for start in range(0, n_perm, 1000):
+            signs = rng.choice(np.array([-1.0, 1.0]), size=(min(1000, n_perm - start), d.shape[0]))
+            hits += (np.abs(signs @ d[:, mc]) >= obs[mc] - tol[mc]).sum(0)
+        out[mc] = (1 + hits) / (1 + n_perm)
     return out

@@ -137,8 +137,7 @@ def _signed(ids, grp, c_do, c_not):
 
 def _boot_weights(n: int, n_boot: int, rng) -> np.ndarray:
     """How often each of ``n`` units appears in each of ``n_boot`` bootstrap resamples."""
-    draws = rng.integers(0, n, size=(n_boot, n))
-    return np.stack([np.bincount(row, minlength=n) for row in draws]).astype(float)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
 
 
 def _ratio_ci(w, num, den, alpha):
