@@ -422,3 +422,29 @@ def test_nearest_neighbour_accuracy_matches_the_reference_measurement():
     for theory, ref in {"wvs": 0.62, "mft": 0.67, "maslow": 0.62}.items():
         assert abs(res.at[theory, "accuracy"] - ref) < 0.04, theory
         assert res.at[theory, "majority_accuracy"] == pytest.approx(0.36, abs=0.01)
+
+
+# ---------------------------------------------------------------- figures
+def test_value_profile_and_difference_figures():
+    import valuelab as vl
+
+    actions = pd.DataFrame({"dilemma_id": np.repeat([1, 2, 3], 2), "action_type": ["to_do", "not_to_do"] * 3,
+                            "values": [["honesty"], ["loyalty"], ["safety"], ["privacy"], ["honesty"], ["safety"]]})
+    choices = pd.DataFrame({"model": ["m"] * 3 + ["r"] * 3, "dilemma_id": [1, 2, 3] * 2,
+                            "choice": ["to_do", "to_do", "to_do", "not_to_do", "not_to_do", "to_do"]})
+    scores = score_dilemmas(actions, choices, lexicon=SYN, theories=["wvs", "mft"], n_boot=50)
+    fig = vl.plot_value_profile(scores)
+    assert len(fig.data) == 4  # two theories x two models
+    bar = next(t for t in fig.data if t.name == "m" and "Fairness" in list(t.y))
+    s = scores.set_index(["model", "label"])
+    i = list(bar.y).index("Fairness")
+    assert bar.x[i] == s.loc[("m", "Fairness"), "score"]
+    assert bar.error_x.array[i] == pytest.approx(s.loc[("m", "Fairness"), "ci_high"] - s.loc[("m", "Fairness"), "score"])
+    assert "Purity" not in bar.y  # never occurs: left out
+    diffs = score_differences(actions, choices, reference="r", lexicon=SYN, theories="mft", n_boot=50)
+    fig = vl.plot_value_differences(diffs)
+    assert len(fig.data) == 1
+    d = diffs.dropna(subset=["difference"]).set_index("label")
+    assert dict(zip(fig.data[0].y, fig.data[0].x))["mft: Fairness"] == d.at["Fairness", "difference"]
+    with pytest.raises(ValueError, match="no label with a score"):
+        vl.plot_value_profile(scores.assign(score=np.nan))
