@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .parse import renormalise
+from .parse import label_spellings, renormalise
 
 __all__ = ["OpenAIModel", "ServerError"]
 
@@ -154,7 +154,7 @@ class OpenAIModel:
             for alt in content:
                 token = str(alt.get("token", "")).strip()
                 for j, lab in enumerate(labels):
-                    if token == lab:
+                    if token in label_spellings(lab):
                         raw[j] += math.exp(float(alt["logprob"]))
             return raw
 

@@ -70,3 +70,8 @@ def renormalise(raw: np.ndarray):
     mass = raw.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return raw / mass[:, None], mass
+
+
+def label_spellings(label) -> tuple[str, ...]:
+    """The spellings of an answer label: ``"A"`` -> ``("A",)``; a tuple lists alternatives."""
+    return (label,) if isinstance(label, str) else tuple(label)

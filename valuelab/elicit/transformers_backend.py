@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .embedded import EMBEDDED_MODELS, embedded_model_dir
-from .parse import renormalise
+from .parse import label_spellings, renormalise
 
 __all__ = ["TransformersModel", "option_token_variants", "option_token_sequences"]
 
@@ -153,10 +153,20 @@ class TransformersModel:
 
     # ------------------------------------------------------------------ prompts
     def render(self, prompt) -> str:
-        """The exact text the model sees: chat template with the generation prompt, or plain."""
+        """The exact text the model sees: chat template with the generation prompt, or plain.
+
+        ``prompt`` is a string or a list of chat messages. When the last message has role
+        ``assistant``, its content is a prefill: the model continues it (used to read the
+        answer after a reasoning step). Base models see the messages' contents joined by
+        newlines.
+        """
         if self.chat:
             messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            prefill = ""
+            if messages and messages[-1].get("role") == "assistant":
+                prefill = messages[-1]["content"]
+                messages = messages[:-1]
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + prefill
         if not isinstance(prompt, str):
             return "\n".join(m["content"] for m in prompt)
         return prompt
@@ -188,10 +198,16 @@ class TransformersModel:
         once and its attention cache reused for every prompt, so each batch processes only
         the differing tails; the logits are the same as without sharing (to float rounding).
         """
+        encoded = [self.tokenizer(t, add_special_tokens=not self.chat)["input_ids"] for t in texts]
+        return self._next_token_logprobs_ids(encoded, progress=progress)
+
+    def _next_token_logprobs_ids(self, encoded: Sequence[Sequence[int]], *, columns=None,
+                                 progress: bool = False) -> np.ndarray:
+        """:meth:`next_token_logprobs` from token ids; only the vocabulary ``columns`` when given."""
         import torch
 
-        encoded = [self.tokenizer(t, add_special_tokens=not self.chat)["input_ids"] for t in texts]
-        shared = _common_prefix_length(encoded) if self.share_prefix and len(texts) > 1 else 0
+        encoded = [list(e) for e in encoded]
+        shared = _common_prefix_length(encoded) if self.share_prefix and len(encoded) > 1 else 0
         last_only = {"logits_to_keep": 1} if self._accepts("logits_to_keep") else {}
         prefix_cache = None
         if shared >= 8:
@@ -204,7 +220,7 @@ class TransformersModel:
         order = np.argsort([len(e) for e in encoded], kind="stable")
         pad = self.tokenizer.pad_token_id
         out = None
-        starts = range(0, len(texts), self.batch_size)
+        starts = range(0, len(encoded), self.batch_size)
         if progress:
             from tqdm.auto import tqdm
 
@@ -229,9 +245,10 @@ class TransformersModel:
                 # only the last position's logits are needed: skip the vocabulary projection elsewhere
                 logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **last_only,
                                     **kwargs).logits
-                lp = torch.log_softmax(logits[:, -1, :].float(), dim=-1).numpy()
+                lp = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+                lp = (lp[:, torch.as_tensor(columns)] if columns is not None else lp).numpy()
                 if out is None:
-                    out = np.empty((len(texts), lp.shape[1]))
+                    out = np.empty((len(encoded), lp.shape[1]))
                 out[chunk] = lp
         return out if out is not None else np.empty((0, 0))
 
@@ -246,9 +263,10 @@ class TransformersModel:
         Parameters
         ----------
         prompts : list of str or message lists
-        labels : sequence of str
+        labels : sequence of str or of tuples of str
             Answer labels; the probabilities of each label's spellings (``"A"``, ``" A"``)
-            are summed.
+            are summed. A tuple lists alternative spellings of one label (``("3", "٣")``
+            for an answer in Western or Arabic-Indic digits), all summed.
         progress : bool
 
         Returns
@@ -263,60 +281,50 @@ class TransformersModel:
         .. [1] Brown, T. et al. (2020). Language models are few-shot learners. *NeurIPS*
            33 (answer scoring by conditional log-likelihood, §2.4).
         """
-        sequences = [option_token_sequences(self.tokenizer, lab) for lab in labels]
+        sequences = [list(dict.fromkeys(seq for sp in label_spellings(lab)
+                                        for seq in option_token_sequences(self.tokenizer, sp))) for lab in labels]
         for lab, seqs in zip(labels, sequences):
             if not seqs:
                 raise ValueError(f"label {lab!r} has no tokens for {self.name}")
         texts = [self.render(p) for p in prompts]
-        raw = np.zeros((len(texts), len(labels)))
-        # one-token spellings are read off the next-token distribution (one pass over all
-        # prompts, so batches are length-sorted across the whole call); only spellings of
-        # several tokens need the slower token-by-token scoring
+        if any(len(seq) > 1 for seqs in sequences for seq in seqs):
+            # the chain rule runs each prompt once and continues every prefix from its cache;
+            # it reads the one-token spellings off that same pass
+            return renormalise(self._sequence_probabilities(texts, sequences, progress=progress))
+        # all spellings are one token: one batched, length-sorted pass over all prompts
         lp = self.next_token_logprobs(texts, progress=progress)
-        multi = []
-        for j, seqs in enumerate(sequences):
-            one = [seq[0] for seq in seqs if len(seq) == 1]
-            if one:
-                raw[:, j] = np.exp(lp[:, one]).sum(axis=1)
-            multi.append([seq for seq in seqs if len(seq) > 1])
-        if any(multi):
-            for start in range(0, len(texts), self.batch_size):
-                part = texts[start : start + self.batch_size]
-                raw[start : start + len(part)] += self._sequence_probabilities(part, multi)
+        raw = np.stack([np.exp(lp[:, [seq[0] for seq in seqs]]).sum(axis=1) for seqs in sequences], axis=1)
         return renormalise(raw)
 
-    def _sequence_probabilities(self, texts: Sequence[str], sequences) -> np.ndarray:
-        """Summed probability of each label's spellings, each scored token by token (n x labels)."""
-        import torch
+    def _sequence_probabilities(self, texts: Sequence[str], sequences, *, progress: bool = False) -> np.ndarray:
+        """Summed probability of each label's spellings, each scored token by token (n x labels).
 
-        flat = [seq for seqs in sequences for seq in seqs]
+        ``P(t_1 ... t_m | prompt) = prod_j P(t_j | prompt, t_1 ... t_{j-1})``. Spellings share
+        prefixes (``" 1"``, ``" 2"`` all start with the space token), so the next-token
+        distribution is computed once per prompt and distinct prefix, not once per spelling,
+        and each prompt runs once: its prefixes continue from its attention cache.
+        """
+        flat = [tuple(seq) for seqs in sequences for seq in seqs]
         owner = np.repeat(np.arange(len(sequences)), [len(seqs) for seqs in sequences])
-        if not flat:
-            return np.zeros((len(texts), len(sequences)))
-        prompt_ids = self.tokenizer(list(texts), add_special_tokens=not self.chat)["input_ids"]
-        rows = [(i, c, list(p) + list(seq)) for i, p in enumerate(prompt_ids) for c, seq in enumerate(flat)]
-        logp = np.zeros(len(rows))
-        pad = self.tokenizer.pad_token_id
-        with torch.inference_mode():
-            for start in range(0, len(rows), self.batch_size):
-                part = rows[start : start + self.batch_size]
-                width = max(len(r[2]) for r in part)
-                ids = torch.tensor([[pad] * (width - len(r[2])) + r[2] for r in part])
-                mask = torch.tensor([[0] * (width - len(r[2])) + [1] * len(r[2]) for r in part])
-                pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                keep = max(len(flat[c]) for _, c, _ in part) + 1
-                extra = {"logits_to_keep": keep} if self._accepts("logits_to_keep") else {}
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **extra).logits.float()
-                offset = width - logits.shape[1]  # logits cover the last positions only
-                lsm = torch.log_softmax(logits, dim=-1)
-                for k, (_, c, _) in enumerate(part):
-                    seq = flat[c]
-                    # token t of the label sits at position width - len(seq) + t, predicted one step earlier
-                    at = torch.arange(width - len(seq) - 1, width - 1) - offset
-                    logp[start + k] = float(lsm[k, at, torch.tensor(seq)].sum())
         out = np.zeros((len(texts), len(sequences)))
-        for (i, c, _), lp in zip(rows, logp):
-            out[i, owner[c]] += np.exp(lp)
+        if not flat or not len(texts):
+            return out
+        prompt_ids = [list(self.tokenizer(t, add_special_tokens=not self.chat)["input_ids"]) for t in texts]
+        prefixes = sorted({seq[:j] for seq in flat for j in range(len(seq))})
+        where = {p: k for k, p in enumerate(prefixes)}
+        vocab = sorted({tok for seq in flat for tok in seq})
+        col = {tok: j for j, tok in enumerate(vocab)}
+        rows = enumerate(prompt_ids)
+        if progress:
+            from tqdm.auto import tqdm
+
+            rows = tqdm(rows, total=len(prompt_ids), desc="logits", unit="prompt")
+        for i, ids in rows:
+            # the sequences share the whole prompt, so it runs once and only the prefixes are new
+            lp = self._next_token_logprobs_ids([ids + list(p) for p in prefixes], columns=vocab)
+            for c, seq in enumerate(flat):
+                total = sum(lp[where[seq[:j]], col[seq[j]]] for j in range(len(seq)))
+                out[i, owner[c]] += np.exp(total)
         return out
 
     # ------------------------------------------------------------------ sampling

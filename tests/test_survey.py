@@ -1,0 +1,350 @@
+"""Survey probes: metrics, loaders, refusal detection, leakage, shifts, human alignment."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import entropy
+
+import valuelab.survey as sv
+from valuelab.stats import wilson_interval
+
+ROOT = Path(__file__).resolve().parent.parent
+MENA = ROOT.parent / "shared" / "data" / "menavalues" / "MenaValues_Benchmark.xlsx"
+needs_mena = pytest.mark.skipif(not MENA.exists(), reason="published MENAValues workbook in ../shared is absent")
+
+
+# ---------------------------------------------------------------- metrics: closed forms
+def test_js_distance_closed_form():
+    p, q = np.array([0.5, 0.5]), np.array([1.0, 0.0])
+    m = (p + q) / 2
+    div = entropy(m, base=2) - (entropy(p, base=2) + entropy(q, base=2)) / 2  # 0.8113 - 0.5
+    assert sv.js_distance(p, q) == pytest.approx(np.sqrt(div))
+    assert sv.js_distance(p, q) == pytest.approx(0.55793, abs=1e-5)
+    assert sv.js_distance([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert sv.js_distance([0.2, 0.8], [0.2, 0.8]) == 0
+    with pytest.raises(ValueError, match="same number of options"):
+        sv.js_distance([0.5, 0.5], [0.2, 0.3, 0.5])
+    with pytest.raises(ValueError, match="distribution"):
+        sv.js_distance([0.5, np.nan], [0.5, 0.5])
+
+
+def test_ordinal_emd_closed_form():
+    assert sv.ordinal_emd([1, 0, 0], [0, 0, 1]) == pytest.approx(1.0)
+    assert sv.ordinal_emd([1, 0, 0], [0, 1, 0]) == pytest.approx(0.5)
+    # EMD on a line = sum of |CDF differences|: CDFs (.5,.8,1) and (.2,.4,1) -> .3 + .4 = .7, / (k-1) = .35
+    assert sv.ordinal_emd([0.5, 0.3, 0.2], [0.2, 0.2, 0.6]) == pytest.approx(0.35)
+    assert sv.distribution_distance([1, 0, 0], [0, 0, 1], "categorical") == pytest.approx(1.0)
+
+
+def test_metric_symmetry_and_bounds_on_random_distributions():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = rng.integers(2, 7)
+        p, q = rng.dirichlet(np.ones(k)), rng.dirichlet(np.ones(k))
+        for f in (sv.js_distance, sv.ordinal_emd):
+            d = f(p, q)
+            assert 0 <= d <= 1 and d == pytest.approx(f(q, p)) and f(p, p) == pytest.approx(0, abs=1e-7)
+
+
+def test_consistency_scores_ordinal_only():
+    assert sv.consistency_score(2, 3, 1, 4) == pytest.approx(100 * (1 - 1 / 3))
+    assert sv.consistency_score(1, 4, 1, 4) == 0
+    np.testing.assert_allclose(sv.consistency_score([1, 2], [1, 3], 1, 5), [100, 75])
+    with pytest.raises(ValueError, match="categorical"):
+        sv.consistency_score(1, 2, 1, 4, scale="categorical")
+
+
+def test_cliffs_delta_equals_pair_counting():
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 5, 30).astype(float), rng.integers(1, 6, 25).astype(float)
+    brute = (np.sign(x[:, None] - y[None, :])).mean()
+    assert sv.cliffs_delta(x, y) == pytest.approx(brute)
+    assert sv.cliffs_delta([3, 4], [1, 2]) == 1
+
+
+def test_expected_answer():
+    assert sv.expected_answer([0.5, 0, 0.5]) == pytest.approx(2)
+
+
+# ---------------------------------------------------------------- loaders and tables
+@needs_mena
+def test_read_menavalues_and_its_reported_means():
+    items, human = sv.read_menavalues(MENA)
+    assert len(items) == 864 and human["population"].nunique() == 16
+    assert items["scale"].value_counts().to_dict() == {"ordinal": 755, "categorical": 109}
+    # the workbook reports each country's mean for ordinal items: recompute it from the shares
+    h = human.merge(items[["item_id", "min_code", "scale"]])
+    h["code"] = h["option"] + h["min_code"] - 1
+    cell = h.assign(w=h["code"] * h["share"]).groupby(["item_id", "population"]).agg(
+        mean=("w", "sum"), reported=("reported", "first"), scale=("scale", "first"), excluded=("excluded_share", "first"))
+    ordinal = cell[(cell["scale"] == "ordinal") & (cell["excluded"] == 0)]
+    assert len(ordinal) > 7000
+    assert (ordinal["mean"] - ordinal["reported"]).abs().max() < 0.01  # shares are rounded to 0.01%
+    # categorical items report the mode
+    cat = h[h["scale"] == "categorical"].sort_values("share").groupby(["item_id", "population"]).tail(1)
+    assert (cat["code"] == cat["reported"]).mean() > 0.95
+    assert np.allclose(human.groupby(["item_id", "population"])["share"].sum(), 1)
+    with pytest.raises(ValueError, match="country 'Atlantis' is not in the workbook"):
+        sv.read_menavalues(MENA, countries=["Egypt", "Atlantis"])
+
+
+def test_read_menavalues_rejects_a_file_that_is_not_a_workbook(tmp_path):
+    path = tmp_path / "x.xlsx"
+    path.write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match="not a readable Excel workbook"):
+        sv.read_menavalues(path)
+
+
+def test_read_globalopinionqa_format(tmp_path):
+    path = tmp_path / "goqa.csv"
+    pd.DataFrame({
+        "question": ["Is work important?", "Which is best?"],
+        "selections": ["defaultdict(<class 'list'>, {'Belgium': [0.6, 0.4], 'Chile': [0.25, 0.75]})",
+                       "defaultdict(<class 'list'>, {'Belgium': [0.2, 0.3, 0.5]})"],
+        "options": ["['Yes', 'No']", "['A', \"B's\", 'C']"],
+        "source": ["GAS", "WVS"],
+    }).to_csv(path, index=False)
+    items, human = sv.read_globalopinionqa(path, ordinal_items=["goqa0"])
+    assert items["options"].tolist() == [["Yes", "No"], ["A", "B's", "C"]]
+    assert items["scale"].tolist() == ["ordinal", "categorical"]
+    chile = human[(human["item_id"] == "goqa0") & (human["population"] == "Chile")]
+    assert chile["share"].tolist() == [0.25, 0.75]
+    bad = pd.read_csv(path)
+    bad.loc[0, "selections"] = "defaultdict(<class 'list'>, {'Belgium': __import__('os').getcwd()})"
+    bad.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="row 0, column 'selections'"):
+        sv.read_globalopinionqa(path)
+
+
+def test_survey_item_validation_errors():
+    good = pd.DataFrame({"item_id": ["a", "a"], "language": ["en", "ar"], "question": ["Q?", "س؟"],
+                         "options": ['["x", "y"]', ["س", "ص"]], "scale": ["ordinal", "ordinal"]})
+    assert sv.validate_survey_items(good)["options"].tolist() == [["x", "y"], ["س", "ص"]]
+    with pytest.raises(ValueError, match="row 1, column 'scale'.*'nominal'"):
+        sv.validate_survey_items(good.assign(scale=["ordinal", "nominal"]))
+    with pytest.raises(ValueError, match="row 0, column 'options': expected at least two"):
+        sv.validate_survey_items(good.assign(options=['["x"]', '["x", "y"]']))
+    with pytest.raises(ValueError, match="item 'a': its translations differ"):
+        sv.validate_survey_items(good.assign(options=['["x", "y"]', '["x", "y", "z"]']))
+    human = pd.DataFrame({"item_id": ["a", "a"], "population": ["P", "P"], "option": [1, 2], "share": [0.5, 0.3]})
+    with pytest.raises(ValueError, match="item 'a', population 'P': shares sum to 0.800"):
+        sv.validate_human_distributions(human)
+    with pytest.raises(ValueError, match="row 1, column 'option': 3 exceeds the item's 2 options"):
+        sv.validate_human_distributions(human.assign(option=[1, 3], share=[0.5, 0.5]), items=good)
+
+
+def test_project_items_cover_seven_languages_with_rtl_and_non_latin_scripts():
+    items = sv.load_survey_items()
+    assert items["item_id"].nunique() >= 20
+    langs = set(items["language"])
+    assert {"ar", "fa"} <= langs and {"zh", "ru"} <= langs and len(langs) >= 6
+    assert items.groupby("item_id")["language"].nunique().min() == len(langs)
+    assert set(items["scale"]) == {"ordinal", "categorical"}
+    pieces = sv.survey_prompt_pieces()
+    for lang in langs:
+        assert "{country}" in pieces[lang]["persona"] and "{country}" in pieces[lang]["observer"]
+    countries = sv.survey_countries()
+    assert countries.groupby("country")["language"].nunique().min() == len(langs)
+
+
+def test_survey_prompt_framings_and_labels():
+    q = sv.survey_prompt("How important is family?", ["Very", "Not"], language="en", framing="observer",
+                         country="Egypt")
+    assert q.startswith("How would an average person from Egypt") and "1. Very\n2. Not" in q
+    assert "1. 1" not in sv.survey_prompt("Rate 1-4.", ["1", "2", "3", "4"])  # codes explained in the question
+    with pytest.raises(ValueError, match="needs a country"):
+        sv.survey_prompt("Q?", ["a", "b"], framing="persona")
+    assert sv.option_labels(3, "ar")[2] == ("3", "٣")
+    assert sv.option_labels(3, "fa")[0] == ("1", "۱")
+    assert sv.option_labels(2, "en") == [("1",), ("2",)]
+
+
+# ---------------------------------------------------------------- refusals
+REFUSALS = {
+    "en": ("As an AI, I don't have personal opinions on this.", "It depends on the person.", "I would say 3."),
+    "ar": ("لا أستطيع الإجابة على هذا السؤال.", "هذا يعتمد على الشخص.", "الإجابة: ٣"),
+    "fa": ("من نمی‌توانم پاسخ بدهم.", "این بستگی دارد به شرایط.", "پاسخ: ۳"),
+    "zh": ("我无法回答这个问题。", "这因人而异。", "答案：3"),
+    "ru": ("Я не могу ответить на этот вопрос.", "Это зависит от человека.", "Ответ: 3"),
+    "es": ("No puedo responder a esa pregunta.", "Eso depende de cada persona.", "Respuesta: 3"),
+    "tr": ("Bu soruya cevap veremem.", "Bu kişiye göre değişir.", "Cevap: 3"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(REFUSALS))
+def test_refusal_detection_in_every_language(language):
+    refuse, evade, answer = REFUSALS[language]
+    r = sv.detect_refusal(refuse, language=language, n_options=4)
+    assert r["refused"] and r["kind"] == "refusal" and r["confidence"] >= 0.9
+    e = sv.detect_refusal(evade, language=language, n_options=4)
+    assert e["refused"] and e["kind"] == "evasion", (language, e)
+    a = sv.detect_refusal(answer, language=language, n_options=4)
+    assert not a["refused"] and a["answer"] == 3
+    n = sv.detect_refusal("The weather is nice.", language=language, n_options=4)
+    assert n["refused"] and n["kind"] == "no_option"
+
+
+def test_option_number_parsing():
+    assert sv.parse_option_number("2 or 3", 4) is None
+    assert sv.parse_option_number("Options 1 to 4... Answer: 2", 4) == 2
+    assert sv.parse_option_number("٤", 4) == 4
+    assert sv.parse_option_number("7", 4) is None
+    assert sv.parse_option_number("3.5 out of 4", 4) is None
+
+
+# ---------------------------------------------------------------- leakage
+def test_leakage_on_constructed_responses():
+    resp = pd.DataFrame({
+        "model": "m", "language": ["en"] * 4 + ["ar"] * 2, "framing": "neutral",
+        "refused": [True, True, True, False, True, True],
+        "probs": [[0.9, 0.1], [0.55, 0.45], [0.8, 0.2], [0.95, 0.05], [0.3, 0.7], [0.5, 0.5]],
+        "option_mass": [0.5, 0.5, 0.01, 0.9, 0.2, 0.3],
+    })
+    out = sv.detect_leakage(resp, tau=0.6, min_mass=0.05)
+    # row 0 leaks; row 1 too flat; row 2 too little mass; row 3 answered; row 4 leaks option 2; row 5 flat
+    assert out["leaked"].tolist() == [True, False, False, False, True, False]
+    assert out["hidden_answer"].tolist()[:5] == [1, 1, 1, 1, 2]
+    rates = sv.leakage_rates(out, by=["model", "language"]).set_index("language")
+    assert rates.loc["en", ["n_refused", "n_leaked"]].tolist() == [3, 1]
+    assert rates.loc["en", "leakage_rate"] == pytest.approx(1 / 3)
+    assert (rates.loc["en", "ci_low"], rates.loc["en", "ci_high"]) == pytest.approx(wilson_interval(1, 3))
+    sm = pytest.importorskip("statsmodels.stats.proportion")
+    assert (rates.loc["ar", "ci_low"], rates.loc["ar", "ci_high"]) == pytest.approx(
+        sm.proportion_confint(1, 2, method="wilson"))
+
+
+# ---------------------------------------------------------------- shifts and tests
+def _responses(table):
+    rows = []
+    for (lang, framing, country, item, scale), probs in table.items():
+        rows.append({"model": "m", "item_id": item, "language": lang, "framing": framing, "country": country,
+                     "reasoning": False, "scale": scale, "probs": list(probs)})
+    return pd.DataFrame(rows)
+
+
+def test_language_and_framing_shifts_equal_their_metrics():
+    table = {("en", "neutral", None, "i1", "ordinal"): [0.7, 0.2, 0.1],
+             ("ar", "neutral", None, "i1", "ordinal"): [0.1, 0.2, 0.7],
+             ("en", "neutral", None, "i2", "categorical"): [0.5, 0.5],
+             ("ar", "neutral", None, "i2", "categorical"): [1.0, 0.0],
+             ("en", "persona", "Egypt", "i1", "ordinal"): [0.2, 0.6, 0.2],
+             ("en", "observer", "Egypt", "i1", "ordinal"): [0.2, 0.2, 0.6]}
+    lang = sv.condition_shifts(_responses(table), between="language").set_index(["framing", "item_id"])
+    i1 = lang.loc[("neutral", "i1")]
+    assert i1["distance"] == pytest.approx(sv.ordinal_emd([0.7, 0.2, 0.1], [0.1, 0.2, 0.7]))
+    assert (i1["answer_a"], i1["answer_b"]) == pytest.approx((1.4, 2.6))
+    assert i1["consistency"] == pytest.approx(100 * (1 - 1.2 / 2))  # CLCS
+    assert lang.loc[("neutral", "i2"), "distance"] == pytest.approx(0.55793, abs=1e-5)
+    fr = sv.condition_shifts(_responses(table), between="framing")
+    pair = fr[(fr["a"] == "persona") & (fr["b"] == "observer")].iloc[0]
+    assert pair["consistency"] == pytest.approx(100 * (1 - 0.4 / 2))  # FCS: 2.0 vs 2.4
+    neutral_vs_persona = fr[(fr["a"] == "neutral") & (fr["b"] == "persona")]
+    assert len(neutral_vs_persona) == 1 and neutral_vs_persona["country"].iat[0] == "Egypt"
+    mat = sv.shift_matrix(lang)
+    assert mat.loc["en", "ar"] == mat.loc["ar", "en"] and mat.loc["en", "en"] == 0
+
+
+def _null_shifts(rng, n_items, effect=0.0):
+    rows = []
+    for i in range(n_items):
+        base = rng.uniform(1.5, 3.5)
+        a, b = base + rng.normal(0, 0.4), base + effect + rng.normal(0, 0.4)
+        rows.append({"model": "m", "framing": "neutral", "country": None, "reasoning": False, "item_id": f"i{i}",
+                     "scale": "ordinal", "n_options": 5, "a": "en", "b": "ar", "distance": abs(a - b) / 4,
+                     "answer_a": a, "answer_b": b, "consistency": 100 * (1 - abs(a - b) / 4)})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.slow
+def test_permutation_test_holds_its_size_and_has_power():
+    rng = np.random.default_rng(3)
+    p_null = [sv.test_condition_shifts(_null_shifts(rng, 20), n_resamples=999, seed=int(rng.integers(1 << 30)))
+              ["p_value"].iat[0] for _ in range(300)]
+    assert 0.02 <= np.mean(np.array(p_null) < 0.05) <= 0.09
+    p_alt = [sv.test_condition_shifts(_null_shifts(rng, 20, effect=0.6), n_resamples=999)["p_value"].iat[0]
+             for _ in range(30)]
+    assert np.mean(np.array(p_alt) < 0.05) > 0.8
+
+
+def test_condition_test_reports_effect_size_and_bh():
+    rng = np.random.default_rng(0)
+    shifts = pd.concat([_null_shifts(rng, 12, effect=1.0), _null_shifts(rng, 12).assign(b="fa")])
+    out = sv.test_condition_shifts(shifts, n_resamples=2000).set_index("b")
+    x = (shifts[shifts.b == "ar"]["answer_a"] - 1) / 4
+    y = (shifts[shifts.b == "ar"]["answer_b"] - 1) / 4
+    assert out.loc["ar", "mean_difference"] == pytest.approx(float(np.mean(x - y)))
+    assert out.loc["ar", "cliffs_delta"] == pytest.approx(sv.cliffs_delta(x, y))
+    assert out.loc["ar", "p_value"] < 0.01
+    assert out.loc["ar", "q_value"] == pytest.approx(min(1, out["p_value"].min() * 2))
+
+
+# ---------------------------------------------------------------- human alignment
+def test_alignment_closest_population_and_reasoning_effect():
+    human = pd.DataFrame({"item_id": ["i1"] * 6, "population": ["P"] * 3 + ["Q"] * 3, "option": [1, 2, 3] * 2,
+                          "share": [0.7, 0.2, 0.1, 0.1, 0.2, 0.7]})
+    resp = pd.DataFrame({"model": "m", "item_id": "i1", "language": "en", "framing": "neutral", "country": None,
+                         "reasoning": [False, True], "scale": "ordinal",
+                         "probs": [[0.7, 0.2, 0.1], [0.4, 0.2, 0.4]]})
+    al = sv.human_alignment(resp, human).set_index(["reasoning", "population"])
+    assert al.loc[(False, "P"), "similarity"] == pytest.approx(1.0)
+    assert al.loc[(False, "P"), "nvas"] == pytest.approx(100.0)
+    assert al.loc[(False, "Q"), "nvas"] == pytest.approx(100 * (1 - 1.2 / 2))  # 1.4 vs 2.6 on 1..3
+    assert al.loc[(True, "Q"), "similarity"] == pytest.approx(1 - sv.js_distance([0.4, 0.2, 0.4], [0.1, 0.2, 0.7]))
+    close = sv.closest_population(al.reset_index()).set_index("reasoning")
+    assert close.loc[False, "closest"] == "P" and close.loc[False, "runner_up"] == "Q"
+    eff = sv.reasoning_effect(al.reset_index()).iloc[0]
+    expected = np.mean([al.loc[(True, p), "similarity"] - al.loc[(False, p), "similarity"] for p in "PQ"])
+    assert eff["difference"] == pytest.approx(expected) and eff["n_items"] == 1
+    with pytest.raises(ValueError, match="no response shares an item"):
+        sv.human_alignment(resp.assign(item_id="zz"), human)
+
+
+# ---------------------------------------------------------------- end to end on a tiny model
+@pytest.fixture(scope="module")
+def tiny():
+    pytest.importorskip("transformers")
+    from tiny_model import tiny_model
+
+    from valuelab.elicit import TransformersModel
+
+    model, tok = tiny_model()
+    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=8)
+
+
+def test_elicit_survey_end_to_end_on_a_tiny_model(tiny, tmp_path):
+    items = sv.load_survey_items()
+    items = items[items["item_id"].isin(["v01", "v02"])]
+    db = tmp_path / "c.sqlite"
+    kw = dict(languages=["en", "ar"], framings=["neutral", "persona"], countries=["Egypt"], reasoning=(False, True),
+              max_new_tokens=4, reasoning_tokens=6, cache=str(db), progress=False)
+    resp = sv.elicit_survey(items, tiny, **kw)
+    assert len(resp) == 2 * 2 * 2 * 2  # items x languages x framings x reasoning
+    for p, k in zip(resp["probs"], resp["n_options"]):
+        assert len(p) == k and sum(p) == pytest.approx(1)
+    assert ((resp["option_mass"] > 0) & (resp["option_mass"] <= 1)).all()
+    assert resp["refused"].dtype == bool and not resp["cached"].any()
+    assert resp.loc[resp["framing"] == "persona", "country"].eq("Egypt").all()
+    assert resp.loc[resp["framing"] == "neutral", "country"].isna().all()
+    # the reasoning text is fed back before the answer is read
+    think = resp[resp["reasoning"]].iloc[0]
+    assert think["prompt"].rstrip().endswith(sv.survey_prompt_pieces()[think["language"]]["answer_cue"])
+    again = sv.elicit_survey(items, tiny, **kw)
+    assert again["cached"].all()
+    np.testing.assert_allclose(np.concatenate(list(again["probs"])), np.concatenate(list(resp["probs"])))
+    shifts = sv.condition_shifts(resp, between="language")
+    assert len(shifts) == 2 * 2 * 2  # items x framings x reasoning, one language pair
+    assert sv.leakage_rates(resp)["n_responses"].sum() == len(resp)
+
+
+def test_elicit_survey_base_model_prompt_ends_with_the_answer_cue(tiny):
+    from valuelab.elicit import TransformersModel
+
+    base = TransformersModel("tiny-base", _model=tiny.model, _tokenizer=tiny.tokenizer, chat=False)
+    items = sv.load_survey_items()
+    resp = sv.elicit_survey(items[items["item_id"] == "v01"], base, languages=["ru"], max_new_tokens=3,
+                            progress=False)
+    assert resp["prompt"].iat[0].endswith(sv.survey_prompt_pieces()["ru"]["answer_cue"])
+    with pytest.raises(ValueError, match="countries"):
+        sv.elicit_survey(items, base, framings=["persona"], progress=False)

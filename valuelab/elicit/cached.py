@@ -1,0 +1,115 @@
+"""Model calls through the response cache: option probabilities and generations, batch by batch.
+
+Each batch's answers are written to the cache as soon as they arrive, so an interrupted run
+loses at most the batch in flight and a re-run asks only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from typing import Sequence
+
+import numpy as np
+
+from .cache import ResponseCache, cache_key
+from .parse import label_spellings
+
+__all__ = ["cached_option_probabilities", "cached_generate"]
+
+
+def _open(cache):
+    if cache is None or isinstance(cache, ResponseCache):
+        return cache, False
+    return ResponseCache(cache), True
+
+
+def _run(model, prompts, params, compute, *, cache, progress, desc):
+    """Results of ``compute(list_of_prompts) -> list_of_dicts`` per prompt, through the cache."""
+    store, own = _open(cache)
+    try:
+        rendered = [model.render(p) for p in prompts]
+        keys = [cache_key(model.identity, r, params) for r in rendered]
+        found = store.get_many(keys) if store is not None else {}
+        results = {i: found[k] for i, k in enumerate(keys) if k in found}
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        batch = max(1, int(getattr(model, "batch_size", 16)))
+        starts = range(0, len(todo), batch)
+        if progress and todo:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=desc, unit="batch")
+        for start in starts:
+            idx = todo[start : start + batch]
+            t0 = time.perf_counter()
+            new = compute([prompts[i] for i in idx])
+            per = (time.perf_counter() - t0) / len(idx)
+            for i, res in zip(idx, new):
+                res = {**res, "latency_s": per, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
+                results[i] = res
+                if store is not None:
+                    store.put(keys[i], model=model.identity["name"], prompt=rendered[i], params=params, result=res)
+        cached = np.array([k in found for k in keys], dtype=bool)
+        return [results[i] for i in range(len(prompts))], rendered, keys, cached
+    finally:
+        if own:
+            store.close()
+
+
+def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, cache=None, progress: bool = False):
+    """:meth:`option_probabilities` of ``model`` through the response cache.
+
+    Parameters
+    ----------
+    model : TransformersModel or OpenAIModel
+    prompts : list of str or message lists
+    labels : sequence of str or tuples of alternative spellings
+    cache : ResponseCache, path or None
+    progress : bool
+
+    Returns
+    -------
+    probs : ndarray (n_prompts x n_labels)
+        Renormalised over the labels (NaN rows when the mass is 0).
+    mass : ndarray (n_prompts,)
+        Raw probability on the labels.
+    info : dict
+        ``rendered`` (prompt texts), ``keys`` (cache keys), ``cached`` (bool array),
+        ``latency_s``.
+    """
+    params = {"method": "logits", "labels": [list(label_spellings(lab)) for lab in labels], "scoring": 2}
+
+    def compute(batch):
+        probs, mass = model.option_probabilities(batch, labels)
+        return [{"probs": [float(x) for x in p], "mass": float(m)} for p, m in zip(probs, mass)]
+
+    res, rendered, keys, cached = _run(model, list(prompts), params, compute, cache=cache, progress=progress,
+                                       desc="option probabilities")
+    probs = np.array([r["probs"] for r in res], dtype=float).reshape(len(res), len(labels))
+    mass = np.array([r["mass"] for r in res], dtype=float)
+    return probs, mass, {"rendered": rendered, "keys": keys, "cached": cached,
+                         "latency_s": np.array([r["latency_s"] for r in res])}
+
+
+def cached_generate(model, prompts: Sequence, *, cache=None, k: int = 1, temperature: float = 0.0,
+                    max_new_tokens: int = 48, seed: int | None = 0, progress: bool = False):
+    """:meth:`generate` of ``model`` through the response cache (greedy by default).
+
+    Returns
+    -------
+    texts : list of list of str
+        ``k`` answers per prompt.
+    info : dict
+        ``rendered``, ``keys``, ``cached``, ``latency_s`` as in :func:`cached_option_probabilities`.
+    """
+    params = {"method": "generate", "k": int(k), "temperature": float(temperature),
+              "max_new_tokens": int(max_new_tokens), "seed": seed}
+
+    def compute(batch):
+        out = model.generate(batch, k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+        return [{"texts": list(t)} for t in out]
+
+    res, rendered, keys, cached = _run(model, list(prompts), params, compute, cache=cache, progress=progress,
+                                       desc="generating")
+    return [r["texts"] for r in res], {"rendered": rendered, "keys": keys, "cached": cached,
+                                       "latency_s": np.array([r["latency_s"] for r in res])}

@@ -1,0 +1,262 @@
+"""Asking survey items: prompts in each language and framing, option distributions and text.
+
+Three framings (MENAValues [1]_): ``neutral`` (no identity), ``persona`` ("Imagine you are an
+average person from <country>") and ``observer`` ("How would an average person from
+<country> answer?"), each zero-shot or with a brief reasoning step first. Prompt pieces in
+each language live in ``data/survey_prompts.csv`` and country names in
+``data/survey_countries.csv`` (written for valuelab).
+
+For every prompt valuelab records both what the model *says* (a greedy generation, checked
+for refusals) and what its *logits* say: the probability of each option number at the
+answer position, summed over token spellings (``"3"``, ``" 3"`` and, in Arabic and Persian,
+the native digits ``٣`` / ``۳``), renormalised, with the raw option mass kept. Chat models
+get their chat template with the generation prompt (no second BOS); base models get the plain
+prompt ending in the language's answer cue ("Answer:").
+
+References
+----------
+.. [1] MENAValues (2025). Benchmarking LLM values on Middle East and North Africa survey
+   items across languages and framings.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .items import validate_survey_items
+from .metrics import expected_answer
+from .refusal import detect_refusal
+
+__all__ = ["FRAMINGS", "survey_prompt_pieces", "survey_countries", "survey_prompt", "option_labels", "elicit_survey"]
+
+FRAMINGS = ("neutral", "persona", "observer")
+_KEYS = ("persona", "observer", "options_header", "instruction", "reasoning", "answer_cue")
+_NATIVE_DIGITS = {"ar": "٠١٢٣٤٥٦٧٨٩", "fa": "۰۱۲۳۴۵۶۷۸۹"}
+
+
+@lru_cache(maxsize=4)
+def _pieces(path: str) -> dict:
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    out: dict = {}
+    for lang, key, text in zip(df["language"], df["key"], df["text"]):
+        out.setdefault(lang, {})[key] = text
+    return out
+
+
+def survey_prompt_pieces(path: str | Path | None = None) -> dict:
+    """``{language: {key: text}}`` for the keys persona, observer, options_header, instruction,
+    reasoning, answer_cue (``data/survey_prompts.csv`` by default)."""
+    from ..datasets import DATA_DIR
+
+    return _pieces(str(Path(path) if path is not None else DATA_DIR / "survey_prompts.csv"))
+
+
+def survey_countries(path: str | Path | None = None) -> pd.DataFrame:
+    """Country names per language: ``country`` (English key), ``language``, ``name``."""
+    from ..datasets import DATA_DIR
+
+    return pd.read_csv(Path(path) if path is not None else DATA_DIR / "survey_countries.csv", dtype=str,
+                       keep_default_na=False)
+
+
+def _country_name(country: str, language: str, table: pd.DataFrame) -> str:
+    hit = table[(table["country"] == country) & (table["language"] == language)]
+    if hit.empty:
+        known = sorted(table.loc[table["language"] == language, "country"])
+        raise ValueError(f"country {country!r} has no name in language {language!r}; known there: {known}")
+    return hit["name"].iat[0]
+
+
+def survey_prompt(question: str, options: Sequence[str], *, language: str = "en", framing: str = "neutral",
+                  country: str | None = None, reasoning: bool = False, pieces: dict | None = None) -> str:
+    """The survey question as the model sees it (before any chat template).
+
+    Parameters
+    ----------
+    question : str
+    options : sequence of str
+        Listed as ``1. ...``, ``2. ...`` (left out when every option is just its own number,
+        as in items whose question already explains the codes).
+    language : str
+        Selects the prompt pieces.
+    framing : {"neutral", "persona", "observer"}
+    country : str, optional
+        The country's name *in that language* (persona and observer).
+    reasoning : bool
+        Ask for one or two sentences of reasoning before the number.
+    pieces : dict, optional
+        Default :func:`survey_prompt_pieces`.
+
+    Returns
+    -------
+    str
+    """
+    pieces = survey_prompt_pieces() if pieces is None else pieces
+    if language not in pieces:
+        raise ValueError(f"language {language!r} has no prompt pieces; available: {sorted(pieces)}")
+    p = pieces[language]
+    missing = [k for k in _KEYS if k not in p]
+    if missing:
+        raise ValueError(f"prompt pieces for {language!r} lack {missing}")
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing: expected one of {FRAMINGS}, got {framing!r}")
+    parts = []
+    if framing != "neutral":
+        if not country:
+            raise ValueError(f"framing {framing!r} needs a country")
+        parts.append(p[framing].format(country=country))
+    parts.append(question.strip())
+    if not all(str(o).strip() == str(j + 1) for j, o in enumerate(options)):
+        parts.append(p["options_header"] + "\n" + "\n".join(f"{j + 1}. {o}" for j, o in enumerate(options)))
+    parts.append(p["reasoning"] if reasoning else p["instruction"])
+    return "\n\n".join(parts)
+
+
+def option_labels(n_options: int, language: str = "en") -> list[tuple[str, ...]]:
+    """Answer spellings per option: ``("3",)``, plus the native digit in Arabic and Persian."""
+    out = []
+    for j in range(1, n_options + 1):
+        spell = [str(j)]
+        if language in _NATIVE_DIGITS and j < 10:
+            spell.append(_NATIVE_DIGITS[language][j])
+        out.append(tuple(spell))
+    return out
+
+
+def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None = None,
+                  framings: Sequence[str] = ("neutral",), countries: Sequence[str] = (),
+                  reasoning: Sequence[bool] = (False,), max_new_tokens: int = 32, reasoning_tokens: int = 64,
+                  cache=None, progress: bool = True, pieces: dict | None = None) -> pd.DataFrame:
+    """Ask every item in every language, framing and reasoning mode; logits and text for each prompt.
+
+    Parameters
+    ----------
+    items : DataFrame
+        ``survey_items`` (see :mod:`valuelab.survey.items`).
+    model : TransformersModel or OpenAIModel
+    languages : list of str, optional
+        Default: every language of ``items``.
+    framings : sequence of {"neutral", "persona", "observer"}
+    countries : sequence of str
+        English country keys (``data/survey_countries.csv``) for the persona and observer
+        framings; each is asked separately.
+    reasoning : sequence of bool
+        ``(False,)`` zero-shot; ``(False, True)`` also with a reasoning step first, after
+        which the answer is read from the logits following the reasoning and the answer cue.
+    max_new_tokens, reasoning_tokens : int
+        Generation lengths for the zero-shot text and the reasoning text.
+    cache : ResponseCache or path, optional
+        Every logit read and generation goes through it.
+    progress : bool
+    pieces : dict, optional
+        Prompt pieces (default :func:`survey_prompt_pieces`).
+
+    Returns
+    -------
+    DataFrame
+        One row per prompt: ``model``, ``item_id``, ``language``, ``framing``, ``country``
+        (None for neutral), ``reasoning``, ``scale``, ``n_options``, ``prompt`` (the text
+        whose last position is read), ``probs`` (list: renormalised option distribution),
+        ``option_mass`` (raw probability on the option tokens), ``answer`` (most probable
+        option, 1-based), ``expected`` (mean option position; ordinal items only), ``text``
+        (generated),
+        ``text_answer`` (option named in the text, or None), ``refused``, ``refusal_kind``,
+        ``refusal_confidence``, ``cached`` (both calls came from the cache).
+    """
+    from ..elicit.cache import ResponseCache
+    from ..elicit.cached import cached_generate, cached_option_probabilities
+
+    its = validate_survey_items(items)
+    pieces = survey_prompt_pieces() if pieces is None else pieces
+    langs = list(dict.fromkeys(its["language"])) if languages is None else list(languages)
+    unknown = [lang for lang in langs if lang not in set(its["language"])]
+    if unknown:
+        raise ValueError(f"languages: {unknown} not among the items' languages {sorted(set(its['language']))}")
+    for f in framings:
+        if f not in FRAMINGS:
+            raise ValueError(f"framings: expected any of {FRAMINGS}, got {f!r}")
+    if any(f != "neutral" for f in framings) and not countries:
+        raise ValueError("countries: the persona and observer framings need at least one country")
+    names = survey_countries() if countries else None
+    chat = bool(getattr(model, "chat", True))
+    store = cache if cache is None or isinstance(cache, ResponseCache) else ResponseCache(cache)
+
+    rows = []
+    for r in its[its["language"].isin(langs)].itertuples(index=False):
+        for framing in framings:
+            for country in ([None] if framing == "neutral" else list(countries)):
+                name = _country_name(country, r.language, names) if country else None
+                for think in reasoning:
+                    q = survey_prompt(r.question, r.options, language=r.language, framing=framing, country=name,
+                                      reasoning=bool(think), pieces=pieces)
+                    rows.append({"item_id": r.item_id, "language": r.language, "framing": framing, "country": country,
+                                 "reasoning": bool(think), "scale": r.scale, "n_options": len(r.options), "question": q})
+    if not rows:
+        raise ValueError("nothing to ask: no item in the requested languages")
+    plan = pd.DataFrame(rows)
+    cue = {lang: pieces[lang]["answer_cue"] for lang in langs}
+
+    def as_prompt(q, lang):
+        return q if chat else f"{q}\n\n{cue[lang]}"
+
+    # 1. the text: greedy answers to the zero-shot prompts, reasoning texts for the others
+    zero = plan.index[~plan["reasoning"]]
+    think = plan.index[plan["reasoning"]]
+    texts = pd.Series("", index=plan.index, dtype=object)
+    gen_cached = pd.Series(False, index=plan.index)
+    for idx, n_tok in ((zero, max_new_tokens), (think, reasoning_tokens)):
+        if len(idx):
+            out, info = cached_generate(model, [as_prompt(plan.at[i, "question"], plan.at[i, "language"]) for i in idx],
+                                        cache=store, max_new_tokens=n_tok, progress=progress)
+            texts[idx] = [o[0] for o in out]
+            gen_cached[idx] = info["cached"]
+    # 2. the logits at the answer position (after the reasoning text when there is one)
+    prompts = []
+    for i in plan.index:
+        q, lang = plan.at[i, "question"], plan.at[i, "language"]
+        if not plan.at[i, "reasoning"]:
+            prompts.append(as_prompt(q, lang))
+        elif chat:
+            prompts.append([{"role": "user", "content": q},
+                            {"role": "assistant", "content": f"{texts[i].strip()}\n{cue[lang]}"}])
+        else:
+            prompts.append(f"{q}\n\n{texts[i].strip()}\n{cue[lang]}")
+    probs = np.full((len(plan), int(plan["n_options"].max())), np.nan)
+    mass = np.full(len(plan), np.nan)
+    rendered = [None] * len(plan)
+    logit_cached = np.zeros(len(plan), bool)
+    for (k, lang), grp in plan.groupby(["n_options", "language"], sort=False):
+        pos = plan.index.get_indexer(grp.index)
+        p, m, info = cached_option_probabilities(model, [prompts[i] for i in pos], option_labels(int(k), lang),
+                                                 cache=store, progress=progress)
+        probs[pos, : int(k)] = p
+        mass[pos] = m
+        logit_cached[pos] = info["cached"]
+        for i, rend in zip(pos, info["rendered"]):
+            rendered[i] = rend
+    if store is not None and store is not cache:
+        store.close()
+
+    out = plan.drop(columns="question").assign(model=model.identity["name"], prompt=rendered)
+    out["probs"] = [list(probs[i, : int(k)]) for i, k in enumerate(plan["n_options"])]
+    out["option_mass"] = mass
+    out["answer"] = [int(np.nanargmax(p)) + 1 if np.isfinite(p).any() else None for p in map(np.asarray, out["probs"])]
+    out["expected"] = [expected_answer(p) if sc == "ordinal" and np.isfinite(p).all() else np.nan
+                       for p, sc in zip(out["probs"], out["scale"])]
+    out["text"] = texts.to_numpy()
+    verdicts = [detect_refusal(t, language=lang, n_options=int(k))
+                for t, lang, k in zip(out["text"], out["language"], out["n_options"])]
+    out["text_answer"] = [v["answer"] for v in verdicts]
+    out["refused"] = [v["refused"] for v in verdicts]
+    out["refusal_kind"] = [v["kind"] for v in verdicts]
+    out["refusal_confidence"] = [v["confidence"] for v in verdicts]
+    out["cached"] = gen_cached.to_numpy() & logit_cached
+    cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "prompt", "probs",
+            "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind",
+            "refusal_confidence", "cached"]
+    return out[cols].reset_index(drop=True)
