@@ -348,3 +348,20 @@ def test_elicit_survey_base_model_prompt_ends_with_the_answer_cue(tiny):
     assert resp["prompt"].iat[0].endswith(sv.survey_prompt_pieces()["ru"]["answer_cue"])
     with pytest.raises(ValueError, match="countries"):
         sv.elicit_survey(items, base, framings=["persona"], progress=False)
+
+
+def test_survey_figures():
+    import valuelab as vl
+
+    mat = pd.DataFrame([[0, 0.2], [0.2, 0]], index=["en", "ar"], columns=["en", "ar"])
+    fig = vl.plot_shift_heatmap(mat)
+    np.testing.assert_allclose(fig.data[0].z, mat.to_numpy())
+    rates = pd.DataFrame({"language": ["en", "ar"], "framing": "neutral", "leakage_rate": [0.5, 0.25],
+                          "ci_low": [0.1, 0.05], "ci_high": [0.9, 0.7], "n_leaked": [1, 1], "n_refused": [2, 4],
+                          "n_responses": [5, 5]})
+    fig = vl.plot_leakage(rates)
+    assert list(fig.data[0].y) == [0.5, 0.25] and fig.data[0].error_y.array[0] == pytest.approx(0.4)
+    al = pd.DataFrame({"language": ["en", "en", "ar"], "population": ["P", "Q", "P"], "similarity": [0.9, 0.5, 0.7],
+                       "item_id": ["i", "i", "i"]})
+    fig = vl.plot_alignment(al)
+    assert fig.data[0].z[0][0] in (0.7, 0.9)

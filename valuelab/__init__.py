@@ -14,13 +14,17 @@ from .utility import *  # noqa: F401,F403  (the flat public API)
 
 _LAZY = {"plot_utilities": "viz", "plot_calibration": "viz", "plot_recovery": "viz",
          "plot_exchange_curves": "viz", "plot_expected_utility": "viz", "plot_discounting": "viz", "plot_drift": "viz",
-         "plot_value_profile": "viz", "plot_value_differences": "viz",
+         "plot_value_profile": "viz", "plot_value_differences": "viz", "plot_shift_heatmap": "viz",
+         "plot_leakage": "viz", "plot_alignment": "viz",
          "read_table": "io", "write_table": "io",
          "elicit_comparisons": "elicit", "elicit_utilities": "elicit", "TransformersModel": "elicit",
          "ResponseCache": "elicit",
          "score_dilemmas": "frameworks", "score_differences": "frameworks", "steerability": "frameworks",
          "elicit_dilemma_choices": "frameworks", "ValueMapper": "frameworks", "read_value_lexicon": "frameworks",
-         "load_dilemmas": "datasets", "read_dailydilemmas": "datasets", "SentenceEncoder": "encoder"}
+         "load_dilemmas": "datasets", "read_dailydilemmas": "datasets", "SentenceEncoder": "encoder",
+         "elicit_survey": "survey", "load_survey_items": "survey", "read_menavalues": "survey",
+         "read_globalopinionqa": "survey", "detect_leakage": "survey", "leakage_rates": "survey",
+         "condition_shifts": "survey", "test_condition_shifts": "survey", "human_alignment": "survey"}
 
 __all__ = [
     "__version__",

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["plot_utilities", "plot_calibration", "plot_recovery", "plot_exchange_curves", "plot_expected_utility",
-           "plot_discounting", "plot_drift", "plot_value_profile", "plot_value_differences"]
+           "plot_discounting", "plot_drift", "plot_value_profile", "plot_value_differences", "plot_shift_heatmap",
+           "plot_leakage", "plot_alignment"]
 
 
 def _go():
@@ -312,4 +313,80 @@ def plot_value_differences(differences: pd.DataFrame, *, title: str = "Score dif
     fig.add_vline(x=0, line_color="grey", line_dash="dash")
     fig.update_layout(title=title, xaxis_title="score difference (points)", template="plotly_white",
                       yaxis=dict(autorange="reversed"), height=200 + 22 * len(keys))
+    return fig
+
+
+def plot_shift_heatmap(matrix: pd.DataFrame, *, title: str = "Mean shift between languages",
+                       label: str = "distance") -> "go.Figure":
+    """A square table of mean shifts (from :func:`valuelab.survey.shift_matrix`) as a heatmap.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One cell per pair of conditions, annotated with its value.
+    """
+    go = _go()
+    z = matrix.to_numpy(float)
+    fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in matrix.columns], y=[str(i) for i in matrix.index],
+                               colorscale="Viridis", colorbar=dict(title=label), zmin=0,
+                               text=np.round(z, 3).astype(str), texttemplate="%{text}",
+                               hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, template="plotly_white", yaxis=dict(autorange="reversed"),
+                      width=140 + 60 * len(matrix.columns), height=120 + 55 * len(matrix.index))
+    return fig
+
+
+def plot_leakage(rates: pd.DataFrame, *, x: str = "language", color: str = "framing",
+                 title: str = "Logit leakage: refused in text, answered in the logits") -> "go.Figure":
+    """Leakage rates with Wilson intervals (from :func:`valuelab.survey.leakage_rates`).
+
+    Parameters
+    ----------
+    rates : DataFrame
+    x, color : str
+        Columns for the bar positions and the bar colours (``color`` may be absent).
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Grouped bars of ``leakage_rate`` with error bars; hover shows the counts.
+    """
+    go = _go()
+    groups = list(rates.groupby(color, sort=False)) if color in rates.columns else [("all", rates)]
+    fig = go.Figure()
+    for name, part in groups:
+        fig.add_trace(go.Bar(
+            x=part[x].astype(str), y=part["leakage_rate"], name=str(name),
+            error_y=dict(type="data", symmetric=False, array=(part["ci_high"] - part["leakage_rate"]).to_numpy(),
+                         arrayminus=(part["leakage_rate"] - part["ci_low"]).to_numpy()),
+            customdata=np.stack([part["n_leaked"], part["n_refused"], part["n_responses"]], axis=-1),
+            hovertemplate="%{x}: %{y:.2f}<br>%{customdata[0]} leaked of %{customdata[1]} refused "
+                          "(%{customdata[2]} responses)<extra>%{fullData.name}</extra>"))
+    fig.update_layout(title=title, barmode="group", template="plotly_white", yaxis=dict(range=[0, 1.05]),
+                      yaxis_title="share of refusals whose logits answer", xaxis_title=x)
+    return fig
+
+
+def plot_alignment(alignment: pd.DataFrame, *, value: str = "similarity", row: str = "language",
+                   title: str = "Similarity to each population") -> "go.Figure":
+    """Mean similarity of the model to each population, per ``row`` condition, as a heatmap.
+
+    Parameters
+    ----------
+    alignment : DataFrame
+        From :func:`valuelab.survey.human_alignment`.
+    value : str
+        ``similarity`` (1 - JSD), ``similarity_emd`` or ``nvas``.
+    row : str
+        The condition on the vertical axis (``language``, ``framing``, ...).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    mat = alignment.pivot_table(index=row, columns="population", values=value, aggfunc="mean")
+    fig = plot_shift_heatmap(mat, title=title, label=value)
+    fig.data[0].update(colorscale="Blues", zmin=None)
+    fig.update_layout(width=200 + 55 * len(mat.columns))
     return fig

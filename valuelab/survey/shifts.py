@@ -30,13 +30,13 @@ from .metrics import cliffs_delta, consistency_score, distribution_distance
 
 __all__ = ["condition_shifts", "shift_matrix", "test_condition_shifts"]
 
-_CONDITIONS = ("language", "framing")
+_CONDITIONS = ("language", "framing", "reasoning")
 _CONTEXT = ["model", "language", "framing", "country", "reasoning"]
 
 
 def _check(responses: pd.DataFrame, between: str) -> pd.DataFrame:
     if between not in _CONDITIONS:
-        raise ValueError(f"between: expected 'language' or 'framing', got {between!r}")
+        raise ValueError(f"between: expected 'language', 'framing' or 'reasoning', got {between!r}")
     _require_columns(responses, "responses", ["item_id", "scale", "probs", *_CONTEXT],
                      "the table returned by elicit_survey")
     return responses
@@ -45,8 +45,8 @@ def _check(responses: pd.DataFrame, between: str) -> pd.DataFrame:
 def _pairs(responses: pd.DataFrame, between: str):
     """Rows of the same item and context that differ only in ``between``: (context, a_row, b_row)."""
     df = responses.copy()
-    rank = {v: i for i, v in enumerate(dict.fromkeys(
-        ["neutral", "persona", "observer"] if between == "framing" else list(df["language"])))}
+    first = {"framing": ["neutral", "persona", "observer"], "reasoning": [False, True]}
+    rank = {v: i for i, v in enumerate(dict.fromkeys(first.get(between, list(df[between]))))}
     if between == "framing":
         # the neutral framing has no country: compare it with each country's persona and observer
         countries = [c for c in df["country"].dropna().unique()]
@@ -68,10 +68,11 @@ def condition_shifts(responses: pd.DataFrame, *, between: str = "language") -> p
     ----------
     responses : DataFrame
         From :func:`valuelab.survey.elicit_survey`.
-    between : {"language", "framing"}
-        The condition that varies; everything else (model, the other condition, country,
-        reasoning) is held fixed. The neutral framing, which has no country, is compared
-        with each country's persona and observer framings.
+    between : {"language", "framing", "reasoning"}
+        The condition that varies; everything else (model, the other conditions, country)
+        is held fixed. The neutral framing, which has no country, is compared with each
+        country's persona and observer framings. ``reasoning`` compares the zero-shot answer
+        (``a`` = False) with the answer after a reasoning step (``b`` = True).
 
     Returns
     -------
