@@ -365,3 +365,32 @@ def test_survey_figures():
                        "item_id": ["i", "i", "i"]})
     fig = vl.plot_alignment(al)
     assert fig.data[0].z[0][0] in (0.7, 0.9)
+
+
+def test_items_and_distributions_round_trip(tmp_path):
+    import json
+
+    items = sv.load_survey_items()
+    csv = tmp_path / "items.csv"
+    items.assign(options=[json.dumps(o, ensure_ascii=False) for o in items["options"]]).to_csv(csv, index=False)
+    back = sv.read_survey_items(csv)
+    assert back["options"].tolist() == items["options"].tolist()
+    assert back[["item_id", "language", "question", "scale"]].equals(items[["item_id", "language", "question", "scale"]])
+    js = tmp_path / "items.json"
+    items.to_json(js, orient="records", force_ascii=False)
+    assert sv.read_survey_items(js)["options"].tolist() == items["options"].tolist()
+    human = pd.DataFrame({"item_id": ["v01"] * 4, "population": "P", "option": [1, 2, 3, 4],
+                          "share": [0.1, 0.2, 0.3, 0.4]})
+    path = tmp_path / "human.csv"
+    human.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(sv.read_human_distributions(path, items=items), human)
+
+
+@needs_mena
+def test_menavalues_distributions_round_trip(tmp_path):
+    items, human = sv.read_menavalues(MENA, countries=["Egypt", "Qatar"])
+    path = tmp_path / "human.csv"
+    human.to_csv(path, index=False)
+    back = sv.read_human_distributions(path, items=items)
+    np.testing.assert_allclose(back["share"], human["share"], atol=1e-12)
+    assert back[["item_id", "population", "option"]].equals(human[["item_id", "population", "option"]])
