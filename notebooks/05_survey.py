@@ -166,7 +166,7 @@ lang_shifts[lang_shifts.a == "en"].groupby(["model", "b"])["consistency"].mean()
 # Benjamini–Hochberg over all pairs, Cliff's delta as the effect size.
 
 # %%
-tests = sv.test_condition_shifts(lang_shifts, seed=SEED)
+tests = sv.compare_conditions(lang_shifts, seed=SEED)
 tests[tests.a == "en"][["model", "b", "n_items", "mean_difference", "cliffs_delta", "p_value", "q_value",
                         "mean_distance"]]
 
@@ -179,7 +179,7 @@ tests[tests.a == "en"][["model", "b", "n_items", "mean_difference", "cliffs_delt
 framed = responses[responses.language.isin(FRAMING_LANGUAGES) & (~responses.reasoning)]
 frame_shifts = sv.condition_shifts(framed, between="framing")
 display(frame_shifts.groupby(["model", "language", "a", "b"])[["distance", "consistency"]].mean().round(3))
-sv.test_condition_shifts(frame_shifts, seed=SEED)[["model", "language", "a", "b", "n_items", "mean_difference",
+sv.compare_conditions(frame_shifts, seed=SEED)[["model", "language", "a", "b", "n_items", "mean_difference",
                                                    "cliffs_delta", "p_value", "q_value"]]
 
 # %% [markdown]
@@ -189,7 +189,7 @@ sv.test_condition_shifts(frame_shifts, seed=SEED)[["model", "language", "a", "b"
 # %%
 reasoned = responses[responses.language.isin(REASONING_LANGUAGES) & (responses.framing == "neutral")]
 reason_shifts = sv.condition_shifts(reasoned, between="reasoning")
-sv.test_condition_shifts(reason_shifts, seed=SEED)[["model", "language", "n_items", "mean_difference",
+sv.compare_conditions(reason_shifts, seed=SEED)[["model", "language", "n_items", "mean_difference",
                                                     "cliffs_delta", "p_value", "q_value", "mean_distance"]]
 
 # %% [markdown]

@@ -56,6 +56,13 @@ def test_consistency_scores_ordinal_only():
         sv.consistency_score(1, 2, 1, 4, scale="categorical")
 
 
+def test_paired_cliffs_delta_counts_matched_pairs():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert sv.paired_cliffs_delta(x + 0.05, x) == 1  # every item moves up a little
+    assert sv.cliffs_delta(x + 0.05, x) == pytest.approx(0.25)  # the unpaired version barely sees it
+    assert sv.paired_cliffs_delta([1, 2, 3], [2, 2, 1]) == pytest.approx(0)
+
+
 def test_cliffs_delta_equals_pair_counting():
     rng = np.random.default_rng(1)
     x, y = rng.integers(0, 5, 30).astype(float), rng.integers(1, 6, 25).astype(float)
@@ -187,6 +194,14 @@ def test_refusal_detection_in_every_language(language):
 
 
 def test_option_number_parsing():
+    assert sv.parse_option_number("3, because 1 in 5 people agree", 4) == 3
+    assert sv.parse_option_number("Answer: 3.5", 4) is None
+    assert sv.parse_option_number("Answer: 10", 4) is None
+    assert sv.parse_option_number(" 2\n\nQuestion: next one?\nAnswer: 4", 4) == 2  # a base model writing on
+    assert sv.parse_option_number("1. A great deal\n2. Quite a lot\n3. Little\n\nAnswer:\n2. Quite", 4) == 2
+    assert sv.parse_option_number("1. A great deal\n2. Quite a lot\n3. Little", 4) is None  # an echo
+    assert sv.parse_option_number("The answer is 1. A great deal.", 4) == 1
+    assert sv.parse_option_number("0", labels=["0", "1", "2"]) == 1
     assert sv.parse_option_number("2 or 3", 4) is None
     assert sv.parse_option_number("Options 1 to 4... Answer: 2", 4) == 2
     assert sv.parse_option_number("٤", 4) == 4
@@ -199,12 +214,15 @@ def test_leakage_on_constructed_responses():
     resp = pd.DataFrame({
         "model": "m", "language": ["en"] * 4 + ["ar"] * 2, "framing": "neutral",
         "refused": [True, True, True, False, True, True],
-        "probs": [[0.9, 0.1], [0.55, 0.45], [0.8, 0.2], [0.95, 0.05], [0.3, 0.7], [0.5, 0.5]],
+        "probs": [[0.9, 0.05, 0.05], [0.7, 0.3], [0.8, 0.1, 0.1], [0.95, 0.05], [0.2, 0.7, 0.05, 0.05], [0.5, 0.5]],
         "option_mass": [0.5, 0.5, 0.01, 0.9, 0.2, 0.3],
     })
     out = sv.detect_leakage(resp, tau=0.6, min_mass=0.05)
-    # row 0 leaks; row 1 too flat; row 2 too little mass; row 3 answered; row 4 leaks option 2; row 5 flat
+    # thresholds max(tau, 1/k + .25): .6 for k = 3 and 4, .75 for k = 2
+    # row 0 leaks; row 1 binary .7 < .75; row 2 too little mass; row 3 answered; row 4 leaks option 2; row 5 flat
     assert out["leaked"].tolist() == [True, False, False, False, True, False]
+    binary = sv.detect_leakage(resp.iloc[[5, 5]].assign(probs=[[0.5, 0.5], [0.8, 0.2]]))
+    assert binary["leaked"].tolist() == [False, True]  # default tau: uniform never leaks
     assert out["hidden_answer"].tolist()[:5] == [1, 1, 1, 1, 2]
     rates = sv.leakage_rates(out, by=["model", "language"]).set_index("language")
     assert rates.loc["en", ["n_refused", "n_leaked"]].tolist() == [3, 1]
@@ -260,10 +278,10 @@ def _null_shifts(rng, n_items, effect=0.0):
 @pytest.mark.slow
 def test_permutation_test_holds_its_size_and_has_power():
     rng = np.random.default_rng(3)
-    p_null = [sv.test_condition_shifts(_null_shifts(rng, 20), n_resamples=999, seed=int(rng.integers(1 << 30)))
+    p_null = [sv.compare_conditions(_null_shifts(rng, 20), n_resamples=999, seed=int(rng.integers(1 << 30)))
               ["p_value"].iat[0] for _ in range(300)]
     assert 0.02 <= np.mean(np.array(p_null) < 0.05) <= 0.09
-    p_alt = [sv.test_condition_shifts(_null_shifts(rng, 20, effect=0.6), n_resamples=999)["p_value"].iat[0]
+    p_alt = [sv.compare_conditions(_null_shifts(rng, 20, effect=0.6), n_resamples=999)["p_value"].iat[0]
              for _ in range(30)]
     assert np.mean(np.array(p_alt) < 0.05) > 0.8
 
@@ -271,13 +289,14 @@ def test_permutation_test_holds_its_size_and_has_power():
 def test_condition_test_reports_effect_size_and_bh():
     rng = np.random.default_rng(0)
     shifts = pd.concat([_null_shifts(rng, 12, effect=1.0), _null_shifts(rng, 12).assign(b="fa")])
-    out = sv.test_condition_shifts(shifts, n_resamples=2000).set_index("b")
+    out = sv.compare_conditions(shifts, n_resamples=2000).set_index("b")
     x = (shifts[shifts.b == "ar"]["answer_a"] - 1) / 4
     y = (shifts[shifts.b == "ar"]["answer_b"] - 1) / 4
     assert out.loc["ar", "mean_difference"] == pytest.approx(float(np.mean(x - y)))
-    assert out.loc["ar", "cliffs_delta"] == pytest.approx(sv.cliffs_delta(x, y))
+    assert out.loc["ar", "cliffs_delta"] == pytest.approx(np.mean(np.sign(x.to_numpy() - y.to_numpy())))
     assert out.loc["ar", "p_value"] < 0.01
-    assert out.loc["ar", "q_value"] == pytest.approx(min(1, out["p_value"].min() * 2))
+    mt = pytest.importorskip("statsmodels.stats.multitest")
+    np.testing.assert_allclose(out["q_value"], mt.multipletests(out["p_value"], method="fdr_bh")[1])
 
 
 # ---------------------------------------------------------------- human alignment
@@ -335,7 +354,8 @@ def test_elicit_survey_end_to_end_on_a_tiny_model(tiny, tmp_path):
     np.testing.assert_allclose(np.concatenate(list(again["probs"])), np.concatenate(list(resp["probs"])))
     shifts = sv.condition_shifts(resp, between="language")
     assert len(shifts) == 2 * 2 * 2  # items x framings x reasoning, one language pair
-    assert sv.leakage_rates(resp)["n_responses"].sum() == len(resp)
+    rates = sv.leakage_rates(resp)
+    assert len(rates) == 2 * 2 * 2  # model x language x framing(country) x reasoning groups present
 
 
 def test_elicit_survey_base_model_prompt_ends_with_the_answer_cue(tiny):
@@ -364,7 +384,8 @@ def test_survey_figures():
     al = pd.DataFrame({"language": ["en", "en", "ar"], "population": ["P", "Q", "P"], "similarity": [0.9, 0.5, 0.7],
                        "item_id": ["i", "i", "i"]})
     fig = vl.plot_alignment(al)
-    assert fig.data[0].z[0][0] in (0.7, 0.9)
+    z = pd.DataFrame(fig.data[0].z, index=fig.data[0].y, columns=fig.data[0].x)
+    assert z.at["en", "P"] == 0.9 and z.at["ar", "P"] == 0.7 and z.at["en", "Q"] == 0.5 and np.isnan(z.at["ar", "Q"])
 
 
 def test_items_and_distributions_round_trip(tmp_path):
@@ -394,3 +415,50 @@ def test_menavalues_distributions_round_trip(tmp_path):
     back = sv.read_human_distributions(path, items=items)
     np.testing.assert_allclose(back["share"], human["share"], atol=1e-12)
     assert back[["item_id", "population", "option"]].equals(human[["item_id", "population", "option"]])
+
+
+def test_neutral_framing_pairs_with_every_country():
+    table = {("en", "neutral", None, "i1", "ordinal"): [0.5, 0.3, 0.2],
+             ("en", "persona", "Egypt", "i1", "ordinal"): [0.2, 0.6, 0.2],
+             ("en", "persona", "Iran", "i1", "ordinal"): [0.1, 0.1, 0.8]}
+    fr = sv.condition_shifts(_responses(table), between="framing").set_index("country")
+    assert sorted(fr.index) == ["Egypt", "Iran"] and (fr["a"] == "neutral").all()
+    assert fr.at["Iran", "distance"] == pytest.approx(sv.ordinal_emd([0.5, 0.3, 0.2], [0.1, 0.1, 0.8]))
+    assert fr.at["Egypt", "distance"] == pytest.approx(sv.ordinal_emd([0.5, 0.3, 0.2], [0.2, 0.6, 0.2]))
+
+
+def test_items_coded_from_zero_are_answered_with_their_codes():
+    items = pd.DataFrame({"item_id": ["m"], "language": ["en"], "scale": ["ordinal"],
+                          "question": ["Membership: '0' not a member, '1' inactive, '2' active. Provide a number only."],
+                          "options": [["0", "1", "2"]], "labels": [["0", "1", "2"]]})
+    its = sv.validate_survey_items(items)
+    prompt = sv.survey_prompt(its.at[0, "question"], its.at[0, "options"], labels=its.at[0, "labels"])
+    assert "Options" not in prompt  # the question explains the codes; no "1. 0" list
+    assert sv.option_labels(["0", "1", "2"], "fa")[0] == ("0", "۰")
+    verdict = sv.detect_refusal("0", labels=["0", "1", "2"])
+    assert verdict["answer"] == 1 and not verdict["refused"]  # code 0 is the first option
+    with pytest.raises(ValueError, match="column 'labels': expected 3 distinct"):
+        sv.validate_survey_items(items.assign(labels=[["0", "0", "1"]]))
+
+
+def test_reasoning_needs_a_backend_that_continues_the_answer():
+    from valuelab.elicit import OpenAIModel
+
+    remote = OpenAIModel("m", base_url="http://127.0.0.1:9/v1", max_retries=0)
+    with pytest.raises(ValueError, match="reasoning: OpenAIModel cannot continue"):
+        sv.elicit_survey(sv.load_survey_items().head(1), remote, reasoning=(False, True), progress=False)
+
+
+def test_human_distribution_rows_must_be_unique_whole_options():
+    human = pd.DataFrame({"item_id": ["a"] * 3, "population": "P", "option": [1, 2, 2], "share": [0.5, 0.25, 0.25]})
+    with pytest.raises(ValueError, match="row 2: option 2 of item 'a' appears twice for population 'P'"):
+        sv.validate_human_distributions(human)
+    with pytest.raises(ValueError, match="row 1, column 'option': expected a 1-based option number, got 1.5"):
+        sv.validate_human_distributions(human.assign(option=[1, 1.5, 2]))
+
+
+def test_sign_flip_refuses_missing_values():
+    from valuelab.stats import sign_flip_pvalue
+
+    with pytest.raises(ValueError, match="finite"):
+        sign_flip_pvalue(np.array([1.0, np.nan, 2.0]))

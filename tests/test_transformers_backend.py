@@ -150,3 +150,35 @@ def test_bfloat16_is_close_and_cached_apart(tiny):
     assert 1e-4 < diff.max() < 0.1
     with pytest.raises(ValueError, match="dtype: expected"):
         TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, dtype="float16")
+
+
+def test_a_label_that_begins_another_does_not_count_it():
+    """Labels "A" and "A B": the chain rule for "A" also covers "A" followed by " B", so "A"
+    gives that probability up and the two answers partition the mass."""
+    from valuelab.elicit.transformers_backend import option_token_sequences
+
+    model, tok = tiny_model()
+    tm = TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=4)
+    labels = ["A", "A B"]
+    seqs = [option_token_sequences(tok, lab) for lab in labels]
+    assert any(len(t) > len(s) and t[: len(s)] == s for s in seqs[0] for t in seqs[1])
+    _, mass = tm.option_probabilities(PROMPTS[:2], labels)
+    probs, _ = tm.option_probabilities(PROMPTS[:2], labels)
+    for i, p in enumerate(PROMPTS[:2]):
+        text = tm.render(p)
+        inclusive = {s: np.exp(_chain_logprob(tm, text, s)) for lab in seqs for s in lab}
+        longer = sum(inclusive[s] for s in seqs[1])
+        # "A"'s spellings lose exactly the "A B" spellings that continue them
+        own_a = sum(inclusive[s] for s in seqs[0]) - sum(
+            inclusive[t] for t in seqs[1] if any(t[: len(s)] == s for s in seqs[0]))
+        np.testing.assert_allclose(mass[i], own_a + longer, rtol=1e-4)
+        np.testing.assert_allclose(probs[i, 1], longer / (own_a + longer), rtol=1e-4)
+
+
+def test_alternative_spellings_of_a_label_are_summed(tiny):
+    probs_a, mass_a = tiny.option_probabilities(PROMPTS[:3], ["A", "B"])
+    _, mass_t = tiny.option_probabilities(PROMPTS[:3], [("A", "a"), "B"])
+    _, mass_lower = tiny.option_probabilities(PROMPTS[:3], ["a", "B"])
+    # mass of [("A", "a"), "B"] = mass of "A" + mass of "a" + mass of "B"
+    pb = probs_a[:, 1] * mass_a
+    np.testing.assert_allclose(mass_t, (mass_a - pb) + (mass_lower - pb) + pb, rtol=1e-5)

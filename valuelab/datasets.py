@@ -93,14 +93,22 @@ def parse_list_cell(cell, *, where: str = "cell") -> list:
     """
     if cell is None or (isinstance(cell, float) and cell != cell):
         return []
-    if isinstance(cell, list):
-        return cell
+    if isinstance(cell, (list, tuple)):
+        out = []
+        for v in cell:
+            if v is None or (isinstance(v, float) and v != v):
+                out.append(None)
+            elif isinstance(v, str):
+                out.append(v)
+            else:
+                raise ValueError(f"{where}: list items must be strings or missing, got {v!r}")
+        return out
     text = str(cell).strip()
     if not text:
         return []
     try:
         tree = ast.parse(text, mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r} (not parseable)") from None
     if not isinstance(tree, (ast.List, ast.Tuple)):
         raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r}")

@@ -99,6 +99,8 @@ def sign_flip_pvalue(d: np.ndarray, *, n_perm: int = 10000, seed: int | None = 0
        *Statistical Applications in Genetics and Molecular Biology* 9(1).
     """
     d = np.asarray(d, dtype=float)
+    if not np.all(np.isfinite(d)):
+        raise ValueError("d: expected finite contributions; drop units with missing values first")
     if d.ndim == 1:
         return float(sign_flip_pvalue(d[:, None], n_perm=n_perm, seed=seed, exact_below=exact_below)[0])
     out = np.full(d.shape[1], np.nan)

@@ -353,6 +353,10 @@ def plot_leakage(rates: pd.DataFrame, *, x: str = "language", color: str = "fram
         Grouped bars of ``leakage_rate`` with error bars; hover shows the counts.
     """
     go = _go()
+    keys = [x] + ([color] if color in rates.columns else [])
+    if rates.duplicated(keys).any():
+        raise ValueError(f"rates: several rows share {keys}; filter to one model, country and reasoning mode "
+                         "(or group leakage_rates by fewer columns) so each bar is one rate")
     groups = list(rates.groupby(color, sort=False)) if color in rates.columns else [("all", rates)]
     fig = go.Figure()
     for name, part in groups:
@@ -371,6 +375,9 @@ def plot_leakage(rates: pd.DataFrame, *, x: str = "language", color: str = "fram
 def plot_alignment(alignment: pd.DataFrame, *, value: str = "similarity", row: str = "language",
                    title: str = "Similarity to each population") -> "go.Figure":
     """Mean similarity of the model to each population, per ``row`` condition, as a heatmap.
+
+    Every other column is averaged over: filter ``alignment`` to one model (and framing,
+    reasoning mode) first, or put the condition you want to see on ``row``.
 
     Parameters
     ----------

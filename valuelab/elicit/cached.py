@@ -78,6 +78,8 @@ def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, c
         ``latency_s``.
     """
     params = {"method": "logits", "labels": [list(label_spellings(lab)) for lab in labels], "scoring": 2}
+    if getattr(model, "top_logprobs", None) is not None:  # how many alternatives a server returns
+        params["top_logprobs"] = int(model.top_logprobs)
 
     def compute(batch):
         probs, mass = model.option_probabilities(batch, labels)

@@ -75,6 +75,8 @@ class OpenAIModel:
         self.backoff = float(backoff)
         self.top_logprobs = int(top_logprobs)
         self.identity = {"name": model, "base_url": self.base_url}
+        # chat completions start a new assistant turn: a final assistant message is not continued
+        self.supports_prefill = False
         self.n_retries = 0
 
     # ------------------------------------------------------------------ plumbing

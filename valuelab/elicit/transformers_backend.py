@@ -145,6 +145,7 @@ class TransformersModel:
             self.model = self.model.to(getattr(torch, dtype))
             self.identity = {**self.identity, "dtype": dtype}  # different numbers: a different cache key
         self.dtype = dtype
+        self.supports_prefill = True  # render() continues a final assistant message
         self.model.eval()
         self.chat = bool(getattr(self.tokenizer, "chat_template", None)) if chat is None else bool(chat)
         if self.tokenizer.pad_token_id is None:
@@ -299,11 +300,16 @@ class TransformersModel:
     def _sequence_probabilities(self, texts: Sequence[str], sequences, *, progress: bool = False) -> np.ndarray:
         """Summed probability of each label's spellings, each scored token by token (n x labels).
 
-        ``P(t_1 ... t_m | prompt) = prod_j P(t_j | prompt, t_1 ... t_{j-1})``. Spellings share
+        ``P(t_1 ... t_m | prompt) = prod_j P(t_j | prompt, t_1 ... t_{j-1})``, minus the
+        probability of any listed spelling that continues it (so ``"1"`` does not also count
+        ``"10"``). Spellings share
         prefixes (``" 1"``, ``" 2"`` all start with the space token), so the next-token
         distribution is computed once per prompt and distinct prefix, not once per spelling,
         and each prompt runs once: its prefixes continue from its attention cache.
         """
+        flat = list(dict.fromkeys(tuple(seq) for seqs in sequences for seq in seqs))
+        if len(flat) != sum(len(seqs) for seqs in sequences):
+            raise ValueError("two labels share a spelling; each answer must belong to one label")
         flat = [tuple(seq) for seqs in sequences for seq in seqs]
         owner = np.repeat(np.arange(len(sequences)), [len(seqs) for seqs in sequences])
         out = np.zeros((len(texts), len(sequences)))
@@ -319,12 +325,22 @@ class TransformersModel:
             from tqdm.auto import tqdm
 
             rows = tqdm(rows, total=len(prompt_ids), desc="logits", unit="prompt")
+        # A spelling that begins another spelling ("1" and "10" when digits are split) would
+        # also count the longer answer: each spelling gives up the probability of the
+        # spellings that continue it, so every answer is counted once.
+        parent = {}
+        for c, seq in enumerate(flat):
+            starts = [d for d, other in enumerate(flat) if len(other) < len(seq) and seq[: len(other)] == other]
+            if starts:
+                parent[c] = max(starts, key=lambda d: len(flat[d]))
         for i, ids in rows:
             # the sequences share the whole prompt, so it runs once and only the prefixes are new
             lp = self._next_token_logprobs_ids([ids + list(p) for p in prefixes], columns=vocab)
-            for c, seq in enumerate(flat):
-                total = sum(lp[where[seq[:j]], col[seq[j]]] for j in range(len(seq)))
-                out[i, owner[c]] += np.exp(total)
+            prob = np.array([np.exp(sum(lp[where[seq[:j]], col[seq[j]]] for j in range(len(seq)))) for seq in flat])
+            own = prob.copy()
+            for c, d in parent.items():
+                own[d] -= prob[c]
+            np.add.at(out[i], owner, np.clip(own, 0.0, None))
         return out
 
     # ------------------------------------------------------------------ sampling

@@ -194,6 +194,8 @@ def score_dilemmas(actions: pd.DataFrame, choices: pd.DataFrame, *, lexicon=None
     See the module docstring.
     """
     ids, ch, keys, c_do, c_not = _prepare(actions, choices, lexicon, mapper, compat, theories)
+    if ch.empty:
+        raise ValueError("choices: the table is empty; expected one row per model and dilemma")
     rng = np.random.default_rng(seed)
     out = []
     for model, grp in ch.groupby("model", sort=False):

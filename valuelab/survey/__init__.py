@@ -12,9 +12,10 @@ from .ask import FRAMINGS, elicit_survey, option_labels, survey_countries, surve
 from .items import (SCALES, load_survey_items, read_globalopinionqa, read_human_distributions, read_menavalues,
                     read_survey_items, validate_human_distributions, validate_survey_items)
 from .leakage import detect_leakage, leakage_rates
-from .metrics import cliffs_delta, consistency_score, distribution_distance, expected_answer, js_distance, ordinal_emd
+from .metrics import (cliffs_delta, consistency_score, distribution_distance, expected_answer, js_distance,
+                      ordinal_emd, paired_cliffs_delta)
 from .refusal import detect_refusal, parse_option_number, refusal_phrases
-from .shifts import condition_shifts, shift_matrix, test_condition_shifts
+from .shifts import condition_shifts, shift_matrix, compare_conditions
 
 __all__ = [
     "closest_population", "human_alignment", "reasoning_effect",
@@ -23,6 +24,7 @@ __all__ = [
     "read_survey_items", "validate_human_distributions", "validate_survey_items",
     "detect_leakage", "leakage_rates",
     "cliffs_delta", "consistency_score", "distribution_distance", "expected_answer", "js_distance", "ordinal_emd",
+    "paired_cliffs_delta",
     "detect_refusal", "parse_option_number", "refusal_phrases",
-    "condition_shifts", "shift_matrix", "test_condition_shifts",
+    "condition_shifts", "shift_matrix", "compare_conditions",
 ]

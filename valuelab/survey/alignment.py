@@ -117,6 +117,8 @@ def reasoning_effect(alignment: pd.DataFrame, *, value: str = "similarity", n_bo
         ``zero_shot``, ``with_reasoning`` (means), ``difference``, ``ci_low``, ``ci_high``,
         ``p_value``.
     """
+    _require_columns(alignment, "alignment", ["reasoning", "item_id", "population", value],
+                     "the table returned by human_alignment")
     if alignment["reasoning"].nunique() < 2:
         raise ValueError("alignment: needs responses with and without reasoning (elicit_survey(reasoning=(False, True)))")
     context = [c for c in _CONTEXT if c in alignment.columns and c != "reasoning"]

@@ -73,15 +73,16 @@ def _country_name(country: str, language: str, table: pd.DataFrame) -> str:
 
 
 def survey_prompt(question: str, options: Sequence[str], *, language: str = "en", framing: str = "neutral",
-                  country: str | None = None, reasoning: bool = False, pieces: dict | None = None) -> str:
+                  country: str | None = None, reasoning: bool = False, labels: Sequence[str] | None = None,
+                  pieces: dict | None = None) -> str:
     """The survey question as the model sees it (before any chat template).
 
     Parameters
     ----------
     question : str
     options : sequence of str
-        Listed as ``1. ...``, ``2. ...`` (left out when every option is just its own number,
-        as in items whose question already explains the codes).
+        Listed as ``1. ...``, ``2. ...`` (left out when every option is just its own answer
+        code, as in items whose question already explains the codes).
     language : str
         Selects the prompt pieces.
     framing : {"neutral", "persona", "observer"}
@@ -89,6 +90,8 @@ def survey_prompt(question: str, options: Sequence[str], *, language: str = "en"
         The country's name *in that language* (persona and observer).
     reasoning : bool
         Ask for one or two sentences of reasoning before the number.
+    labels : sequence of str, optional
+        The answer codes (default ``1..k``).
     pieces : dict, optional
         Default :func:`survey_prompt_pieces`.
 
@@ -111,19 +114,28 @@ def survey_prompt(question: str, options: Sequence[str], *, language: str = "en"
             raise ValueError(f"framing {framing!r} needs a country")
         parts.append(p[framing].format(country=country))
     parts.append(question.strip())
-    if not all(str(o).strip() == str(j + 1) for j, o in enumerate(options)):
-        parts.append(p["options_header"] + "\n" + "\n".join(f"{j + 1}. {o}" for j, o in enumerate(options)))
+    codes = [str(c) for c in labels] if labels is not None else [str(j + 1) for j in range(len(options))]
+    if [str(o).strip() for o in options] != codes:
+        parts.append(p["options_header"] + "\n" + "\n".join(f"{c}. {o}" for c, o in zip(codes, options)))
     parts.append(p["reasoning"] if reasoning else p["instruction"])
     return "\n\n".join(parts)
 
 
-def option_labels(n_options: int, language: str = "en") -> list[tuple[str, ...]]:
-    """Answer spellings per option: ``("3",)``, plus the native digit in Arabic and Persian."""
+def option_labels(options, language: str = "en") -> list[tuple[str, ...]]:
+    """Answer spellings per option: ``("3",)``, plus the native digits in Arabic and Persian.
+
+    Parameters
+    ----------
+    options : int or sequence of str
+        The number of options (codes ``1..k``) or the answer codes themselves.
+    language : str
+    """
+    codes = [str(j) for j in range(1, int(options) + 1)] if np.isscalar(options) else [str(c) for c in options]
     out = []
-    for j in range(1, n_options + 1):
-        spell = [str(j)]
-        if language in _NATIVE_DIGITS and j < 10:
-            spell.append(_NATIVE_DIGITS[language][j])
+    for code in codes:
+        spell = [code]
+        if language in _NATIVE_DIGITS and code.isdigit():
+            spell.append(code.translate(str.maketrans("0123456789", _NATIVE_DIGITS[language])))
         out.append(tuple(spell))
     return out
 
@@ -160,13 +172,15 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     -------
     DataFrame
         One row per prompt: ``model``, ``item_id``, ``language``, ``framing``, ``country``
-        (None for neutral), ``reasoning``, ``scale``, ``n_options``, ``prompt`` (the text
+        (None for neutral), ``reasoning``, ``scale``, ``n_options``, ``labels`` (the answer
+        codes), ``prompt`` (the text
         whose last position is read), ``probs`` (list: renormalised option distribution),
         ``option_mass`` (raw probability on the option tokens), ``answer`` (most probable
         option, 1-based), ``expected`` (mean option position; ordinal items only), ``text``
         (generated),
-        ``text_answer`` (option named in the text, or None), ``refused``, ``refusal_kind``,
-        ``refusal_confidence``, ``cached`` (both calls came from the cache).
+        ``text_answer`` (1-based option named in the text, or None), ``refused`` (for
+        reasoning rows only a refusal phrase counts: the text may stop before its number),
+        ``refusal_kind``, ``refusal_confidence``, ``cached`` (both calls came from the cache).
     """
     from ..elicit.cache import ResponseCache
     from ..elicit.cached import cached_generate, cached_option_probabilities
@@ -182,36 +196,44 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
             raise ValueError(f"framings: expected any of {FRAMINGS}, got {f!r}")
     if any(f != "neutral" for f in framings) and not countries:
         raise ValueError("countries: the persona and observer framings need at least one country")
+    if any(reasoning) and not getattr(model, "supports_prefill", False):
+        raise ValueError(f"reasoning: {type(model).__name__} cannot continue a reasoning text in the same turn, so "
+                         "the answer after it cannot be read from the logits; ask with reasoning=(False,)")
     names = survey_countries() if countries else None
     chat = bool(getattr(model, "chat", True))
     store = cache if cache is None or isinstance(cache, ResponseCache) else ResponseCache(cache)
 
     rows = []
-    for r in its[its["language"].isin(langs)].itertuples(index=False):
+    has_labels = "labels" in its.columns
+    for r in its[its["language"].isin(langs)].to_dict("records"):
+        codes = r["labels"] if has_labels and r["labels"] is not None else [str(j + 1) for j in range(len(r["options"]))]
         for framing in framings:
             for country in ([None] if framing == "neutral" else list(countries)):
-                name = _country_name(country, r.language, names) if country else None
+                name = _country_name(country, r["language"], names) if country else None
                 for think in reasoning:
-                    q = survey_prompt(r.question, r.options, language=r.language, framing=framing, country=name,
-                                      reasoning=bool(think), pieces=pieces)
-                    rows.append({"item_id": r.item_id, "language": r.language, "framing": framing, "country": country,
-                                 "reasoning": bool(think), "scale": r.scale, "n_options": len(r.options), "question": q})
+                    q = survey_prompt(r["question"], r["options"], language=r["language"], framing=framing,
+                                      country=name, reasoning=bool(think), labels=codes, pieces=pieces)
+                    rows.append({"item_id": r["item_id"], "language": r["language"], "framing": framing,
+                                 "country": country, "reasoning": bool(think), "scale": r["scale"],
+                                 "n_options": len(r["options"]), "labels": tuple(codes), "question": q})
     if not rows:
         raise ValueError("nothing to ask: no item in the requested languages")
     plan = pd.DataFrame(rows)
     cue = {lang: pieces[lang]["answer_cue"] for lang in langs}
 
-    def as_prompt(q, lang):
-        return q if chat else f"{q}\n\n{cue[lang]}"
+    def as_prompt(q, lang, think=False):
+        # a base model answers after the cue; asked to reason, it writes on after a blank line
+        return q if chat else (f"{q}\n\n" if think else f"{q}\n\n{cue[lang]}")
 
     # 1. the text: greedy answers to the zero-shot prompts, reasoning texts for the others
     zero = plan.index[~plan["reasoning"]]
     think = plan.index[plan["reasoning"]]
     texts = pd.Series("", index=plan.index, dtype=object)
     gen_cached = pd.Series(False, index=plan.index)
-    for idx, n_tok in ((zero, max_new_tokens), (think, reasoning_tokens)):
+    for idx, n_tok, thinking in ((zero, max_new_tokens, False), (think, reasoning_tokens, True)):
         if len(idx):
-            out, info = cached_generate(model, [as_prompt(plan.at[i, "question"], plan.at[i, "language"]) for i in idx],
+            out, info = cached_generate(model, [as_prompt(plan.at[i, "question"], plan.at[i, "language"], thinking)
+                                                for i in idx],
                                         cache=store, max_new_tokens=n_tok, progress=progress)
             texts[idx] = [o[0] for o in out]
             gen_cached[idx] = info["cached"]
@@ -230,11 +252,12 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     mass = np.full(len(plan), np.nan)
     rendered = [None] * len(plan)
     logit_cached = np.zeros(len(plan), bool)
-    for (k, lang), grp in plan.groupby(["n_options", "language"], sort=False):
+    for (codes, lang), grp in plan.groupby(["labels", "language"], sort=False):
         pos = plan.index.get_indexer(grp.index)
-        p, m, info = cached_option_probabilities(model, [prompts[i] for i in pos], option_labels(int(k), lang),
+        k = len(codes)
+        p, m, info = cached_option_probabilities(model, [prompts[i] for i in pos], option_labels(list(codes), lang),
                                                  cache=store, progress=progress)
-        probs[pos, : int(k)] = p
+        probs[pos, :k] = p
         mass[pos] = m
         logit_cached[pos] = info["cached"]
         for i, rend in zip(pos, info["rendered"]):
@@ -242,21 +265,25 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     if store is not None and store is not cache:
         store.close()
 
-    out = plan.drop(columns="question").assign(model=model.identity["name"], prompt=rendered)
+    out = plan.drop(columns=["question"]).assign(model=model.identity["name"], prompt=rendered)
+    out["country"] = pd.Series(list(plan["country"]), index=out.index, dtype=object)
     out["probs"] = [list(probs[i, : int(k)]) for i, k in enumerate(plan["n_options"])]
     out["option_mass"] = mass
-    out["answer"] = [int(np.nanargmax(p)) + 1 if np.isfinite(p).any() else None for p in map(np.asarray, out["probs"])]
+    out["answer"] = pd.Series([int(np.nanargmax(p)) + 1 if np.isfinite(p).any() else None
+                               for p in map(np.asarray, out["probs"])], index=out.index, dtype=object)
     out["expected"] = [expected_answer(p) if sc == "ordinal" and np.isfinite(p).all() else np.nan
                        for p, sc in zip(out["probs"], out["scale"])]
     out["text"] = texts.to_numpy()
-    verdicts = [detect_refusal(t, language=lang, n_options=int(k))
-                for t, lang, k in zip(out["text"], out["language"], out["n_options"])]
-    out["text_answer"] = [v["answer"] for v in verdicts]
+    # a reasoning text may stop before its number: only a refusal phrase counts as refusing there
+    verdicts = [detect_refusal(t, language=lang, labels=list(codes), require_option=not think)
+                for t, lang, codes, think in zip(out["text"], out["language"], out["labels"], out["reasoning"])]
+    out["text_answer"] = pd.Series([v["answer"] for v in verdicts], index=out.index, dtype=object)
     out["refused"] = [v["refused"] for v in verdicts]
     out["refusal_kind"] = [v["kind"] for v in verdicts]
     out["refusal_confidence"] = [v["confidence"] for v in verdicts]
     out["cached"] = gen_cached.to_numpy() & logit_cached
-    cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "prompt", "probs",
+    cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "labels", "prompt",
+            "probs",
             "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind",
             "refusal_confidence", "cached"]
     return out[cols].reset_index(drop=True)

@@ -13,6 +13,9 @@ The ``survey_items`` table has one row per item and language:
     number ``j + 1``).
 ``scale``
     ``ordinal`` (options ordered from one pole to the other) or ``categorical``.
+``labels`` *(optional)*
+    The answer codes of the options when they are not ``1..k`` (``["0", "1", "2"]`` for an
+    item whose question explains codes from 0); missing means ``1..k``.
 
 The ``human_distributions`` table has one row per item, population and option:
 ``item_id``, ``population``, ``option`` (1-based position of the option), ``share``
@@ -96,6 +99,18 @@ def validate_survey_items(items: pd.DataFrame) -> pd.DataFrame:
         pos = int(np.flatnonzero(dup.to_numpy())[0])
         raise ValueError(f"survey items {_row_name(df, pos)}: item {_plain(df['item_id'].iloc[pos])!r} appears twice "
                          f"in language {df['language'].iloc[pos]!r}")
+    if "labels" in df.columns:
+        labels = []
+        for i, (cell, opts) in enumerate(zip(df["labels"], df["options"])):
+            if cell is None or (isinstance(cell, float) and cell != cell) or (isinstance(cell, str) and not cell):
+                labels.append(None)
+                continue
+            lab = _options_list(cell, f"survey items {_row_name(df, i)}, column 'labels'")
+            if len(lab) != len(opts) or len(set(lab)) != len(lab):
+                raise ValueError(f"survey items {_row_name(df, i)}, column 'labels': expected {len(opts)} distinct "
+                                 f"answer codes (one per option), got {lab}")
+            labels.append(lab)
+        df["labels"] = labels
     k = df["options"].map(len)
     for item, grp in df.assign(k=k).groupby("item_id", sort=False):
         if grp["k"].nunique() > 1 or grp["scale"].nunique() > 1:
@@ -128,11 +143,17 @@ def validate_human_distributions(human: pd.DataFrame, *, items: pd.DataFrame | N
                          f"got {_plain(df['share'].iloc[pos])!r}")
     df["share"] = share.astype(float)
     df["option"] = pd.to_numeric(df["option"], errors="coerce")
-    if df["option"].isna().any() or (df["option"] < 1).any():
-        pos = int(np.flatnonzero((df["option"].isna() | (df["option"] < 1)).to_numpy())[0])
+    bad = df["option"].isna() | (df["option"] < 1) | (df["option"] % 1 != 0)
+    if bad.any():
+        pos = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(f"human distributions {_row_name(df, pos)}, column 'option': expected a 1-based option "
                          f"number, got {_plain(human['option'].iloc[pos])!r}")
     df["option"] = df["option"].astype(int)
+    dup = df.duplicated(["item_id", "population", "option"])
+    if dup.any():
+        pos = int(np.flatnonzero(dup.to_numpy())[0])
+        raise ValueError(f"human distributions {_row_name(df, pos)}: option {int(df['option'].iloc[pos])} of item "
+                         f"{_plain(df['item_id'].iloc[pos])!r} appears twice for population {df['population'].iloc[pos]!r}")
     if items is not None:
         its = validate_survey_items(items)
         k = its.drop_duplicates("item_id").set_index("item_id")["options"].map(len)
@@ -212,9 +233,11 @@ def _code(key) -> str:
 
 def _literal_dict(text: str, where: str) -> dict:
     """A dict of string keys and string or number values (or lists of numbers), without evaluating."""
+    if len(text) > 1_000_000:
+        raise ValueError(f"{where}: cell too long ({len(text)} characters)")
     try:
         tree = ast.parse(text, mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ValueError(f"{where}: expected a dict like {{'1': '41.7%'}}, got {text[:60]!r}") from None
     if not isinstance(tree, ast.Dict):
         raise ValueError(f"{where}: expected a dict, got {text[:60]!r}")
@@ -222,7 +245,8 @@ def _literal_dict(text: str, where: str) -> dict:
     def value(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
             return node.value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant)
+                and isinstance(node.operand.value, (int, float))):
             return -node.operand.value
         if isinstance(node, (ast.List, ast.Tuple)):
             return [value(e) for e in node.elts]
@@ -252,8 +276,9 @@ def read_menavalues(path: str | Path, *, countries=None):
     Returns
     -------
     items : DataFrame
-        ``survey_items`` (language ``en``; options are the answer codes ``Min..MAX`` as
-        strings, the question text explains them) plus ``source``, ``sub_question``,
+        ``survey_items`` (language ``en``; options and ``labels`` are the answer codes
+        ``Min..MAX`` as strings, which the question text explains, so a model answers with
+        the code) plus ``source``, ``sub_question``,
         ``category``, ``sub_category``, ``min_code``.
     human : DataFrame
         ``human_distributions`` (option = code - Min + 1) plus ``reported`` (the workbook's
@@ -298,8 +323,9 @@ def read_menavalues(path: str | Path, *, countries=None):
         except (TypeError, ValueError):
             raise ValueError(f"{path}: item column {col}: Min/MAX are not numbers ({get('Min')!r}, {get('MAX')!r})") from None
         sub = get("Sub Question")
+        codes = [str(v) for v in range(lo, hi + 1)]
         items.append({"item_id": item_id, "language": "en", "question": str(get("Full Question")).strip(),
-                      "options": [str(v) for v in range(lo, hi + 1)], "scale": _MV_SCALES[scale_code],
+                      "options": codes, "labels": codes, "scale": _MV_SCALES[scale_code],
                       "source": get("Source"), "sub_question": None if pd.isna(sub) else str(sub),
                       "category": get("Category"), "sub_category": get("Sub Category"), "min_code": lo})
         for country in all_countries:
@@ -329,6 +355,8 @@ def read_menavalues(path: str | Path, *, countries=None):
                 else:  # e.g. 0 = "not applicable" outside the scale: not an answer on it
                     excluded += share
             total = sum(sh for _, sh in kept)
+            if total <= 0:
+                continue  # only answers outside the scale
             for option, share in kept:
                 human.append({"item_id": item_id, "population": country, "option": option, "share": share / total,
                               "reported": reported, "excluded_share": excluded})
@@ -391,7 +419,7 @@ def read_globalopinionqa(path: str | Path, *, ordinal_items=()):
 def _literal_list(text: str, where: str) -> list[str]:
     try:
         tree = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ValueError(f"{where}: expected a list like ['Yes', 'No'], got {text[:60]!r}") from None
     if not isinstance(tree, (ast.List, ast.Tuple)) or not all(
             isinstance(e, ast.Constant) and isinstance(e.value, str) for e in tree.elts):

@@ -9,7 +9,8 @@
   persona and observer framings. (The reference applied NVAS to categorical items through
   their mode; a numeric distance between unordered categories is meaningless, so valuelab
   refuses.)
-* Cliff's delta from the Mann–Whitney U statistic [4]_.
+* Cliff's delta from the Mann–Whitney U statistic [4]_, and its paired form (the dominance
+  of the within-pair differences) for matched answers.
 
 References
 ----------
@@ -30,7 +31,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import mannwhitneyu, wasserstein_distance
 
 __all__ = ["js_distance", "ordinal_emd", "distribution_distance", "consistency_score", "expected_answer",
-           "cliffs_delta"]
+           "cliffs_delta", "paired_cliffs_delta"]
 
 
 def _dist(p, name: str) -> np.ndarray:
@@ -105,3 +106,16 @@ def cliffs_delta(x, y) -> float:
         return np.nan
     u = mannwhitneyu(x, y, alternative="two-sided").statistic
     return float(2 * u / (x.size * y.size) - 1)
+
+
+def paired_cliffs_delta(x, y) -> float:
+    """Paired dominance, P(X_i > Y_i) - P(X_i < Y_i) over matched pairs: ``mean(sign(x - y))``.
+
+    The effect size that goes with a paired test: four items each shifted by the same small
+    amount give 1, where the two-sample :func:`cliffs_delta` would be swamped by the spread
+    between items.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y: expected matched pairs, got {x.size} and {y.size} values")
+    return float(np.mean(np.sign(x - y))) if x.size else np.nan

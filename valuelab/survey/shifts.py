@@ -5,7 +5,7 @@ Per item, the distance between the model's option distributions under two condit
 :mod:`valuelab.survey.metrics`), and for ordinal items the published consistency score of
 the two expected answers (CLCS between languages, FCS between framings). Across items, a
 paired permutation test of the mean difference in (normalised) expected answers, Benjamini–
-Hochberg over the condition pairs, and Cliff's delta as the effect size.
+Hochberg over the condition pairs, and the paired Cliff's delta as the effect size.
 
 References
 ----------
@@ -26,9 +26,9 @@ from scipy.stats import permutation_test
 
 from ..schema import _require_columns
 from ..stats import benjamini_hochberg
-from .metrics import cliffs_delta, consistency_score, distribution_distance
+from .metrics import consistency_score, distribution_distance, paired_cliffs_delta
 
-__all__ = ["condition_shifts", "shift_matrix", "test_condition_shifts"]
+__all__ = ["condition_shifts", "shift_matrix", "compare_conditions"]
 
 _CONDITIONS = ("language", "framing", "reasoning")
 _CONTEXT = ["model", "language", "framing", "country", "reasoning"]
@@ -110,13 +110,14 @@ def shift_matrix(shifts: pd.DataFrame, *, value: str = "distance") -> pd.DataFra
     return mat
 
 
-def test_condition_shifts(shifts: pd.DataFrame, *, n_resamples: int = 9999, seed: int | None = 0) -> pd.DataFrame:
+def compare_conditions(shifts: pd.DataFrame, *, n_resamples: int = 9999, seed: int | None = 0) -> pd.DataFrame:
     """Across items: does the expected answer move between two conditions?
 
     For each pair of conditions (and context), over the ordinal items: the mean of
     ``(answer_a - answer_b) / (k - 1)`` with a paired permutation test (the two conditions'
-    labels swapped per item; exact when there are few items) and Cliff's delta between the
-    normalised answers; Benjamini–Hochberg over all pairs tested.
+    labels swapped per item; exact when there are few items), the paired Cliff's delta
+    (``mean(sign(x - y))`` over items: 1 when every item moves the same way) and
+    Benjamini–Hochberg over all pairs tested.
 
     Parameters
     ----------
@@ -130,7 +131,7 @@ def test_condition_shifts(shifts: pd.DataFrame, *, n_resamples: int = 9999, seed
     DataFrame
         One row per pair and context: ``a``, ``b``, the context columns, ``n_items``
         (ordinal items), ``mean_difference`` (normalised, in [-1, 1]), ``p_value``,
-        ``q_value``, ``cliffs_delta``, ``mean_distance`` (all items, ordinal and categorical),
+        ``q_value``, ``cliffs_delta`` (paired), ``mean_distance`` (all items, ordinal and categorical),
         ``mean_consistency``.
     """
     _require_columns(shifts, "shifts", ["a", "b", "distance", "answer_a", "answer_b", "scale", "n_options"],
@@ -153,7 +154,7 @@ def test_condition_shifts(shifts: pd.DataFrame, *, n_resamples: int = 9999, seed
             p = 1.0
         rows.append({**dict(zip(context + ["a", "b"], key)), "n_items": int(len(x)),
                      "mean_difference": float(np.mean(x - y)) if len(x) else np.nan, "p_value": p,
-                     "cliffs_delta": cliffs_delta(x, y) if len(x) else np.nan,
+                     "cliffs_delta": paired_cliffs_delta(x, y) if len(x) else np.nan,
                      "mean_distance": float(grp["distance"].mean()),
                      "mean_consistency": float(ordinal["consistency"].mean()) if len(ordinal) else np.nan})
     out = pd.DataFrame(rows)
