@@ -171,6 +171,8 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         ``shown_first`` that is neither option.
     """
     if not isinstance(comparisons, pd.DataFrame):
+        raise TypeError(f"comparisons: expected a DataFrame, got {type(comparisons).__name__}")
+    if not isinstance(comparisons, pd.DataFrame):
         raise TypeError(f"comparisons must be a pandas DataFrame, got {type(comparisons).__name__}")
     df = comparisons
     missing = [c for c in ("option_a", "option_b") if c not in df.columns]

@@ -58,7 +58,7 @@ def elicit_choices(options: pd.DataFrame, model, sets: pd.DataFrame, *, progress
     unknown = ~sets["option_id"].isin(opts.index)
     if unknown.any():
         row = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise ValueError(f"sets row {row}: option not in the options table")
+        raise ValueError(f"sets row {row}, column 'option_id': {sets['option_id'].iloc[row]!r} is not in the options table")
     ordered = sets.sort_values(["set_id", "position"])
     out = []
     groups = list(ordered.groupby("set_id", sort=False))

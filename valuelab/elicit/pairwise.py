@@ -125,10 +125,13 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
     if orders not in ("both", "single"):
         raise ValueError(f"orders: expected 'both' or 'single', got {orders!r}")
     tmpl = _template(template)
-    if cache is not None and not isinstance(cache, ResponseCache):
-        cache = ResponseCache(cache)
-    asker = _Asker(opts, model, method=method, k=k, temperature=temperature, template=tmpl, cache=cache,
-                   orders=orders, seed=seed, progress=progress)
+
+    def make_asker():
+        # opened only once the inputs are valid, so a bad call creates no cache file
+        store = cache if cache is None or isinstance(cache, ResponseCache) else ResponseCache(cache)
+        return _Asker(opts, model, method=method, k=k, temperature=temperature, template=tmpl, cache=store,
+                      orders=orders, seed=seed, progress=progress)
+
     ids = opts.index.to_list()
     n = len(ids)
     if pairs is not None:
@@ -141,10 +144,12 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         missing = {"option_a", "option_b"} - set(pairs.columns)
         if missing:
             raise ValueError(f"pairs: missing column(s) {sorted(missing)}")
-        unknown = ~pairs["option_a"].isin(opts.index) | ~pairs["option_b"].isin(opts.index)
-        if unknown.any():
-            row = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise ValueError(f"pairs row {row}: option not in the options table")
+        for col in ("option_a", "option_b"):
+            unknown = ~pairs[col].isin(opts.index)
+            if unknown.any():
+                row = int(np.flatnonzero(unknown.to_numpy())[0])
+                raise ValueError(f"pairs row {row}, column {col!r}: {pairs[col].iloc[row]!r} is not in the options table")
+        asker = make_asker()
         comparisons = asker(pairs).assign(round=0)
     else:
         budget = default_budget(n) if n_pairs is None else int(n_pairs)
@@ -157,6 +162,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
             warnings.warn(f"design={design!r} needs at least {n} pairs (one cycle through the {n} options); "
                           f"asking {budget} random pairs instead", UserWarning, stacklevel=2)
             design = "random"
+        asker = make_asker()
         if design == "active":
             per_pair = (2 if orders == "both" else 1) * (1 if method == "logits" else k)
             kwargs = {"obs_per_pair": per_pair, **(design_kwargs or {})}

@@ -285,6 +285,8 @@ class TransformersModel:
         sequences = [list(dict.fromkeys(seq for sp in label_spellings(lab)
                                         for seq in option_token_sequences(self.tokenizer, sp))) for lab in labels]
         for lab, seqs in zip(labels, sequences):
+            if any(not str(sp).strip() for sp in label_spellings(lab)):
+                raise ValueError(f"label {lab!r} is empty; every answer label needs visible text")
             if not seqs:
                 raise ValueError(f"label {lab!r} has no tokens for {self.name}")
         texts = [self.render(p) for p in prompts]

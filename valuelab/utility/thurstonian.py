@@ -133,6 +133,8 @@ class PooledGroupsWarning(UserWarning):
 
 
 def _warn_pooled_groups(comparisons: pd.DataFrame) -> None:
+    if not isinstance(comparisons, pd.DataFrame):
+        raise TypeError(f"comparisons: expected a DataFrame, got {type(comparisons).__name__}")
     mixed = {c: comparisons[c].nunique(dropna=False) for c in GROUPING_COLUMNS if c in comparisons.columns}
     mixed = {c: k for c, k in mixed.items() if k > 1}
     if mixed:
