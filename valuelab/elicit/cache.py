@@ -52,7 +52,14 @@ class ResponseCache:
     def __init__(self, path: str | Path):
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            file = Path(self.path)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            if file.is_file() and file.stat().st_size > 0:
+                with open(file, "rb") as fh:
+                    head = fh.read(16)
+                # a truncated or foreign file can make SQLite wait out its lock timeout: check first
+                if head != b"SQLite format 3\x00"[: len(head)] or len(head) < 16:
+                    raise ValueError(f"{self.path}: not a valuelab response cache (not an SQLite database file)")
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")

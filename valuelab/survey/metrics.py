@@ -39,6 +39,8 @@ def _dist(p, name: str) -> np.ndarray:
     if p.ndim != 1 or p.size < 2 or not np.all(np.isfinite(p)) or (p < 0).any() or p.sum() <= 0:
         raise ValueError(f"{name}: expected a distribution over at least 2 options (finite, >= 0, positive sum), "
                          f"got {np.round(p, 4).tolist()}")
+    p = p / p.sum()
+    p[p < 1e-300] = 0.0  # subnormal shares underflow when averaged, which would make log(p / m) infinite
     return p / p.sum()
 
 
@@ -47,7 +49,7 @@ def js_distance(p, q) -> float:
     p, q = _dist(p, "p"), _dist(q, "q")
     if p.size != q.size:
         raise ValueError(f"p and q: expected the same number of options, got {p.size} and {q.size}")
-    return float(jensenshannon(p, q, base=2))
+    return float(min(1.0, jensenshannon(p, q, base=2)))
 
 
 def ordinal_emd(p, q) -> float:
