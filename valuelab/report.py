@@ -93,6 +93,9 @@ def render_notebook(source: str | Path, out_dir: str | Path, *, parameters: dict
     out_dir.mkdir(parents=True, exist_ok=True)
     parameters = dict(parameters or {})
     nb = jupytext.read(source)
+    # papermill needs the kernel's language to inject parameters; a bare percent script has none
+    nb.metadata.setdefault("kernelspec", {"name": kernel_name, "display_name": "Python 3", "language": "python"})
+    nb.metadata.setdefault("language_info", {"name": "python"})
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / f"{source.stem}.ipynb"
         done = Path(tmp) / f"{source.stem}.out.ipynb"

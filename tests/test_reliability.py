@@ -1,0 +1,171 @@
+"""Interruption and security: runs killed at random points, reports never half-written, no eval,
+no unpickling, no remote code unless asked, API keys never stored or printed."""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- interruption
+@pytest.mark.slow
+def test_elicitation_killed_at_random_points_loses_and_doubles_nothing(tmp_path):
+    pytest.importorskip("transformers")
+    from test_elicit import RUN_SCRIPT
+
+    options = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)],
+                            "text": [f"You receive {i + 1} pears." for i in range(10)]})
+    opts_file = tmp_path / "options.json"
+    options.to_json(opts_file)
+    db = tmp_path / "run.sqlite"
+    script = RUN_SCRIPT.format(tests=str(ROOT / "tests"), options=str(opts_file), db=str(db))
+
+    def stored_keys():
+        if not db.exists():
+            return []
+        try:
+            with sqlite3.connect(db, timeout=5) as con:
+                return [k for (k,) in con.execute("SELECT key FROM responses")]
+        except sqlite3.OperationalError:
+            return []
+
+    rng = np.random.default_rng(7)
+    history, kills = [], 0
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        start = len(stored_keys())
+        # wait until the run is answering, then kill it after a random extra delay
+        deadline = time.time() + 120
+        while len(stored_keys()) <= start and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(float(rng.uniform(0.0, 0.5)))
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.communicate()
+        keys = stored_keys()
+        assert len(keys) == len(set(keys))  # nothing stored twice
+        assert set(history[-1] if history else []) <= set(keys)  # nothing lost
+        history.append(keys)
+    assert kills >= 3
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, n_resp, n_cached = done.stdout.split()
+    final = stored_keys()
+    assert int(n_resp) == 40 and len(final) == len(set(final)) == 40
+    assert int(n_cached) == len(history[-1])  # the last run asked only what was missing
+    assert len(history[-1]) > len(history[0])  # the killed runs made progress
+
+
+NOTEBOOK = '''# %% tags=["parameters"]
+SLEEP = 0.0
+MARK = "first"
+
+# %%
+import time
+time.sleep(SLEEP)
+print("report", MARK)
+'''
+
+
+@pytest.mark.slow
+def test_a_killed_report_run_never_leaves_a_half_written_report(tmp_path):
+    pytest.importorskip("papermill")
+    nb = tmp_path / "09_probe.py"
+    nb.write_text(NOTEBOOK)
+    out = tmp_path / "reports"
+    cli = [sys.executable, "-m", "valuelab.cli", "report", str(nb), "--out", str(out)]
+    first = subprocess.run(cli, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    html = out / "09_probe.html"
+    before = html.read_bytes()
+    assert b"report first" in before
+    proc = subprocess.Popen(cli + ["--param", "SLEEP=60", "--param", 'MARK="second"'], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(8)  # the kernel is running the slow cell
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert html.read_bytes() == before  # the old, complete report is untouched
+    assert not [p for p in out.iterdir() if p.suffix == ".html" and p.name not in ("09_probe.html", "index.html")]
+    again = subprocess.run(cli + ["--param", 'MARK="third"'], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and b"report third" in html.read_bytes()
+
+
+# ---------------------------------------------------------------- security
+def _calls(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
+            yield node, name, owner
+
+
+def test_library_never_evaluates_data_or_unpickles():
+    found = []
+    for path in sorted((ROOT / "valuelab").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node, name, owner in _calls(tree):
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            bare = isinstance(node.func, ast.Name) or owner == "builtins"  # not model.eval()
+            if name in ("eval", "exec", "compile") and bare:
+                found.append(f"{where} {name}()")
+            if owner in ("pickle", "dill", "joblib", "marshal") and name in ("load", "loads"):
+                found.append(f"{where} {owner}.{name}()")
+            if owner == "torch" and name == "load":
+                found.append(f"{where} torch.load()")
+            if name == "literal_eval":
+                found.append(f"{where} literal_eval() (use the whitelisting parsers)")
+            for kw in node.keywords:
+                if kw.arg == "trust_remote_code" and isinstance(kw.value, ast.Constant) and kw.value.value is True:
+                    found.append(f"{where} trust_remote_code=True")
+    assert not found, found
+
+
+def test_remote_code_only_when_asked():
+    import inspect
+
+    from valuelab.elicit import TransformersModel
+
+    assert inspect.signature(TransformersModel.__init__).parameters["trust_remote_code"].default is False
+
+
+def test_api_key_is_sent_but_never_stored_logged_or_returned(tmp_path, monkeypatch, capsys, caplog):
+    pytest.importorskip("transformers")
+    from tiny_model import tiny_model
+
+    import valuelab.survey as sv
+    from valuelab.elicit import LocalServer, OpenAIModel, TransformersModel, elicit_comparisons
+
+    secret = "sk-valuelab-test-" + "9f3a" * 6
+    monkeypatch.setenv("VALUELAB_TEST_KEY", secret)
+    model, tok = tiny_model()
+    backend = TransformersModel("tiny", _model=model, _tokenizer=tok)
+    options = pd.DataFrame({"option_id": ["a", "b", "c"], "text": ["Tea.", "Coffee.", "Water."]})
+    db = tmp_path / "cache.sqlite"
+    with LocalServer(backend) as server:
+        remote = OpenAIModel("tiny", base_url=server.url, api_key_env="VALUELAB_TEST_KEY", max_retries=0)
+        comps, resp = elicit_comparisons(options, remote, cache=str(db), progress=False)
+        sampled, resp2 = elicit_comparisons(options, remote, method="sample", k=2, cache=str(db), progress=False)
+        survey = sv.elicit_survey(sv.load_survey_items().head(1), remote, max_new_tokens=3, cache=str(db),
+                                  progress=False)
+    assert server.auth and all(a == f"Bearer {secret}" for a in server.auth)  # it was really used
+    blobs = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
+    assert blobs and not any(secret.encode() in b for b in blobs)  # cache, WAL and journal files
+    for table in (comps, resp, sampled, resp2, survey):
+        assert secret not in table.to_csv()
+    printed = capsys.readouterr()
+    assert secret not in printed.out + printed.err and secret not in caplog.text
+    assert secret not in repr(remote.identity) and secret not in repr(vars(remote))
