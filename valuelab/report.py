@@ -50,12 +50,37 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _header_cell(nbformat, name: str, parameters: dict):
-    rows = "\n".join(f"| `{k}` | `{json.dumps(v)}` |" for k, v in parameters.items())
+def _defaults(nb) -> dict:
+    """The literal assignments of the cell tagged ``parameters`` (name -> source text of the value)."""
+    import ast
+
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                return {}
+            return {t.id: ast.get_source_segment(cell.source, node.value)
+                    for node in tree.body if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+    return {}
+
+
+def _header_cell(nbformat, name: str, parameters: dict, defaults: dict | None = None):
+    """Version, time, and every parameter (overridden ones marked): what a reader needs to
+    reproduce the report. Model names are parameters (``MODEL``, ``MODELS``), so they appear."""
+    defaults = dict(defaults or {})
+    rows = []
+    for key in list(defaults) + [k for k in parameters if k not in defaults]:
+        if key in parameters:
+            rows.append(f"| `{key}` | `{json.dumps(parameters[key])}` | overridden |")
+        else:
+            value = " ".join(str(defaults[key]).split())
+            rows.append(f"| `{key}` | `{value[:120]}` | default |")
     text = (
         f"*Report `{name}` rendered {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC} "
         f"with valuelab {__version__}.*\n\n"
-        + ("| parameter (overridden) | value |\n|---|---|\n" + rows if parameters else "Default parameters.")
+        + ("| parameter | value | |\n|---|---|---|\n" + "\n".join(rows) if rows else "No parameters.")
     )
     return nbformat.v4.new_markdown_cell(text)
 
@@ -103,14 +128,25 @@ def render_notebook(source: str | Path, out_dir: str | Path, *, parameters: dict
         pm.execute_notebook(str(src), str(done), parameters=parameters, kernel_name=kernel_name,
                             cwd=str(cwd or source.parent), execution_timeout=timeout, progress_bar=False)
         executed = nbformat.read(done, as_version=4)
-    executed.cells.insert(0, _header_cell(nbformat, source.stem, parameters))
+    executed.cells.insert(0, _header_cell(nbformat, source.stem, parameters, _defaults(nb)))
     title = _title(source)
     executed.metadata["title"] = title  # the HTML <title>, which index.html lists
     body, _ = HTMLExporter().from_notebook_node(executed, resources={"metadata": {"name": title}})
+    body = _offline(body)
     _atomic_write(out_dir / f"{source.stem}.ipynb", nbformat.writes(executed))
     html_path = out_dir / f"{source.stem}.html"
     _atomic_write(html_path, body)
     return html_path
+
+
+_REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", re.I)
+
+
+def _offline(html_text: str) -> str:
+    """Drop scripts fetched from the web (require.js, MathJax from a CDN): the report must
+    open offline without errors. plotly.js itself is embedded by :func:`setup_notebook`;
+    LaTeX in markdown cells then shows as its source."""
+    return _REMOTE_SCRIPT.sub("", html_text)
 
 
 def _title(source: Path) -> str:
