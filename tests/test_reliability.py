@@ -169,3 +169,23 @@ def test_api_key_is_sent_but_never_stored_logged_or_returned(tmp_path, monkeypat
     printed = capsys.readouterr()
     assert secret not in printed.out + printed.err and secret not in caplog.text
     assert secret not in repr(remote.identity) and secret not in repr(vars(remote))
+
+
+def test_notebooks_reach_no_network_beyond_what_the_user_configures():
+    """The notebooks use embedded models and local files only: no URL other than the loopback
+    server they start themselves, no HTTP client, no hub download."""
+    bad = []
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")):
+        tree = ast.parse(nb.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "://" in node.value:
+                if not any(h in node.value for h in ("127.0.0.1", "localhost")):
+                    bad.append(f"{nb.name}:{node.lineno} {node.value!r}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
+                if any(n and n.split(".")[0] in ("requests", "urllib", "http", "socket", "huggingface_hub")
+                       for n in names):
+                    bad.append(f"{nb.name}:{node.lineno} imports {names}")
+            if isinstance(node, ast.Call) and any(k.arg == "trust_remote_code" for k in node.keywords):
+                bad.append(f"{nb.name}:{node.lineno} trust_remote_code")
+    assert not bad, bad
