@@ -62,7 +62,8 @@ def page(name: str) -> str:
         kind = "class" if inspect.isclass(obj) else "function" if inspect.isfunction(obj) else "constant"
         lines += [f"## `{member}`", ""]
         if kind == "constant":
-            text = re.sub(r" at 0x[0-9a-f]+", "", repr(obj))  # no memory addresses: pages must be reproducible
+            # no memory addresses or checkout paths: pages must be the same in every clone
+            text = re.sub(r" at 0x[0-9a-f]+", "", repr(obj)).replace(str(ROOT), "<repo>")
             lines += ["```python", f"{member} = {text}"[:400], "```", ""]
             continue
         lines += ["```python", f"{'class ' if kind == 'class' else ''}{member}{signature(obj)}", "```", ""]

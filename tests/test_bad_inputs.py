@@ -12,6 +12,7 @@ import pytest
 
 import valuelab as vl
 import valuelab.datasets as ds
+import valuelab.elicit  # noqa: F401  (loads the lazy submodule: vl.elicit.ServerError below)
 import valuelab.survey as sv
 from valuelab.frameworks import read_value_lexicon, score_dilemmas, validate_actions
 
@@ -70,7 +71,21 @@ def _server_without_logprobs(tmp):
         return OpenAIModel("text-only", base_url=server.url, max_retries=0).option_probabilities(["Q?"], ["A", "B"])
 
 
+def _foreign_database() -> bytes:
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "other.sqlite"
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE people (name TEXT)")
+        con.commit()
+        con.close()
+        return path.read_bytes()
+
+
 INPUTS = {
+    "other.sqlite": _foreign_database(),
     "c.sqlite": b"not sqlite" * 50,
     "x.parquet": b"garbage",
     "o.json": "{oops",
@@ -103,12 +118,13 @@ CASES = [
      "row 1"),
     ("elicitation: unknown option in a pair", _elicit_bad_pair, ValueError,
      r"pairs row 0, column 'option_b': 'zz' is not in the options table"),
-    ("server: unreachable", _unreachable, vl.elicit.ServerError if hasattr(vl, "elicit") else Exception,
-     r"127\.0\.0\.1:9.*Connection refused"),
-    ("server: fails on every request", _server_without_logprobs, Exception, r"HTTP 500 from http://127\.0\.0\.1"),
+    ("server: unreachable", _unreachable, vl.elicit.ServerError, r"127\.0\.0\.1:9.*Connection refused"),
+    ("server: fails on every request", _server_without_logprobs, vl.elicit.ServerError, r"HTTP 500 from http://127\.0\.0\.1"),
     ("model: a label with no tokens", _no_option_tokens, ValueError, "label '' is empty"),
     ("cache: not a database", lambda t: vl.ResponseCache(t / "c.sqlite"), ValueError,
      "not a valuelab response cache"),
+    ("cache: another program's database", lambda t: vl.ResponseCache(t / "other.sqlite"), ValueError,
+     r"not a valuelab response cache \(an SQLite database with tables \['people'\]"),
     ("table: unreadable parquet", lambda t: vl.read_table(t / "x.parquet"), ValueError,
      "not a valid parquet"),
     ("options json: not JSON", lambda t: ds.read_options_json(t / "o.json"), ValueError,
@@ -131,7 +147,8 @@ CASES = [
     ("globalopinionqa: code in a cell", lambda t: sv.read_globalopinionqa(t / "g.csv"), ValueError,
      r"row 0, column 'selections'"),
     ("leakage: tau out of range", lambda t: sv.detect_leakage(pd.DataFrame(
-        {"refused": [True], "probs": [[0.9, 0.1]], "option_mass": [0.5]}), tau=1.5), ValueError, "tau"),
+        {"refused": [True], "probs": [[0.9, 0.1]], "option_mass": [0.5]}), tau=1.5), ValueError,
+     r"tau: expected a probability in \(0, 1\], got 1\.5"),
     ("distance: unequal options", lambda t: sv.js_distance([0.5, 0.5], [0.2, 0.3, 0.5]), ValueError,
      "same number of options"),
     ("embedded model: unknown name", lambda t: vl.elicit.embedded.embedded_model_dir("nope"), ValueError,
@@ -141,14 +158,15 @@ CASES = [
 
 @pytest.mark.parametrize("name, call, exc, pattern", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_gets_a_clear_error_and_writes_nothing(name, call, exc, pattern, tmp_path):
-    import valuelab.elicit  # noqa: F401  (the lazy submodule, for the ServerError case)
-
     for file, content in INPUTS.items():  # every input file exists before the snapshot
         write(tmp_path, file, content)
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    def snapshot():  # files with their bytes, and folders
+        return {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+
+    before = snapshot()
     with pytest.raises(exc, match=pattern):
         call(tmp_path)
-    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    after = snapshot()
     assert after == before, f"{name}: files changed: {sorted(set(after) ^ set(before))}"
 
 

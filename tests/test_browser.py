@@ -44,6 +44,12 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+def _parameter_lines():
+    text = (ROOT / "notebooks" / "01_utilities.py").read_text(encoding="utf-8")
+    block = text.split('# %% tags=["parameters"]\n', 1)[1].split("\n\n", 1)[0]
+    return [line for line in block.splitlines() if "=" in line and not line.startswith(("#", " "))]
+
+
 def _figures_in(ipynb: Path) -> int:
     nb = json.loads(ipynb.read_text(encoding="utf-8"))
     return sum("application/vnd.plotly.v1+json" in o.get("data", {})
@@ -66,10 +72,16 @@ def test_every_plotly_figure_renders_offline_without_console_errors(rendered, br
         "return Array.from(document.scripts).map(s => s.src)"))  # nothing fetched from the web
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
-    text = browser.find_element("tag name", "body").text
     from valuelab import __version__
 
-    assert f"valuelab {__version__}" in text and "N_OPTIONS" in text and "overridden" in text
+    assert f"valuelab {__version__}" in browser.find_element("tag name", "body").text
+    rows = browser.execute_script("return Array.from(document.querySelector('table').rows)"
+                                  ".map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+    header = {r[0]: (r[1], r[2]) for r in rows[1:]}
+    assert header["N_OPTIONS"] == ("20", "overridden")
+    assert header["SEED"] == ("0", "default")
+    declared = [line.split("=")[0].strip() for line in _parameter_lines()]
+    assert list(header) == declared  # every declared parameter, in order, and nothing else
 
 
 def test_index_links_every_report(rendered, browser):

@@ -32,6 +32,11 @@ def test_every_public_object_has_a_docstring():
         if not inspect.getdoc(module):
             missing.append(name)
         for member, obj in build.members(module):
-            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not inspect.getdoc(obj):
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not obj.__doc__:
                 missing.append(f"{name}.{member}")
+            if inspect.isclass(obj):
+                for meth_name, meth in inspect.getmembers(obj, inspect.isfunction):
+                    if (not meth_name.startswith("_") and meth.__qualname__.split(".")[0] == obj.__name__
+                            and not meth.__doc__):
+                        missing.append(f"{name}.{member}.{meth_name}")
     assert not missing, missing

@@ -32,7 +32,8 @@ def test_report_renders_notebook_with_figures(tmp_path):
     html = paths[0].read_text()
     assert "Thurstonian utilities" in html
     assert html.count('class="plotly-graph-div"') == 3  # recovery, utilities, calibration
-    assert "<code>N_OPTIONS</code></td>\n<td><code>24</code>" in html  # the parameters are shown on top
+    # the parameters are shown on top
+    assert "<td><code>N_OPTIONS</code></td><td><code>24</code></td><td>overridden</td>" in html
     assert "Traceback" not in html
     assert (tmp_path / "index.html").exists()
     assert not list(tmp_path.glob("*.part"))

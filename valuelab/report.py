@@ -51,7 +51,8 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _defaults(nb) -> dict:
-    """The literal assignments of the cell tagged ``parameters`` (name -> source text of the value)."""
+    """Name -> default value (its repr; the source text when it is not a literal) of every
+    assignment in the cell tagged ``parameters``."""
     import ast
 
     for cell in nb.cells:
@@ -60,29 +61,38 @@ def _defaults(nb) -> dict:
                 tree = ast.parse(cell.source)
             except SyntaxError:
                 return {}
-            return {t.id: ast.get_source_segment(cell.source, node.value)
-                    for node in tree.body if isinstance(node, ast.Assign)
-                    for t in node.targets if isinstance(t, ast.Name)}
+            out = {}
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                    if isinstance(node, ast.AnnAssign) and node.value is not None else []
+                for target in targets:
+                    names = [target] if isinstance(target, ast.Name) else list(getattr(target, "elts", []))
+                    for i, t in enumerate(names):
+                        if not isinstance(t, ast.Name):
+                            continue
+                        value = node.value.elts[i] if len(names) > 1 and isinstance(node.value, ast.Tuple) else node.value
+                        out[t.id] = (repr(value.value) if isinstance(value, ast.Constant)
+                                     else ast.get_source_segment(cell.source, value) or "?")
+            return out
     return {}
 
 
 def _header_cell(nbformat, name: str, parameters: dict, defaults: dict | None = None):
-    """Version, time, and every parameter (overridden ones marked): what a reader needs to
-    reproduce the report. Model names are parameters (``MODEL``, ``MODELS``), so they appear."""
+    """Version, time, and every parameter with its value, overridden or default: what a reader
+    needs to reproduce the report. Model names are parameters (``MODEL``, ``MODELS``)."""
     defaults = dict(defaults or {})
-    rows = []
-    for key in list(defaults) + [k for k in parameters if k not in defaults]:
-        if key in parameters:
-            rows.append(f"| `{key}` | `{json.dumps(parameters[key])}` | overridden |")
-        else:
-            value = " ".join(str(defaults[key]).split())
-            rows.append(f"| `{key}` | `{value[:120]}` | default |")
-    text = (
-        f"*Report `{name}` rendered {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC} "
-        f"with valuelab {__version__}.*\n\n"
-        + ("| parameter | value | |\n|---|---|---|\n" + "\n".join(rows) if rows else "No parameters.")
-    )
-    return nbformat.v4.new_markdown_cell(text)
+
+    def cell(text: str, limit: int = 160) -> str:
+        text = " ".join(str(text).split())
+        return html.escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+    rows = [f"<tr><td><code>{html.escape(k)}</code></td><td><code>{cell(repr(parameters[k]) if k in parameters else defaults[k])}"
+            f"</code></td><td>{'overridden' if k in parameters else 'default'}</td></tr>" for k in defaults]
+    stamp = (f"<p><em>Report <code>{html.escape(name)}</code> rendered "
+             f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M UTC} with valuelab {__version__}.</em></p>")
+    table = ("<table><thead><tr><th>parameter</th><th>value</th><th></th></tr></thead><tbody>"
+             + "".join(rows) + "</tbody></table>") if rows else "<p>No parameters.</p>"
+    return nbformat.v4.new_markdown_cell(stamp + "\n\n" + table)
 
 
 def render_notebook(source: str | Path, out_dir: str | Path, *, parameters: dict | None = None,
@@ -118,6 +128,9 @@ def render_notebook(source: str | Path, out_dir: str | Path, *, parameters: dict
     out_dir.mkdir(parents=True, exist_ok=True)
     parameters = dict(parameters or {})
     nb = jupytext.read(source)
+    declared = _defaults(nb)
+    # a notebook takes only the parameters it declares (render_reports passes one set to all)
+    parameters = {k: v for k, v in parameters.items() if k in declared} if declared else {}
     # papermill needs the kernel's language to inject parameters; a bare percent script has none
     nb.metadata.setdefault("kernelspec", {"name": kernel_name, "display_name": "Python 3", "language": "python"})
     nb.metadata.setdefault("language_info", {"name": "python"})
@@ -128,7 +141,7 @@ def render_notebook(source: str | Path, out_dir: str | Path, *, parameters: dict
         pm.execute_notebook(str(src), str(done), parameters=parameters, kernel_name=kernel_name,
                             cwd=str(cwd or source.parent), execution_timeout=timeout, progress_bar=False)
         executed = nbformat.read(done, as_version=4)
-    executed.cells.insert(0, _header_cell(nbformat, source.stem, parameters, _defaults(nb)))
+    executed.cells.insert(0, _header_cell(nbformat, source.stem, parameters, declared))
     title = _title(source)
     executed.metadata["title"] = title  # the HTML <title>, which index.html lists
     body, _ = HTMLExporter().from_notebook_node(executed, resources={"metadata": {"name": title}})

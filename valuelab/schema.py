@@ -406,9 +406,11 @@ class ComparisonData:
         return bool(np.any(self.first != 0))
 
     def subset(self, rows: np.ndarray) -> "ComparisonData":
+        """The same data restricted to ``rows`` (an index array or boolean mask)."""
         return ComparisonData(self.options, self.a[rows], self.b[rows], self.n_a[rows], self.n_b[rows], self.first[rows])
 
     def reweight(self, weights: np.ndarray) -> "ComparisonData":
+        """The same data with each row's counts multiplied by ``weights`` (bootstrap resamples)."""
         return ComparisonData(self.options, self.a, self.b, self.n_a * weights, self.n_b * weights, self.first)
 
 

@@ -28,6 +28,7 @@ class Summary:
         return str(value)
 
     def as_text(self) -> str:
+        """The summary as plain text."""
         width = max((len(k) for k in self.facts), default=0)
         lines = [self.title, "=" * len(self.title)]
         lines += [f"{k:<{width}}  {self._fmt(v)}" for k, v in self.facts.items()]
@@ -37,6 +38,7 @@ class Summary:
         return "\n".join(lines)
 
     def as_html(self) -> str:
+        """The summary as an HTML fragment (what Jupyter shows)."""
         rows = "".join(
             f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{html.escape(self._fmt(v))}</td></tr>"
             for k, v in self.facts.items()
@@ -49,6 +51,7 @@ class Summary:
         return "\n".join(parts)
 
     def as_latex(self) -> str:
+        """The summary as LaTeX tables, for a paper."""
         def esc(text: str) -> str:
             for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
                 text = text.replace(a, b)

@@ -62,11 +62,25 @@ class ResponseCache:
                     raise ValueError(f"{self.path}: not a valuelab response cache (not an SQLite database file)")
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # look before writing anything: another program's database is left untouched
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "responses" not in tables:
+                self._db.close()
+                raise ValueError(f"{self.path}: not a valuelab response cache (an SQLite database with tables "
+                                 f"{sorted(tables)[:5]}, none named 'responses')")
+            if "responses" in tables:
+                cols = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+                missing = {"key", "model", "prompt", "params", "result", "created_at"} - cols
+                if missing:
+                    self._db.close()
+                    raise ValueError(f"{self.path}: table 'responses' lacks columns {sorted(missing)}")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
             cols = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
         except sqlite3.DatabaseError as err:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
             raise ValueError(f"{self.path}: not a valuelab response cache (SQLite says: {err})") from err
         expected = {"key", "model", "prompt", "params", "result", "created_at"}
         if not expected <= cols:
@@ -94,4 +108,5 @@ class ResponseCache:
         return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
     def close(self) -> None:
+        """Close the database connection (answers are already committed)."""
         self._db.close()

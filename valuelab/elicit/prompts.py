@@ -20,6 +20,7 @@ class PromptTemplate:
     labels: tuple[str, str] = ("A", "B")
 
     def format(self, first: str, second: str) -> str:
+        """The question with ``first`` shown as option A and ``second`` as option B."""
         return self.text.format(first=first, second=second)
 
 

@@ -49,7 +49,7 @@ def js_distance(p, q) -> float:
     p, q = _dist(p, "p"), _dist(q, "q")
     if p.size != q.size:
         raise ValueError(f"p and q: expected the same number of options, got {p.size} and {q.size}")
-    return float(min(1.0, jensenshannon(p, q, base=2)))
+    return float(jensenshannon(p, q, base=2))
 
 
 def ordinal_emd(p, q) -> float:
