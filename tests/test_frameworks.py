@@ -448,3 +448,23 @@ def test_value_profile_and_difference_figures():
     assert dict(zip(fig.data[0].y, fig.data[0].x))["mft: Fairness"] == d.at["Fairness", "difference"]
     with pytest.raises(ValueError, match="no label with a score"):
         vl.plot_value_profile(scores.assign(score=np.nan))
+
+
+def test_a_negated_word_the_rules_miss_is_a_vice_in_the_neighbour_step():
+    lex = lexicon([("honor", "Traditional", "Loyalty", None, None, None),
+                   ("integrity", "Secular-rational", "Fairness", "Truthfulness", None, None)])
+    enc = FakeEncoder({"honor": [1, 0, 0], "integrity": [0, 1, 0],
+                       "dishonour": [0.9, 0.3, 0.1], "honour": [0.98, 0.05, 0],   # stem lands on honor
+                       "integrality": [0.1, 0.9, 0.3], "tegrality": [0.2, 0.1, 1.0]})  # "in" is no negation here
+    out = ValueMapper(lex, encoder=enc, k=1, threshold=0.5).map(["dishonour", "integrality"]).set_index("value")
+    assert out.at["dishonour", "match"] == "honor" and out.at["dishonour", "polarity"] == -1
+    assert out.at["integrality", "match"] == "integrity" and out.at["integrality", "polarity"] == 1
+    # a negated vice is a virtue: the word sits nearer the value than its stem does, so it stays +1
+    enc.vectors.update({"nonviolence": np.array([0.0, 0.995, 0.1]), "violence": np.array([0.3, 0.8, 0.52])})
+    enc.vectors = {k: v / np.linalg.norm(v) for k, v in enc.vectors.items()}
+    kept = ValueMapper(lex, encoder=enc, k=1, threshold=0.5).map(["nonviolence"])
+    assert kept.at[0, "match"] == "integrity" and kept.at[0, "polarity"] == 1
+    acts = pd.DataFrame({"dilemma_id": [1, 1], "action_type": ["to_do", "not_to_do"],
+                         "values": [["dishonour"], ["integrality"]]})
+    labelled = label_actions(acts, mapper=ValueMapper(lex, encoder=enc, k=1, threshold=0.5))
+    assert set(labelled["value"]) == {"integrality"}  # the vice is not scored as serving honor

@@ -7,7 +7,10 @@ with a cascade:
 1. **exact**: the normalised text (:func:`~valuelab.frameworks.normalise_value`) is a
    lexicon value;
 2. **polarity**: a vice phrasing ("disregard for rules", "lack of empathy", "dishonesty")
-   is mapped through its positive pole with ``polarity = -1``;
+   is mapped through its positive pole with ``polarity = -1``; in the nearest-neighbour
+   step, a single word with a negating prefix whose stem lands closely (cosine >= .75) on
+   the same value as the word, and closer than the word itself ("dishonour" beside
+   "honor"), is that value's vice;
 3. **prefix**: "respect for X", "right to X", "sense of X", ... match X when X is a lexicon
    value;
 4. **nearest**: otherwise, with an encoder, the ``k`` nearest lexicon values in the sentence
@@ -43,6 +46,19 @@ _VICE_PREFIXES = ("disregard for ", "disregard of ", "disrespect for ", "disresp
                   "betrayal of ", "betraying ", "abandonment of ", "abandoning ", "undermining ", "sacrificing ",
                   "sacrifice of ", "no ", "without ", "not ")
 _NEGATING = ("dis", "non-", "non", "un", "in", "im", "ir", "il")
+
+_STEM_SIMILARITY = 0.75  # how close the un-negated stem must be to the value it lands on
+
+
+def _stem(text: str) -> str | None:
+    """``text`` without a negating prefix (one word only), or None."""
+    if " " in text:
+        return None
+    for p in _NEGATING:
+        if text.startswith(p) and len(text) - len(p) >= 4:
+            return text[len(p):]
+    return None
+
 
 MAPPING_COLUMNS = ["value", "normalised", "match", "method", "similarity", "polarity", *THEORIES]
 
@@ -165,14 +181,29 @@ class ValueMapper:
                     pending.append((pos, core))
             rows.append(row)
         if pending:
-            queries = np.asarray(self.encoder.encode([c for _, c in pending], progress=progress), dtype=np.float64)
-            sims_all = queries @ self._lexicon_embeddings().T
-            for (pos, _), sims in zip(pending, sims_all):
+            lex = self._lexicon_embeddings()
+            # a negated word the rules missed ("dishonour" beside a lexicon "honor"): opposites sit
+            # close together in the embedding space, so check whether the word without its
+            # prefix lands on the same value, closely; then it is that value's vice
+            stems = {i: _stem(c) for i, (_, c) in enumerate(pending) if _stem(c)}
+            texts = [c for _, c in pending] + list(stems.values())
+            emb = np.asarray(self.encoder.encode(texts, progress=progress), dtype=np.float64)
+            sims_all = emb[: len(pending)] @ lex.T
+            stem_sims = dict(zip(stems, emb[len(pending):] @ lex.T))
+            for i, ((pos, _), sims) in enumerate(zip(pending, sims_all)):
                 best = int(np.argmax(sims))
                 labels = self._vote(sims)
                 if float(sims[best]) >= self.threshold:
+                    polarity = rows[pos]["polarity"]
+                    if i in stem_sims:
+                        s = stem_sims[i]
+                        # the stem must sit on the value and closer to it than the word does:
+                        # "nonviolence" is nearer "non-violence" than "violence" is, so it stays +1
+                        if (int(np.argmax(s)) == best and float(s[best]) >= _STEM_SIMILARITY
+                                and float(s[best]) > float(sims[best]) + 0.05):
+                            polarity = -1
                     rows[pos].update(match=self.lexicon.at[best, "value"], method="nearest",
-                                     similarity=float(sims[best]), **labels)
+                                     similarity=float(sims[best]), polarity=polarity, **labels)
                 else:
                     rows[pos].update(similarity=float(sims[best]))
         out = pd.DataFrame(rows, columns=MAPPING_COLUMNS)
