@@ -17,3 +17,15 @@ def small_agent():
 def standardise(x):
     x = np.asarray(x, float)
     return (x - x.mean()) / x.std()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny random chat model (a real tokenizer, random weights), built offline in milliseconds."""
+    pytest.importorskip("transformers")
+    from tiny_model import tiny_model
+
+    from valuelab.elicit import TransformersModel
+
+    model, tok = tiny_model()
+    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=8)

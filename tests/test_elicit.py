@@ -97,17 +97,6 @@ def test_cache_survives_sigkill(tmp_path):
     assert len(stored) > 20
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    pytest.importorskip("transformers")
-    from tiny_model import tiny_model
-
-    from valuelab.elicit import TransformersModel
-
-    model, tok = tiny_model()
-    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=8)
-
-
 OPTIONS = pd.DataFrame({"option_id": ["tea", "coffee", "vacation", "money"],
                         "text": ["A cup of tea.", "A cup of coffee.", "One week of vacation.", "You receive $100."]})
 

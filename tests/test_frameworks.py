@@ -362,17 +362,6 @@ def test_dilemma_prompt_shows_first_as_a():
     assert text.index("Option A: Return it") < text.index("Option B: Keep it")
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    pytest.importorskip("transformers")
-    from tiny_model import tiny_model
-
-    from valuelab.elicit import TransformersModel
-
-    model, tok = tiny_model()
-    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=8)
-
-
 def test_elicit_dilemma_choices_both_orders_and_cache(tiny, tmp_path):
     from valuelab.frameworks import elicit_dilemma_choices
 

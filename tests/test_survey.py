@@ -321,17 +321,6 @@ def test_alignment_closest_population_and_reasoning_effect():
 
 
 # ---------------------------------------------------------------- end to end on a tiny model
-@pytest.fixture(scope="module")
-def tiny():
-    pytest.importorskip("transformers")
-    from tiny_model import tiny_model
-
-    from valuelab.elicit import TransformersModel
-
-    model, tok = tiny_model()
-    return TransformersModel("tiny", _model=model, _tokenizer=tok, batch_size=8)
-
-
 def test_elicit_survey_end_to_end_on_a_tiny_model(tiny, tmp_path):
     items = sv.load_survey_items()
     items = items[items["item_id"].isin(["v01", "v02"])]

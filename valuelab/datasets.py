@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .io import read_table
+
 __all__ = ["DATA_DIR", "load_outcomes", "read_options_json", "parse_list_cell", "read_dailydilemmas",
            "dailydilemmas_choices", "load_dilemmas"]
 
@@ -158,10 +160,7 @@ def read_dailydilemmas(path: str | Path) -> pd.DataFrame:
        Preferences of LLMs with Quandaries of Daily Life. arXiv:2410.02683.
     """
     path = Path(path)
-    try:
-        raw = pd.read_csv(path)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"{path}: not a readable CSV ({err})") from None
+    raw = read_table(path)
     raw = raw.loc[:, [c for c in raw.columns if not str(c).startswith("Unnamed")]]
     for col in ("idx", "action_type", "action", "values_direct"):
         if col not in raw.columns:

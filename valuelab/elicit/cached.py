@@ -24,8 +24,12 @@ def _open(cache):
     return ResponseCache(cache), True
 
 
-def _run(model, prompts, params, compute, *, cache, progress, desc):
-    """Results of ``compute(list_of_prompts) -> list_of_dicts`` per prompt, through the cache."""
+def run_cached(model, prompts, params, compute, *, cache, progress, desc):
+    """Results of ``compute(list_of_prompts) -> list_of_dicts`` per prompt, through the cache.
+
+    Returns the results (in prompt order, each with ``latency_s`` and ``created_at``), the
+    rendered prompts, their cache keys, and a boolean array of which came from the cache.
+    """
     store, own = _open(cache)
     try:
         rendered = [model.render(p) for p in prompts]
@@ -85,7 +89,7 @@ def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, c
         probs, mass = model.option_probabilities(batch, labels)
         return [{"probs": [float(x) for x in p], "mass": float(m)} for p, m in zip(probs, mass)]
 
-    res, rendered, keys, cached = _run(model, list(prompts), params, compute, cache=cache, progress=progress,
+    res, rendered, keys, cached = run_cached(model, list(prompts), params, compute, cache=cache, progress=progress,
                                        desc="option probabilities")
     probs = np.array([r["probs"] for r in res], dtype=float).reshape(len(res), len(labels))
     mass = np.array([r["mass"] for r in res], dtype=float)
@@ -111,7 +115,7 @@ def cached_generate(model, prompts: Sequence, *, cache=None, k: int = 1, tempera
         out = model.generate(batch, k=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
         return [{"texts": list(t)} for t in out]
 
-    res, rendered, keys, cached = _run(model, list(prompts), params, compute, cache=cache, progress=progress,
+    res, rendered, keys, cached = run_cached(model, list(prompts), params, compute, cache=cache, progress=progress,
                                        desc="generating")
     return [r["texts"] for r in res], {"rendered": rendered, "keys": keys, "cached": cached,
                                        "latency_s": np.array([r["latency_s"] for r in res])}

@@ -8,9 +8,7 @@ References
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import time
 import warnings
 from typing import Literal
 
@@ -18,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import validate_options
-from .cache import ResponseCache, cache_key
+from .cache import ResponseCache
+from .cached import run_cached
 from .parse import is_refusal, parse_choice
 from .prompts import PAIRWISE_TEMPLATES, PromptTemplate, pairwise_prompt
 
@@ -207,37 +206,16 @@ class _Asker:
         else:
             questions = [pairwise_prompt(opts.at[f, "text"], opts.at[s, "text"], template=tmpl)
                          for f, s in zip(asks["shown_first"], second)]
-        rendered = [model.render(q) for q in questions]
-        keys = [cache_key(model.identity, r, self.params) for r in rendered]
-        found = cache.get_many(keys) if cache is not None else {}
-        todo = [i for i, key in enumerate(keys) if key not in found]
-        results: dict[int, dict] = {i: found[keys[i]] for i in range(len(keys)) if keys[i] in found}
-
-        batch = getattr(model, "batch_size", 16)
-        chunks = range(0, len(todo), batch)
-        if self.progress and todo:
-            from tqdm.auto import tqdm
-
-            chunks = tqdm(chunks, desc=f"asking ({method})", unit="batch")
-        for start in chunks:
-            idx = todo[start : start + batch]
-            t0 = time.perf_counter()
+        def compute(batch):
             if method == "logits":
-                probs, mass = model.option_probabilities([questions[i] for i in idx], tmpl.labels)
-                per = (time.perf_counter() - t0) / len(idx)
-                new = [{"probs": dict(zip(tmpl.labels, map(float, p))), "mass": float(m), "texts": [],
-                        "latency_s": per} for p, m in zip(probs, mass)]
-            else:
-                texts = model.generate([questions[i] for i in idx], k=self.k, temperature=self.temperature,
-                                       seed=self.seed)
-                per = (time.perf_counter() - t0) / len(idx)
-                new = [{"probs": None, "mass": None, "texts": t, "latency_s": per} for t in texts]
-            for i, res in zip(idx, new):
-                res["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
-                results[i] = res
-                if cache is not None:
-                    cache.put(keys[i], model=model.identity["name"], prompt=rendered[i], params=self.params,
-                              result=res)
+                probs, mass = model.option_probabilities(batch, tmpl.labels)
+                return [{"probs": dict(zip(tmpl.labels, map(float, p))), "mass": float(m), "texts": []}
+                        for p, m in zip(probs, mass)]
+            texts = model.generate(batch, k=self.k, temperature=self.temperature, seed=self.seed)
+            return [{"probs": None, "mass": None, "texts": t} for t in texts]
+
+        results, rendered, keys, from_cache = run_cached(model, questions, self.params, compute, cache=cache,
+                                                   progress=self.progress, desc=f"asking ({method})")
 
         rows = []
         lab_a, lab_b = tmpl.labels
@@ -268,7 +246,7 @@ class _Asker:
                 "choice": choice,
                 "option_probs": json.dumps(res["probs"]) if res["probs"] is not None else None,
                 "option_mass": res["mass"], "n_refused": n_refused, "n_unparsed": n_unparsed,
-                "latency_s": res["latency_s"], "created_at": res["created_at"], "cached": keys[i] in found})
+                "latency_s": res["latency_s"], "created_at": res["created_at"], "cached": bool(from_cache[i])})
         return pd.DataFrame(rows, columns=["option_a", "option_b", "shown_first", "n_a", "n_b", "template", "model"])
 
 

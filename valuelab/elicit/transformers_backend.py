@@ -309,10 +309,9 @@ class TransformersModel:
         distribution is computed once per prompt and distinct prefix, not once per spelling,
         and each prompt runs once: its prefixes continue from its attention cache.
         """
-        flat = list(dict.fromkeys(tuple(seq) for seqs in sequences for seq in seqs))
-        if len(flat) != sum(len(seqs) for seqs in sequences):
-            raise ValueError("two labels share a spelling; each answer must belong to one label")
         flat = [tuple(seq) for seqs in sequences for seq in seqs]
+        if len(set(flat)) != len(flat):
+            raise ValueError("two labels share a spelling; each answer must belong to one label")
         owner = np.repeat(np.arange(len(sequences)), [len(seqs) for seqs in sequences])
         out = np.zeros((len(texts), len(sequences)))
         if not flat or not len(texts):

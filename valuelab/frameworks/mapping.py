@@ -93,10 +93,11 @@ class ValueMapper:
         self._embeddings: np.ndarray | None = None
 
     # ------------------------------------------------------------------ rules
-    def _rule(self, text: str) -> tuple[str | None, str, int]:
-        """(matched lexicon value, method, polarity) from the exact, polarity and prefix rules."""
+    def _rule(self, text: str) -> tuple[str | None, str, int, str]:
+        """(matched lexicon value, method, polarity, text without a vice prefix) from the exact,
+        polarity and prefix rules."""
         if text in self._index:
-            return text, "exact", 1
+            return text, "exact", 1, text
         core, polarity = text, 1
         for p in _VICE_PREFIXES:
             if text.startswith(p) and len(text) > len(p):
@@ -106,15 +107,15 @@ class ValueMapper:
             if " " not in text:
                 for p in _NEGATING:
                     if text.startswith(p) and text[len(p):] in self._index:
-                        return text[len(p):], "exact", -1
+                        return text[len(p):], "exact", -1, text
         if core in self._index:
-            return core, "exact", polarity
+            return core, "exact", polarity, core
         for p in _PREFIXES:
             if core.startswith(p) and core[len(p):] in self._index:
-                return core[len(p):], "prefix", polarity
+                return core[len(p):], "prefix", polarity, core
             if p + core in self._index:  # "disregard for rules" -> "respect for rules"
-                return p + core, "prefix", polarity
-        return None, "none", polarity
+                return p + core, "prefix", polarity, core
+        return None, "none", polarity, core
 
     def _lexicon_embeddings(self) -> np.ndarray:
         if self._embeddings is None:
@@ -165,7 +166,7 @@ class ValueMapper:
         rows, pending = [], []
         for pos, raw in enumerate(values):
             text = normalise_value(raw)
-            match, method, polarity = self._rule(text) if text else (None, "none", 1)
+            match, method, polarity, core = self._rule(text) if text else (None, "none", 1, "")
             row = {"value": raw, "normalised": text, "match": match, "method": method,
                    "similarity": 1.0 if match is not None else np.nan, "polarity": polarity}
             if match is not None:
@@ -173,11 +174,6 @@ class ValueMapper:
             else:
                 row.update(dict.fromkeys(THEORIES))
                 if text and self.encoder is not None:
-                    core = text
-                    for p in _VICE_PREFIXES:
-                        if polarity < 0 and text.startswith(p):
-                            core = text[len(p):]
-                            break
                     pending.append((pos, core))
             rows.append(row)
         if pending:

@@ -30,6 +30,8 @@ References
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
@@ -141,15 +143,11 @@ def _boot_weights(n: int, n_boot: int, rng) -> np.ndarray:
 
 
 def _ratio_ci(w, num, den, alpha):
-    with np.errstate(invalid="ignore", divide="ignore"):
+    """Percentile interval of ``100 (w @ num) / (w @ den)`` over the bootstrap weight rows ``w``."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a label absent from a resample gives 0/0
         boot = 100 * (w @ num) / (w @ den)
-    boot[~np.isfinite(boot)] = np.nan
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanquantile(boot, alpha / 2, axis=0), np.nanquantile(boot, 1 - alpha / 2, axis=0)
+        return np.nanquantile(boot, alpha / 2, axis=0), np.nanquantile(boot, 1 - alpha / 2, axis=0)
 
 
 def score_dilemmas(actions: pd.DataFrame, choices: pd.DataFrame, *, lexicon=None, mapper: ValueMapper | None = None,

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..datasets import parse_list_cell
+from ..io import read_table
 from ..schema import _plain, _require_columns, _row_name
 
 __all__ = ["SCALES", "validate_survey_items", "validate_human_distributions", "load_survey_items",
@@ -207,12 +209,10 @@ def load_survey_items(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def read_human_distributions(path: str | Path, *, items: pd.DataFrame | None = None) -> pd.DataFrame:
-    """A ``human_distributions`` CSV (``item_id, population, option, share``), validated."""
+    """A ``human_distributions`` table (``item_id, population, option, share``) from CSV, JSON,
+    JSONL or Parquet (:func:`valuelab.read_table`), validated."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"{path}: not a readable CSV ({err})") from None
+    df = read_table(path)
     try:
         return validate_human_distributions(df, items=items)
     except ValueError as err:
@@ -386,10 +386,7 @@ def read_globalopinionqa(path: str | Path, *, ordinal_items=()):
         ``human_distributions``.
     """
     path = Path(path)
-    try:
-        raw = pd.read_csv(path)
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"{path}: not a readable CSV ({err})") from None
+    raw = read_table(path)
     for col in ("question", "selections", "options"):
         if col not in raw.columns:
             raise ValueError(f"{path}: missing column {col!r}; expected question, selections, options[, source]")
@@ -397,7 +394,9 @@ def read_globalopinionqa(path: str | Path, *, ordinal_items=()):
     items, human = [], []
     for i, r in raw.iterrows():
         where = f"{path} row {i}"
-        opts = _literal_list(str(r["options"]), f"{where}, column 'options'")
+        opts = parse_list_cell(str(r["options"]), where=f"{where}, column 'options'")
+        if not opts or any(o is None for o in opts):
+            raise ValueError(f"{where}, column 'options': expected a list of quoted option texts, got {r['options']!r}"[:200])
         sel = str(r["selections"]).strip()
         m = re.match(r"^defaultdict\(\s*<class '\w+'>\s*,\s*(\{.*\})\s*\)$", sel, re.S)
         body = m.group(1) if m else sel
@@ -414,14 +413,3 @@ def read_globalopinionqa(path: str | Path, *, ordinal_items=()):
             for j, s in enumerate(dist):
                 human.append({"item_id": item_id, "population": country, "option": j + 1, "share": float(s) / total})
     return validate_survey_items(pd.DataFrame(items)), validate_human_distributions(pd.DataFrame(human))
-
-
-def _literal_list(text: str, where: str) -> list[str]:
-    try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise ValueError(f"{where}: expected a list like ['Yes', 'No'], got {text[:60]!r}") from None
-    if not isinstance(tree, (ast.List, ast.Tuple)) or not all(
-            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in tree.elts):
-        raise ValueError(f"{where}: expected a list of quoted strings, got {text[:60]!r}")
-    return [e.value for e in tree.elts]

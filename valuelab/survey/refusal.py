@@ -43,6 +43,14 @@ def _phrases(path: str) -> pd.DataFrame:
     return df.assign(phrase=[_normalise(p) for p in df["phrase"]])
 
 
+@lru_cache(maxsize=16)
+def _default_phrases(language: str) -> list[tuple[str, str]]:
+    """(phrase, kind) of ``language`` and English from the default list (looked up once per language)."""
+    table = refusal_phrases()
+    cand = table[table["language"].isin([language, "en"])]
+    return list(zip(cand["phrase"], cand["kind"]))
+
+
 def refusal_phrases(path: str | Path | None = None) -> pd.DataFrame:
     """The refusal and evasion phrases: ``language``, ``phrase`` (normalised), ``kind``."""
     from ..datasets import DATA_DIR
@@ -129,11 +137,14 @@ def detect_refusal(text: str, *, language: str = "en", n_options: int | None = N
         empty text, 0.6 for a phrase next to an option or for a non-empty text without
         either, 0.9 for a clean answer).
     """
-    table = refusal_phrases() if phrases is None else phrases
     t = _normalise(text)
     answer = parse_option_number(text, n_options, labels=labels) if (n_options or labels is not None) else None
-    cand = table[table["language"].isin([language, "en"])]
-    hit = next(((p, k) for p, k in zip(cand["phrase"], cand["kind"]) if p and p in t), None)
+    if phrases is None:
+        candidates = _default_phrases(language)
+    else:
+        cand = phrases[phrases["language"].isin([language, "en"])]
+        candidates = list(zip(cand["phrase"], cand["kind"]))
+    hit = next(((p, k) for p, k in candidates if p and p in t), None)
     if hit is not None:
         phrase, kind = hit
         if answer is None:
