@@ -1,10 +1,17 @@
 """Elicitation throughput on the embedded SmolLM2-135M, CPU: logits vs K=10 sampling, batching, load times.
 
 Run from the repository root: ``.venv/bin/python benchmarks/bench_elicit.py``. Same model,
-same prompts (the project's outcomes, pairwise template, both orders) for every route.
-Prints comparisons per second, speed ratios, the agreement between the two routes'
-probabilities of choosing A, and cold (conversion) and warm model load times; then the
-targets of the elicitation issue with PASS or FAIL.
+same prompts (the project's outcomes, pairwise template, both orders) for every route, on two
+workloads: the *design* workload is every pair of a regular 2 N log2 N design on 20 outcomes,
+as ``elicit_comparisons`` asks it (each outcome is shown first in about 17 prompts); the
+*random-pairs* workload is 64 prompts of 32 random pairs, where no two prompts show the same
+first option. Routes: ``batched`` (valuelab's default: batches, the common prefix and each
+group's shared start run once); ``unbatched`` (one prompt per forward pass, nothing shared:
+what a loop over ``model(prompt)`` does); ``unbatched, common prefix shared`` (batch_size=1
+but the template's common prefix still runs once); K=10 sampling with ``generate``; and
+bfloat16. Prints comparisons (prompts) per second, speed ratios, the agreement between the
+routes' probabilities, matmul work and this machine's peak, cold (conversion) and warm model
+load times; then the targets of the elicitation issue with PASS or FAIL.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import valuelab as vl  # noqa: E402
 from valuelab.datasets import load_outcomes  # noqa: E402
 from valuelab.elicit import TransformersModel, pairwise_prompt, parse_choice  # noqa: E402
+from valuelab.elicit.design import default_budget, regular_design  # noqa: E402
 
 LOAD = ("import time; t0=time.perf_counter(); import torch, transformers; from valuelab.elicit import "
         "TransformersModel; t1=time.perf_counter(); TransformersModel('smollm2-135m-instruct'); "
@@ -57,24 +65,64 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def forward_gflop(model: TransformersModel, prompts) -> float:
-    """Matmul work of the logit route on these prompts: 2 x (non-embedding parameters) per token run,
-    counting the shared prefix once, plus one vocabulary projection per prompt."""
-    from valuelab.elicit.transformers_backend import _common_prefix_length
+def forward_gflop(model: TransformersModel, prompts) -> tuple[float, float]:
+    """Matmul work of the logit route on these prompts, in GFLOP: (tokens that carry text, all
+    tokens run including padding), each 2 x (non-embedding parameters) per token, plus one
+    vocabulary projection per prompt. Counts the plan the model actually runs: the common
+    prefix once, each group's shared start once per pool, and the padded second passes."""
+    from valuelab.elicit.transformers_backend import _common_prefix_length, _plan_batches, _shared_starts
 
     enc = [model.tokenizer(model.render(p), add_special_tokens=not model.chat)["input_ids"] for p in prompts]
     shared = _common_prefix_length(enc)
-    tokens = shared + sum(len(e) - shared for e in enc)
+    tails = [e[shared:] for e in enc]
+    groups = _shared_starts(tails, max_size=8 * model.batch_size) if model.batch_size > 1 else [(0, [i]) for i in range(len(tails))]
+    real = padded = shared
+    for segments, parts in _plan_batches(groups, tails, model.batch_size):
+        start = {r: length for length, rows in segments for r in rows}
+        if any(start.values()):
+            real += sum(length for length, _ in segments)
+            padded += max(length for length, _ in segments) * len(segments)
+        for part in parts:
+            rest = [len(tails[r]) - start[r] for r in part]
+            real += sum(rest)
+            padded += max(rest) * len(rest)
     emb = model.model.get_input_embeddings().weight
     body = sum(p.numel() for p in model.model.parameters()) - emb.numel()
-    return (2 * body * tokens + 2 * emb.numel() * len(prompts)) / 1e9
+    head = 2 * emb.numel() * len(prompts)
+    return (2 * body * real + head) / 1e9, (2 * body * padded + head) / 1e9
+
+
+def pairwise_prompts(outcomes, pairs) -> list[str]:
+    """Both orders of every pair, as `elicit_comparisons` asks them."""
+    text = outcomes.set_index("option_id")["text"]
+    prompts = []
+    for a, b in zip(pairs.option_a, pairs.option_b):
+        prompts += [pairwise_prompt(text[a], text[b]), pairwise_prompt(text[b], text[a])]
+    return prompts
+
+
+def best_rates(routes: dict, prompts, repeats: dict) -> tuple[dict, dict]:
+    """Prompts per second of each route (best of its repeats, runs interleaved so that the
+    machine's drifts hit every route alike) and each route's probabilities."""
+    times = {name: np.inf for name in routes}
+    probs = {}
+    for r in range(max(repeats.values())):
+        for name, model in routes.items():
+            if r < repeats[name]:
+                t0 = time.perf_counter()
+                probs[name] = model.option_probabilities(prompts)[0]
+                times[name] = min(times[name], time.perf_counter() - t0)
+    return {name: len(prompts) / t for name, t in times.items()}, probs
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--options", type=int, default=20,
+                        help="outcomes in the design workload (every pair of a 2 N log2 N design, both orders)")
+    parser.add_argument("--prompts", type=int, default=64, help="prompts in the random-pairs workload")
     parser.add_argument("--sample-prompts", type=int, default=8, help="prompts for the (slow) sampling route")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=TransformersModel.__init__.__kwdefaults__["batch_size"])
     args = parser.parse_args(argv)
 
     tmp = tempfile.mkdtemp(prefix="valuelab-bench-")
@@ -86,39 +134,28 @@ def main(argv=None) -> int:
 
     outcomes = load_outcomes()
     rng = np.random.default_rng(0)
-    pairs = vl.random_pairs(outcomes, args.prompts // 2, seed=0)
-    text = outcomes.set_index("option_id")["text"]
-    prompts = []
-    for a, b in zip(pairs.option_a, pairs.option_b):
-        prompts += [pairwise_prompt(text[a], text[b]), pairwise_prompt(text[b], text[a])]
-    prompts = prompts[: args.prompts]
+    subset = outcomes.sample(args.options, random_state=0)
+    design = pairwise_prompts(outcomes, regular_design(subset, default_budget(len(subset)), seed=0))
+    scattered = pairwise_prompts(outcomes, vl.random_pairs(outcomes, args.prompts // 2, seed=0))[: args.prompts]
 
-    batched = TransformersModel("smollm2-135m-instruct", batch_size=32)
-    single = TransformersModel("smollm2-135m-instruct", batch_size=1)
-    batched.option_probabilities(prompts[:4])  # warm-up
+    batched = TransformersModel("smollm2-135m-instruct", batch_size=args.batch_size)
+    single = TransformersModel("smollm2-135m-instruct", batch_size=1, share_prefix=False)
+    single_shared = TransformersModel("smollm2-135m-instruct", batch_size=1)
+    batched.option_probabilities(design[:4])  # warm-up
+    routes = {"batched": batched, "unbatched": single, "unbatched, common prefix shared": single_shared}
 
-    # the logit routes are quick: best of 3 runs, as this machine's timings vary by +-30%
-    t_batched = t_single = np.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        probs_b, mass = batched.option_probabilities(prompts)
-        t_batched = min(t_batched, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        probs_1, _ = single.option_probabilities(prompts)
-        t_single = min(t_single, time.perf_counter() - t0)
+    # unbatched runs last a minute on the design: one run each; the quick batched route: best of 3
+    rates, probs = best_rates(routes, design, {"batched": 3, "unbatched": 1, "unbatched, common prefix shared": 1})
+    rates_r, probs_r = best_rates(routes, scattered, {"batched": 3, "unbatched": 3, "unbatched, common prefix shared": 3})
 
-    half = TransformersModel("smollm2-135m-instruct", batch_size=32, dtype="bfloat16")
-    half.option_probabilities(prompts[:4])
-    t_half = np.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        probs_h, _ = half.option_probabilities(prompts)
-        t_half = min(t_half, time.perf_counter() - t0)
+    half = TransformersModel("smollm2-135m-instruct", batch_size=args.batch_size, dtype="bfloat16")
+    half.option_probabilities(design[:4])
+    rate_h, probs_h = best_rates({"half": half}, design, {"half": 3})
     del half
 
-    idx = rng.choice(len(prompts), size=min(args.sample_prompts, len(prompts)), replace=False)
-    sample_prompts = [prompts[i] for i in idx]
-    t_sample = np.inf  # best of 2, like the logit routes' best of 3: both get their quickest run
+    idx = rng.choice(len(design), size=min(args.sample_prompts, len(design)), replace=False)
+    sample_prompts = [design[i] for i in idx]
+    t_sample = np.inf  # best of 2: every route gets its quickest run
     for _ in range(2):
         t0 = time.perf_counter()
         answers = batched.generate(sample_prompts, k=args.k, temperature=1.0, max_new_tokens=8, seed=0)
@@ -127,36 +164,46 @@ def main(argv=None) -> int:
     share_a = np.array([np.mean([p == "A" for p in ps if p]) if any(ps) else np.nan for ps in parsed])
     usable = np.array([sum(p is not None for p in ps) for ps in parsed])
 
-    rate_b = len(prompts) / t_batched
-    rate_1 = len(prompts) / t_single
     rate_s = len(sample_prompts) / t_sample
-    print(f"prompts: {len(prompts)} logits, {len(sample_prompts)} sampled (k={args.k}); torch threads: "
-          f"{__import__('torch').get_num_threads()}")
-    print(f"model load: cold (GGUF -> safetensors) {cold:.1f} s, warm {warm:.2f} s "
-          f"(plus {import_s:.1f} s to import torch and transformers)")
-    print(f"logits, batched (32):   {rate_b:7.2f} comparisons/s")
-    print(f"logits, unbatched:      {rate_1:7.2f} comparisons/s   (batched is {rate_b / rate_1:.1f}x)")
-    print(f"sampling, k={args.k}:         {rate_s:7.3f} comparisons/s   (logits are {rate_b / rate_s:.1f}x)")
-    print(f"batched vs unbatched probabilities: max |diff| {np.abs(probs_b - probs_1).max():.2e}")
-    print(f"option dtype='bfloat16', batched: {len(prompts) / t_half:7.2f} comparisons/s "
-          f"({t_batched / t_half:.1f}x float32; max |diff| of probabilities {np.abs(probs_h - probs_b).max():.3f})")
+    rate_b, rate_1 = rates["batched"], rates["unbatched"]
     import torch
 
+    print(f"torch threads: {torch.get_num_threads()}; batched route: batch_size={args.batch_size}")
+    print(f"model load: cold (GGUF -> safetensors) {cold:.1f} s, warm {warm:.2f} s "
+          f"(plus {import_s:.1f} s to import torch and transformers)")
+    for title, prompts, r, pr in [
+        (f"design workload: {len(design)} prompts, every pair of a regular design on {args.options} outcomes "
+         "(2 N log2 N pairs), both orders", design, rates, probs),
+        (f"random-pairs workload: {len(scattered)} prompts, {len(scattered) // 2} random pairs of "
+         f"{len(outcomes)} outcomes, both orders", scattered, rates_r, probs_r),
+    ]:
+        print(f"\n{title}")
+        for name, rate in r.items():
+            extra = "" if name == "batched" else f"   (batched is {r['batched'] / rate:.1f}x)"
+            print(f"  logits, {name + ':':32s} {rate:7.2f} comparisons/s{extra}")
+        diff = max(np.abs(pr["batched"] - pr[name]).max() for name in pr)
+        print(f"  max |diff| of probabilities between the routes: {diff:.2e}")
+        real, padded = forward_gflop(batched, prompts)
+        print(f"  batched runs {padded:.0f} GFLOP of matmuls ({real:.0f} on real tokens, the rest padding): "
+              f"{padded * r['batched'] / len(prompts):.0f} GFLOP/s")
+    print(f"\nsampling, k={args.k} ({len(sample_prompts)} design prompts): {rate_s:7.3f} comparisons/s "
+          f"(batched logits are {rate_b / rate_s:.1f}x)")
+    print(f"option dtype='bfloat16', batched, design: {rate_h['half']:7.2f} comparisons/s "
+          f"({rate_h['half'] / rate_b:.1f}x float32; max |diff| of probabilities "
+          f"{np.abs(probs_h['half'] - probs['batched']).max():.3f})")
     peak = matmul_peak_gflops(torch.get_num_threads())
-    work = forward_gflop(batched, prompts)
-    print(f"compute: the logit route does {work:.1f} GFLOP of matmuls on these prompts; this machine's float32 "
-          f"matmul peak is {peak:.0f} GFLOP/s")
-    print(f"  batched reaches {work / t_batched:.0f} GFLOP/s ({work / t_batched / peak:.0%} of peak), unbatched "
-          f"{work / t_single:.0f} GFLOP/s ({work / t_single / peak:.0%}); 4x unbatched would need "
-          f"{4 * work / t_single / peak:.0%} of peak")
+    one_token = _forward_seconds(batched, 1)
+    print(f"this machine: float32 matmul peak {peak:.0f} GFLOP/s; one forward pass of a single token takes "
+          f"{one_token * 1000:.0f} ms (reading the weights), which every unbatched prompt pays")
+    mass = batched.option_probabilities(design)[1]
     print(f"median option mass (probability on the letters): {np.median(mass):.3f}")
     ok = ~np.isnan(share_a)
     print(f"sampled answers parsed: {usable.sum()} of {len(sample_prompts) * args.k}")
     if ok.sum() >= 3:
-        r = pearsonr(probs_b[idx][ok, 0], share_a[ok]).statistic
+        r = pearsonr(probs["batched"][idx][ok, 0], share_a[ok]).statistic
         print(f"agreement of P(A) from logits with the sampled share of A ({ok.sum()} prompts): r = {r:.3f}, "
-              f"mean |diff| = {np.mean(np.abs(probs_b[idx][ok, 0] - share_a[ok])):.3f}")
-    print("\n=== Targets ===")
+              f"mean |diff| = {np.mean(np.abs(probs['batched'][idx][ok, 0] - share_a[ok])):.3f}")
+    print("\n=== Targets (design workload, float32) ===")
     for name, good, detail in [
         ("logit route >= 30x the comparisons/s of K=10 sampling", rate_b / rate_s >= 30, f"{rate_b / rate_s:.1f}x"),
         ("batched logits >= 4x unbatched", rate_b / rate_1 >= 4, f"{rate_b / rate_1:.1f}x"),
@@ -165,6 +212,20 @@ def main(argv=None) -> int:
     ]:
         print(f"{'PASS' if good else 'FAIL'}  {name}: {detail}")
     return 0
+
+
+def _forward_seconds(model: TransformersModel, tokens: int) -> float:
+    import torch
+
+    ids = torch.full((1, tokens), 100)
+    with torch.inference_mode():
+        model.model(input_ids=ids)
+        best = np.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            model.model(input_ids=ids, logits_to_keep=1)
+            best = min(best, time.perf_counter() - t0)
+    return best
 
 
 if __name__ == "__main__":

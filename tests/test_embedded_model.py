@@ -42,3 +42,21 @@ def test_real_model_answers_with_letters_and_batches_exactly(smollm2):
     np.testing.assert_allclose(probs, np.vstack([o[0] for o in one]), atol=1e-4)
     np.testing.assert_allclose(mass, np.concatenate([o[1] for o in one]), rtol=1e-4)
     assert smollm2.identity["fingerprint"]
+
+
+def test_real_model_grouped_starts_equal_one_prompt_at_a_time(smollm2):
+    # prompts showing the same option first share their start: it runs once, then each tail
+    from valuelab.elicit import TransformersModel, pairwise_prompt
+    from valuelab.elicit.transformers_backend import _common_prefix_length, _shared_starts
+
+    firsts = ["You receive $100.", "A stranger insults you in public."]
+    seconds = ["You lose your phone.", "You eat your favourite meal.", "Ten people are saved from drowning."]
+    prompts = [pairwise_prompt(f, s) for f in firsts for s in seconds]
+    enc = [smollm2.tokenizer(smollm2.render(p), add_special_tokens=False)["input_ids"] for p in prompts]
+    shared = _common_prefix_length(enc)
+    assert min(length for length, _ in _shared_starts([e[shared:] for e in enc], max_size=4)) >= 5
+    plain = TransformersModel("smollm2-135m-instruct", batch_size=1, share_prefix=False)
+    got, mass = smollm2.option_probabilities(prompts)
+    want, want_mass = plain.option_probabilities(prompts)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    np.testing.assert_allclose(mass, want_mass, rtol=1e-4)

@@ -182,3 +182,127 @@ def test_alternative_spellings_of_a_label_are_summed(tiny):
     # mass of [("A", "a"), "B"] = mass of "A" + mass of "a" + mass of "B"
     pb = probs_a[:, 1] * mass_a
     np.testing.assert_allclose(mass_t, (mass_a - pb) + (mass_lower - pb) + pb, rtol=1e-5)
+
+
+GROUPED = [("tea", "coffee"), ("tea", "a week of vacation by the sea"), ("tea", "$100"),
+           ("You receive $100 and a long letter of thanks.", "tea"),
+           ("You receive $100 and a long letter of thanks.", "coffee, black, with no sugar at all"),
+           ("x", "y"), ("coffee", "tea")]
+
+
+@pytest.mark.parametrize("chat", [True, False])
+@pytest.mark.parametrize("batch_size", [3, 8])
+def test_grouped_starts_give_the_same_logits(tiny, chat, batch_size):
+    from valuelab.elicit import pairwise_prompt
+    from valuelab.elicit.transformers_backend import _common_prefix_length, _shared_starts
+
+    kw = dict(_model=tiny.model, _tokenizer=tiny.tokenizer, chat=chat)
+    grouped = TransformersModel("tiny", batch_size=batch_size, **kw)
+    texts = [grouped.render(pairwise_prompt(a, b)) for a, b in GROUPED]
+    encoded = [tiny.tokenizer(t, add_special_tokens=not chat)["input_ids"] for t in texts]
+    shared = _common_prefix_length(encoded)
+    groups = _shared_starts([e[shared:] for e in encoded], max_size=batch_size)
+    assert max(length for length, _ in groups) >= 4  # prompts showing the same first option are grouped
+    plain = TransformersModel("tiny", batch_size=1, share_prefix=False, **kw)
+    got = grouped.next_token_logprobs(texts)
+    np.testing.assert_allclose(got, plain.next_token_logprobs(texts), atol=1e-5)
+    with torch.inference_mode():  # and a direct forward pass on one grouped prompt
+        ids = torch.tensor([encoded[1]])
+        direct = torch.log_softmax(tiny.model(input_ids=ids).logits[0, -1], -1).numpy()
+    np.testing.assert_allclose(got[1], direct, atol=1e-5)
+
+
+def _best_contiguous_saving(seqs, max_size, min_saving):
+    """Brute force: the most tokens any cut of the sorted sequences into runs can save."""
+    from itertools import combinations
+
+    from valuelab.elicit.transformers_backend import _shared_length
+
+    s = sorted(seqs)
+    n = len(s)
+    best = 0
+    for k in range(n):
+        for cuts in combinations(range(1, n), k):
+            bounds = [0, *cuts, n]
+            total, ok = 0, True
+            for a, b in zip(bounds, bounds[1:]):
+                if b - a > max_size:
+                    ok = False
+                    break
+                if b - a > 1:
+                    length = min([len(x) - 1 for x in s[a:b]] + [_shared_length(s[a], x) for x in s[a + 1 : b]])
+                    saving = (b - a - 1) * length
+                    total += saving if saving >= min_saving else 0
+            if ok:
+                best = max(best, total)
+    return best
+
+
+def test_shared_starts_saves_the_most_tokens():
+    from valuelab.elicit.transformers_backend import _plan_batches, _shared_starts
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        n = int(rng.integers(1, 8))
+        stems = [list(rng.integers(0, 3, size=rng.integers(1, 8))) for _ in range(3)]
+        seqs = [stems[rng.integers(3)] + list(rng.integers(0, 3, size=rng.integers(1, 5))) for _ in range(n)]
+        size = int(rng.integers(1, 5))
+        groups = _shared_starts(seqs, max_size=size, min_saving=2)
+        assert sorted(r for _, rows in groups for r in rows) == list(range(n))
+        saved = 0
+        for length, rows in groups:
+            assert len(rows) <= size
+            assert all(seqs[r][:length] == seqs[rows[0]][:length] and len(seqs[r]) > length for r in rows)
+            saved += (len(rows) - 1) * length
+        assert saved == _best_contiguous_saving(seqs, size, 2)
+        plans = _plan_batches(groups, seqs, 3, pool=2)
+        assert sorted(r for _, parts in plans for part in parts for r in part) == list(range(n))
+        for segments, parts in plans:
+            assert sorted(r for part in parts for r in part) == sorted(r for _, rows in segments for r in rows)
+            assert all(1 <= len(part) <= 3 for part in parts)
+            assert sum(len(rows) for _, rows in segments) <= 6 or len(segments) == 1
+
+
+def test_split_by_length_pads_the_least():
+    from itertools import combinations
+
+    from valuelab.elicit.transformers_backend import _split_by_length
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        n, size, overhead = int(rng.integers(1, 9)), int(rng.integers(1, 5)), int(rng.integers(0, 12))
+        lengths = dict(enumerate(rng.integers(1, 30, size=n).tolist()))
+        parts = _split_by_length(list(range(n)), lengths, size, overhead)
+        assert sorted(r for p in parts for r in p) == list(range(n)) and all(len(p) <= size for p in parts)
+        cost = sum(len(p) * max(lengths[r] for r in p) + overhead for p in parts)
+        ranked = sorted(range(n), key=lambda r: lengths[r])  # brute force over cuts of the sorted rows
+        best = min(sum((b - a) * lengths[ranked[b - 1]] + overhead for a, b in zip(bounds, bounds[1:]))
+                   for k in range(n) for cuts in combinations(range(1, n), k)
+                   for bounds in [[0, *cuts, n]] if all(b - a <= size for a, b in zip(bounds, bounds[1:])))
+        assert cost == best
+
+
+def test_shared_starts_example():
+    from valuelab.elicit.transformers_backend import _shared_starts
+
+    seqs = [[5, 6], [1, 2, 3, 4, 5, 9], [1, 2, 3, 4, 5, 8, 7], [1, 2, 7]]
+    # the two sequences sharing five tokens form a run; [1, 2, 7] would cut it to two
+    assert _shared_starts(seqs, max_size=4, min_saving=2) == [(5, [2, 1]), (0, [3]), (0, [0])]
+
+
+@pytest.mark.parametrize("window", [512, 20])
+def test_sliding_window_model_gives_the_same_logits(window):
+    # Gemma 3 (the embedded multilingual model's architecture) mixes sliding-window layers with
+    # full ones; with a window shorter than the prompts, sharing must give way to whole prompts.
+    from valuelab.elicit import pairwise_prompt
+
+    model, tok = tiny_model(arch="gemma3", sliding_window=window)
+    grouped = TransformersModel("tiny-gemma", _model=model, _tokenizer=tok, batch_size=4)
+    texts = [grouped.render(pairwise_prompt(a, b)) for a, b in GROUPED]
+    encoded = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert (max(map(len, encoded)) > window) == (window == 20)
+    got = grouped.next_token_logprobs(texts)
+    with torch.inference_mode():
+        direct = np.stack([torch.log_softmax(model(input_ids=torch.tensor([e])).logits[0, -1], -1).numpy()
+                           for e in encoded])
+    np.testing.assert_allclose(got, direct, atol=1e-5)

@@ -15,7 +15,9 @@ CORPUS = [
 ] * 20
 
 
-def tiny_model(seed: int = 0, chat: bool = True):
+def tiny_model(seed: int = 0, chat: bool = True, arch: str = "llama", sliding_window: int = 512):
+    """(model, tokenizer): a Llama, or with ``arch="gemma3"`` a Gemma 3 whose first layer attends
+    through a sliding window of ``sliding_window`` tokens."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -30,9 +32,18 @@ def tiny_model(seed: int = 0, chat: bool = True):
     if chat:
         fast.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id, bos_token_id=fast.bos_token_id)
-    model = LlamaForCausalLM(config)
+    special = dict(pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id, bos_token_id=fast.bos_token_id)
+    if arch == "gemma3":
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+        config = Gemma3TextConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                  num_attention_heads=4, num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=8,
+                                  max_position_embeddings=256, sliding_window=sliding_window,
+                                  layer_types=["sliding_attention", "full_attention"], **special)
+        model = Gemma3ForCausalLM(config)
+    else:
+        config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, **special)
+        model = LlamaForCausalLM(config)
     model.eval()
     return model, fast

@@ -214,8 +214,10 @@ class _Asker:
             texts = model.generate(batch, k=self.k, temperature=self.temperature, seed=self.seed)
             return [{"probs": None, "mass": None, "texts": t} for t in texts]
 
+        per_call = getattr(model, "prompts_per_call", None) if method == "logits" else None
         results, rendered, keys, from_cache = run_cached(model, questions, self.params, compute, cache=cache,
-                                                   progress=self.progress, desc=f"asking ({method})")
+                                                         progress=self.progress, desc=f"asking ({method})",
+                                                         per_call=per_call)
 
         rows = []
         lab_a, lab_b = tmpl.labels
