@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import valuelab as vl  # noqa: E402
 from valuelab.datasets import load_outcomes  # noqa: E402
 from valuelab.elicit import TransformersModel, pairwise_prompt, parse_choice  # noqa: E402
+from valuelab.elicit.cached import cached_option_probabilities  # noqa: E402
 from valuelab.elicit.design import default_budget, regular_design  # noqa: E402
 
 LOAD = ("import time; t0=time.perf_counter(); import torch, transformers; from valuelab.elicit import "
@@ -68,24 +69,26 @@ def _timed(fn) -> float:
 def forward_gflop(model: TransformersModel, prompts) -> tuple[float, float]:
     """Matmul work of the logit route on these prompts, in GFLOP: (tokens that carry text, all
     tokens run including padding), each 2 x (non-embedding parameters) per token, plus one
-    vocabulary projection per prompt. Counts the plan the model actually runs: the common
-    prefix once, each group's shared start once per pool, and the padded second passes."""
-    from valuelab.elicit.transformers_backend import _common_prefix_length, _plan_batches, _shared_starts
-
-    enc = [model.tokenizer(model.render(p), add_special_tokens=not model.chat)["input_ids"] for p in prompts]
-    shared = _common_prefix_length(enc)
-    tails = [e[shared:] for e in enc]
-    groups = _shared_starts(tails, max_size=8 * model.batch_size) if model.batch_size > 1 else [(0, [i]) for i in range(len(tails))]
-    real = padded = shared
-    for segments, parts in _plan_batches(groups, tails, model.batch_size):
-        start = {r: length for length, rows in segments for r in rows}
-        if any(start.values()):
-            real += sum(length for length, _ in segments)
-            padded += max(length for length, _ in segments) * len(segments)
-        for part in parts:
-            rest = [len(tails[r]) - start[r] for r in part]
-            real += sum(rest)
-            padded += max(rest) * len(rest)
+    vocabulary projection per prompt. Counts the plan the model runs (`TransformersModel._plan`,
+    in the calls `cached_option_probabilities` makes): the common prefix once, each group's
+    shared start once per pool, and the padded second passes."""
+    rendered = sorted(model.render(p) for p in prompts)
+    real = padded = 0
+    for s in range(0, len(rendered), model.prompts_per_call):
+        enc = [model.tokenizer(t, add_special_tokens=not model.chat)["input_ids"]
+               for t in rendered[s : s + model.prompts_per_call]]
+        shared, tails, plans = model._plan(enc)
+        real += shared
+        padded += shared
+        for segments, parts in plans:
+            start = {r: length for length, rows in segments for r in rows}
+            if any(start.values()):
+                real += sum(length for length, _ in segments)
+                padded += max(length for length, _ in segments) * len(segments)
+            for part in parts:
+                rest = [len(tails[r]) - start[r] for r in part]
+                real += sum(rest)
+                padded += max(rest) * len(rest)
     emb = model.model.get_input_embeddings().weight
     body = sum(p.numel() for p in model.model.parameters()) - emb.numel()
     head = 2 * emb.numel() * len(prompts)
@@ -103,14 +106,15 @@ def pairwise_prompts(outcomes, pairs) -> list[str]:
 
 def best_rates(routes: dict, prompts, repeats: dict) -> tuple[dict, dict]:
     """Prompts per second of each route (best of its repeats, runs interleaved so that the
-    machine's drifts hit every route alike) and each route's probabilities."""
+    machine's drifts hit every route alike) and each route's probabilities. Each route is
+    asked as `elicit_comparisons` asks (`cached_option_probabilities`, without a cache)."""
     times = {name: np.inf for name in routes}
     probs = {}
     for r in range(max(repeats.values())):
         for name, model in routes.items():
             if r < repeats[name]:
                 t0 = time.perf_counter()
-                probs[name] = model.option_probabilities(prompts)[0]
+                probs[name] = cached_option_probabilities(model, prompts, ("A", "B"), cache=None)[0]
                 times[name] = min(times[name], time.perf_counter() - t0)
     return {name: len(prompts) / t for name, t in times.items()}, probs
 

@@ -1,9 +1,10 @@
 """Model calls through the response cache: option probabilities and generations, batch by batch.
 
 Each call's answers are written to the cache as soon as they arrive, so an interrupted run
-loses at most the call in flight and a re-run asks only what is missing. Prompts are asked in
-sorted order, so that prompts beginning alike (a pairwise question showing the same first
-option) reach the model together and their shared start is computed once.
+loses at most the call in flight and a re-run asks only what is missing. Option
+probabilities are asked in sorted order, so that prompts beginning alike (a pairwise question
+showing the same first option) reach the model together and their shared start is computed
+once.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ def _open(cache):
     return ResponseCache(cache), True
 
 
-def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_call=None):
+def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_call=None, sort=False):
     """Results of ``compute(list_of_prompts) -> list_of_dicts`` per prompt, through the cache.
 
     ``compute`` receives at most ``per_call`` prompts at a time (default: the model's
-    ``batch_size``).
+    ``batch_size``), in the order given, or sorted by rendered text when ``sort`` is true
+    (prompts that start alike then arrive together; used for option probabilities, where
+    the order cannot change a result).
 
     Returns the results (in prompt order, each with ``latency_s`` and ``created_at``), the
     rendered prompts, their cache keys, and a boolean array of which came from the cache.
@@ -41,13 +44,15 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
         keys = [cache_key(model.identity, r, params) for r in rendered]
         found = store.get_many(keys) if store is not None else {}
         results = {i: found[k] for i, k in enumerate(keys) if k in found}
-        todo = sorted((i for i, k in enumerate(keys) if k not in found), key=lambda i: rendered[i])
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        if sort:
+            todo.sort(key=lambda i: rendered[i])
         batch = max(1, int(per_call or getattr(model, "batch_size", 16)))
         starts = range(0, len(todo), batch)
         if progress and todo:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=desc, unit="batch")
+            starts = tqdm(starts, desc=desc, unit="call")
         for start in starts:
             idx = todo[start : start + batch]
             t0 = time.perf_counter()
@@ -96,7 +101,7 @@ def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, c
 
     res, rendered, keys, cached = run_cached(model, list(prompts), params, compute, cache=cache, progress=progress,
                                              desc="option probabilities",
-                                             per_call=getattr(model, "prompts_per_call", None))
+                                             per_call=getattr(model, "prompts_per_call", None), sort=True)
     probs = np.array([r["probs"] for r in res], dtype=float).reshape(len(res), len(labels))
     mass = np.array([r["mass"] for r in res], dtype=float)
     return probs, mass, {"rendered": rendered, "keys": keys, "cached": cached,

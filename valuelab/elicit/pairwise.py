@@ -217,7 +217,7 @@ class _Asker:
         per_call = getattr(model, "prompts_per_call", None) if method == "logits" else None
         results, rendered, keys, from_cache = run_cached(model, questions, self.params, compute, cache=cache,
                                                          progress=self.progress, desc=f"asking ({method})",
-                                                         per_call=per_call)
+                                                         per_call=per_call, sort=method == "logits")
 
         rows = []
         lab_a, lab_b = tmpl.labels

@@ -61,6 +61,8 @@ def _common_prefix_length(seqs: Sequence[Sequence[int]]) -> int:
 # Grouped prompts are planned over this many batches at a time: a group's shared start runs
 # once per pool, and the pool is small enough that an interrupted run loses seconds of work.
 _POOL = 8
+# Fewer shared tokens than this are not worth a separate forward pass.
+_MIN_SHARED = 8
 
 
 def _shared_length(x: Sequence[int], y: Sequence[int]) -> int:
@@ -72,7 +74,8 @@ def _shared_length(x: Sequence[int], y: Sequence[int]) -> int:
     return k
 
 
-def _shared_starts(seqs: Sequence[Sequence[int]], *, max_size: int, min_saving: int = 8) -> list[tuple[int, list[int]]]:
+def _shared_starts(seqs: Sequence[Sequence[int]], *, max_size: int,
+                   min_saving: int = _MIN_SHARED) -> list[tuple[int, list[int]]]:
     """Groups of sequences that begin with the same tokens, chosen to save the most work.
 
     The sequences are sorted, so those sharing a start are neighbours, and cut into runs of
@@ -91,7 +94,8 @@ def _shared_starts(seqs: Sequence[Sequence[int]], *, max_size: int, min_saving: 
     own = [len(seqs[i]) - 1 for i in order]  # at most this many tokens can be shared
     next_shared = [_shared_length(seqs[order[j]], seqs[order[j + 1]]) for j in range(n - 1)]
     best = [0] * (n + 1)  # best[j]: tokens saved over the first j sorted sequences
-    first = list(range(-1, n))  # first[j]: where the last run of that best cut starts
+    first = [0] * (n + 1)  # first[j]: where the last run of that best cut starts
+    run_length = [0] * (n + 1)  # run_length[j]: tokens that run shares (0: a sequence alone)
     for j in range(1, n + 1):
         best[j], first[j] = best[j - 1], j - 1
         length = own[j - 1]
@@ -101,15 +105,12 @@ def _shared_starts(seqs: Sequence[Sequence[int]], *, max_size: int, min_saving: 
                 break
             saving = (j - 1 - i) * length
             if saving >= min_saving and best[i] + saving > best[j]:
-                best[j], first[j] = best[i] + saving, i
+                best[j], first[j], run_length[j] = best[i] + saving, i, length
     groups = []
     j = n
     while j > 0:
-        i = first[j]
-        rows = [order[r] for r in range(i, j)]
-        length = min([own[r] for r in range(i, j)] + next_shared[i : j - 1]) if len(rows) > 1 else 0
-        groups.append((length, rows))
-        j = i
+        groups.append((run_length[j], [order[r] for r in range(first[j], j)]))
+        j = first[j]
     return groups[::-1]
 
 
@@ -142,7 +143,8 @@ def _plan_batches(groups, seqs, batch_size: int, *, pool: int = _POOL, overhead:
     """The forward passes that score ``seqs``: a list of ``(segments, parts)``.
 
     ``segments`` are (shared length, rows) pairs: the grouped rows of up to ``pool``
-    batches, whose shared starts run once in a first pass. ``parts`` are the batches of the
+    batches, in at most ``batch_size`` groups, whose shared starts run once in a first pass
+    (one row per group). ``parts`` are the batches of the
     second pass (at most ``batch_size`` rows each, cut by :func:`_split_by_length` on the
     length still to run). Sequences on their own form plans with no first pass.
     ``overhead``: the fixed cost of a forward pass in tokens. Each pass reads every weight
@@ -160,7 +162,7 @@ def _plan_batches(groups, seqs, batch_size: int, *, pool: int = _POOL, overhead:
     for length, rows in groups:
         if not length:
             continue
-        if current and sum(len(r) for _, r in current) + len(rows) > pool * batch_size:
+        if current and (len(current) == batch_size or sum(len(r) for _, r in current) + len(rows) > pool * batch_size):
             close()
         current.append((length, rows))
     if current:
@@ -170,6 +172,22 @@ def _plan_batches(groups, seqs, batch_size: int, *, pool: int = _POOL, overhead:
         lengths = {r: len(seqs[r]) for r in alone}
         plans += [([(0, part)], [part]) for part in _split_by_length(alone, lengths, batch_size, overhead)]
     return plans
+
+
+def _cache_rows(cache, index):
+    """A new attention cache holding rows ``index`` of ``cache``, which is left unchanged.
+
+    The layers are copied shallowly and then given freshly indexed tensors, so the (possibly
+    large) cache is not first copied whole, as ``copy.deepcopy`` would.
+    """
+    layers = getattr(cache, "layers", None)
+    if layers is None:  # a cache class without per-layer objects
+        new = copy.deepcopy(cache)
+    else:
+        new = copy.copy(cache)
+        new.layers = [copy.copy(layer) for layer in layers]
+    new.batch_select_indices(index)
+    return new
 
 
 def _file_fingerprint(folder: Path) -> str:
@@ -209,8 +227,7 @@ class TransformersModel:
         Threads torch may use.
     share_prefix : bool, default True
         Run the prompts' common first tokens once and reuse their attention cache, and
-        likewise the first tokens shared by groups of prompts within a batch
-        (:meth:`next_token_logprobs`).
+        likewise the first tokens shared by groups of prompts (:meth:`next_token_logprobs`).
     dtype : {"float32", "bfloat16"}
         Weights and activations. bfloat16 is about twice as fast on CPUs with AMX or
         AVX512-BF16 (SmolLM2-135M here: 29 vs 16 prompts/s) but moves option probabilities
@@ -317,9 +334,10 @@ class TransformersModel:
         """Log-softmax of the raw next-token logits after each rendered text (n x vocab).
 
         Prompts built from one template share their first tokens (the chat header, the
-        question). When ``share_prefix`` is on, that common prefix is run through the model
-        once and its attention cache reused for every prompt, so each batch processes only
-        the differing tails; the logits are the same as without sharing (to float rounding).
+        question), and pairwise prompts that show the same option first share more. When
+        ``share_prefix`` is on, what is shared is run through the model once and its
+        attention cache reused, so each batch processes only the differing tails; the
+        logits are the same as without sharing (to float rounding).
         """
         encoded = [self.tokenizer(t, add_special_tokens=not self.chat)["input_ids"] for t in texts]
         return self._next_token_logprobs_ids(encoded, progress=progress)
@@ -328,39 +346,29 @@ class TransformersModel:
                                  progress: bool = False) -> np.ndarray:
         """:meth:`next_token_logprobs` from token ids; only the vocabulary ``columns`` when given.
 
-        Work is saved at two levels when ``share_prefix`` is on. The first tokens common to
-        every prompt run once. Beyond them, prompts that start alike (the pairwise prompts
-        that show the same option first) are grouped: each group's shared start runs once
-        per batch, in a first pass over the groups, and its attention cache is copied to
-        the group's rows for a second pass over their differing tails.
+        Work is saved at two levels when ``share_prefix`` is on (see :meth:`_plan`). The
+        first tokens common to every prompt run once. Beyond them, prompts that start alike
+        (the pairwise prompts that show the same option first) are grouped: each group's
+        shared start runs once per pool of batches, in a first pass over the groups, and
+        its attention cache is copied to the group's rows for a second pass over their
+        differing tails.
         """
         import torch
 
         encoded = [list(e) for e in encoded]
         if not encoded:
             return np.empty((0, 0))
-        # A sliding window counts positions in the padded sequence: padding between a shared
-        # start and a tail would push tokens out of the window, so long prompts are run whole.
-        window = getattr(self.model.config, "sliding_window", None)
-        share = self.share_prefix and not (window and 2 * max(map(len, encoded)) >= window)
-        shared = _common_prefix_length(encoded) if share and len(encoded) > 1 else 0
-        shared = shared if shared >= 8 else 0
+        shared, tails, plans = self._plan(encoded)
         last_only = {"logits_to_keep": 1} if self._accepts("logits_to_keep") else {}
         prefix_cache = None
         with torch.inference_mode():
             if shared:
                 run = self.model(input_ids=torch.tensor([encoded[0][:shared]]), use_cache=True, **last_only)
                 prefix_cache = getattr(run, "cache", None) or getattr(run, "past_key_values", None)
-        tails = [e[shared:] for e in encoded]
-        if share and self.batch_size > 1:
-            groups = _shared_starts(tails, max_size=_POOL * self.batch_size)
-        else:
-            groups = [(0, [i]) for i in range(len(tails))]
-        plans = _plan_batches(groups, tails, self.batch_size)
         if progress:
             from tqdm.auto import tqdm
 
-            plans = tqdm(plans, desc="logits", unit="batch")
+            plans = tqdm(plans, desc="logits", unit="pool")
         out = None
         with torch.inference_mode():
             for segments, parts in plans:
@@ -371,6 +379,24 @@ class TransformersModel:
                         out = np.empty((len(encoded), lp.shape[1]))
                     out[rows] = lp
         return out
+
+    def _plan(self, encoded: Sequence[Sequence[int]]):
+        """How :meth:`_next_token_logprobs_ids` runs ``encoded``: (common prefix length,
+        the tails after it, the plans of :func:`_plan_batches`)."""
+        # A sliding window counts positions in the padded sequence: padding between a shared
+        # start and a tail would push tokens out of the window, so long prompts are run whole.
+        config = self.model.config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        window = getattr(text_config, "sliding_window", None) or getattr(config, "sliding_window", None)
+        share = self.share_prefix and not (window and 2 * max(map(len, encoded)) >= window)
+        shared = _common_prefix_length(encoded) if share and len(encoded) > 1 else 0
+        shared = shared if shared >= _MIN_SHARED else 0
+        tails = [list(e[shared:]) for e in encoded]
+        if share and self.batch_size > 1:
+            groups = _shared_starts(tails, max_size=_POOL * self.batch_size)
+        else:
+            groups = [(0, [i]) for i in range(len(tails))]
+        return shared, tails, _plan_batches(groups, tails, self.batch_size)
 
     def _forward_plan(self, segments, parts, tails, shared: int, prefix_cache, last_only: dict):
         """Last-position logits of each batch in ``parts``, as (rows, logits) pairs.
@@ -401,9 +427,7 @@ class TransformersModel:
             ids, mid_mask = padded([tails[rows[0]][:length] for length, rows in segments])
             kwargs = {}
             if prefix_cache is not None:
-                cache = copy.deepcopy(prefix_cache)
-                cache.batch_repeat_interleave(len(segments))
-                kwargs = {cache_arg: cache}
+                kwargs = {cache_arg: _cache_rows(prefix_cache, torch.zeros(len(segments), dtype=torch.long))}
             mask = torch.cat([torch.ones(len(segments), shared, dtype=torch.long), mid_mask], dim=1)
             pos = (mid_mask.cumsum(-1) - 1).clamp(min=0) + shared
             first = cache_of(self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
@@ -417,13 +441,10 @@ class TransformersModel:
             pos = (tail_mask.cumsum(-1) - 1).clamp(min=0) + offset
             kwargs = {}
             if first is not None:
-                cache = copy.deepcopy(first)
-                if first is prefix_cache:
-                    cache.batch_repeat_interleave(len(rows))
-                else:
-                    cache.batch_select_indices(owner)
+                # with no first pass there is one segment, and every row copies the common prefix
                 past = past_mask.shape[1]
-                kwargs = {cache_arg: cache, "use_cache": True, "cache_position": torch.arange(past, past + ids.shape[1])}
+                kwargs = {cache_arg: _cache_rows(first, owner), "use_cache": True,
+                          "cache_position": torch.arange(past, past + ids.shape[1])}
             mask = torch.cat([past_mask, tail_mask], dim=1)
             # only the last position's logits are needed: skip the vocabulary projection elsewhere
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, **last_only, **kwargs).logits
@@ -470,7 +491,7 @@ class TransformersModel:
             # the chain rule runs each prompt once and continues every prefix from its cache;
             # it reads the one-token spellings off that same pass
             return renormalise(self._sequence_probabilities(texts, sequences, progress=progress))
-        # all spellings are one token: one batched, length-sorted pass over all prompts
+        # all spellings are one token: the next-token distribution of every prompt is enough
         lp = self.next_token_logprobs(texts, progress=progress)
         raw = np.stack([np.exp(lp[:, [seq[0] for seq in seqs]]).sum(axis=1) for seqs in sequences], axis=1)
         return renormalise(raw)
