@@ -220,17 +220,23 @@ print("done", len(resp), int(resp.cached.sum()), flush=True)
 """
 
 
+def elicitation_run(tmp_path, things: str):
+    """(options, cache path, script) of an ``elicit_comparisons`` run over 10 options, for
+    the tests that kill it: the script runs :data:`RUN_SCRIPT` on the tiny model."""
+    options = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)],
+                            "text": [f"You receive {i + 1} {things}." for i in range(10)]})
+    opts_file = tmp_path / "options.json"
+    options.to_json(opts_file)
+    db = tmp_path / "run.sqlite"
+    return options, db, RUN_SCRIPT.format(tests=str(ROOT / "tests"), options=str(opts_file), db=str(db))
+
+
 def test_elicitation_run_survives_sigkill(tiny, tmp_path):
     """A whole elicit_comparisons run (active design) killed twice with SIGKILL, then finished:
     nothing lost or doubled, and the resumed run asks exactly what an uninterrupted one would."""
     from valuelab.elicit import elicit_comparisons
 
-    options = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)],
-                            "text": [f"You receive {i + 1} apples." for i in range(10)]})
-    opts_file = tmp_path / "options.json"
-    options.to_json(opts_file)
-    db = tmp_path / "run.sqlite"
-    script = RUN_SCRIPT.format(tests=str(ROOT / "tests"), options=str(opts_file), db=str(db))
+    options, db, script = elicitation_run(tmp_path, "apples")
 
     def stored():
         if not db.exists():

@@ -23,14 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_elicitation_killed_at_random_points_loses_and_doubles_nothing(tmp_path):
     pytest.importorskip("transformers")
-    from test_elicit import RUN_SCRIPT
+    from test_elicit import elicitation_run
 
-    options = pd.DataFrame({"option_id": [f"o{i}" for i in range(10)],
-                            "text": [f"You receive {i + 1} pears." for i in range(10)]})
-    opts_file = tmp_path / "options.json"
-    options.to_json(opts_file)
-    db = tmp_path / "run.sqlite"
-    script = RUN_SCRIPT.format(tests=str(ROOT / "tests"), options=str(opts_file), db=str(db))
+    _, db, script = elicitation_run(tmp_path, "pears")
 
     def stored_keys():
         if not db.exists():

@@ -144,9 +144,9 @@ def _plan_batches(groups, seqs, batch_size: int, *, pool: int = _POOL, overhead:
 
     ``segments`` are (shared length, rows) pairs: the grouped rows of up to ``pool``
     batches, in at most ``batch_size`` groups, whose shared starts run once in a first pass
-    (one row per group). ``parts`` are the batches of the
-    second pass (at most ``batch_size`` rows each, cut by :func:`_split_by_length` on the
-    length still to run). Sequences on their own form plans with no first pass.
+    (one row per group). ``parts`` are the batches of the second pass (at most
+    ``batch_size`` rows each, cut by :func:`_split_by_length` on the length still to run).
+    Sequences on their own form plans with no first pass.
     ``overhead``: the fixed cost of a forward pass in tokens. Each pass reads every weight
     once; for SmolLM2-135M on a CPU that takes 33-41 ms against about 1 ms per extra token,
     so a pass is worth about 40 tokens of padding.
@@ -162,7 +162,8 @@ def _plan_batches(groups, seqs, batch_size: int, *, pool: int = _POOL, overhead:
     for length, rows in groups:
         if not length:
             continue
-        if current and (len(current) == batch_size or sum(len(r) for _, r in current) + len(rows) > pool * batch_size):
+        full = len(current) == batch_size or sum(len(r) for _, r in current) + len(rows) > pool * batch_size
+        if current and full:
             close()
         current.append((length, rows))
     if current:
@@ -172,6 +173,22 @@ def _plan_batches(groups, seqs, batch_size: int, *, pool: int = _POOL, overhead:
         lengths = {r: len(seqs[r]) for r in alone}
         plans += [([(0, part)], [part]) for part in _split_by_length(alone, lengths, batch_size, overhead)]
     return plans
+
+
+def _returned_cache(run):
+    """The attention cache a forward pass returned (``cache`` in transformers 5, else
+    ``past_key_values``)."""
+    return getattr(run, "cache", None) or getattr(run, "past_key_values", None)
+
+
+def _left_padded(seqs: Sequence[Sequence[int]], pad: int):
+    """(ids, mask) tensors of ``seqs`` padded on the left to the longest."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in seqs])
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
+    return ids, mask
 
 
 def _cache_rows(cache, index):
@@ -364,7 +381,7 @@ class TransformersModel:
         with torch.inference_mode():
             if shared:
                 run = self.model(input_ids=torch.tensor([encoded[0][:shared]]), use_cache=True, **last_only)
-                prefix_cache = getattr(run, "cache", None) or getattr(run, "past_key_values", None)
+                prefix_cache = _returned_cache(run)
         if progress:
             from tqdm.auto import tqdm
 
@@ -409,33 +426,24 @@ class TransformersModel:
         """
         import torch
 
-        def padded(seqs):
-            width = max(len(s) for s in seqs)
-            pad = self.tokenizer.pad_token_id
-            ids = torch.tensor([[pad] * (width - len(s)) + list(s) for s in seqs])
-            mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs])
-            return ids, mask
-
-        def cache_of(run):
-            return getattr(run, "cache", None) or getattr(run, "past_key_values", None)
-
+        pad = self.tokenizer.pad_token_id
         cache_arg = self._cache_argument()
         segment_of = {r: s for s, (_, rows) in enumerate(segments) for r in rows}
         start = {r: length for length, rows in segments for r in rows}
         first, mid_mask = prefix_cache, torch.zeros(len(segments), 0, dtype=torch.long)
         if any(length for length, _ in segments):
-            ids, mid_mask = padded([tails[rows[0]][:length] for length, rows in segments])
+            ids, mid_mask = _left_padded([tails[rows[0]][:length] for length, rows in segments], pad)
             kwargs = {}
             if prefix_cache is not None:
                 kwargs = {cache_arg: _cache_rows(prefix_cache, torch.zeros(len(segments), dtype=torch.long))}
             mask = torch.cat([torch.ones(len(segments), shared, dtype=torch.long), mid_mask], dim=1)
             pos = (mid_mask.cumsum(-1) - 1).clamp(min=0) + shared
-            first = cache_of(self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                                        cache_position=torch.arange(shared, shared + ids.shape[1]), **last_only,
-                                        **kwargs))
+            first = _returned_cache(self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                                              cache_position=torch.arange(shared, shared + ids.shape[1]),
+                                              **last_only, **kwargs))
         for rows in parts:
             owner = torch.tensor([segment_of[r] for r in rows])
-            ids, tail_mask = padded([tails[r][start[r]:] for r in rows])
+            ids, tail_mask = _left_padded([tails[r][start[r]:] for r in rows], pad)
             past_mask = torch.cat([torch.ones(len(rows), shared, dtype=torch.long), mid_mask[owner]], dim=1)
             offset = torch.tensor([shared + start[r] for r in rows])[:, None]
             pos = (tail_mask.cumsum(-1) - 1).clamp(min=0) + offset
