@@ -21,6 +21,7 @@ load times; then the targets of the elicitation issue with PASS or FAIL.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import shutil
 import subprocess
@@ -148,6 +149,14 @@ def round_ratios(fast, slow) -> np.ndarray:
     return (fast[0] / fast[1]) / (slow[0] / slow[1])
 
 
+def route(model: TransformersModel, **settings) -> TransformersModel:
+    """The same loaded model asked with other settings (``batch_size``, ``share_prefix``)."""
+    other = copy.copy(model)
+    for name, value in settings.items():
+        setattr(other, name, value)
+    return other
+
+
 def probabilities(model: TransformersModel, prompts) -> np.ndarray:
     """P(A), P(B) of each prompt, asked as `elicit_comparisons` asks (without a cache)."""
     return cached_option_probabilities(model, prompts, ("A", "B"), cache=None)[0]
@@ -185,10 +194,10 @@ def main(argv=None) -> int:
     sample_prompts = [design[i] for i in sample_idx]
 
     batched = TransformersModel("smollm2-135m-instruct", batch_size=args.batch_size)
-    single = TransformersModel("smollm2-135m-instruct", batch_size=1, share_prefix=False)
-    single_shared = TransformersModel("smollm2-135m-instruct", batch_size=1)
     half = TransformersModel("smollm2-135m-instruct", batch_size=args.batch_size, dtype="bfloat16")
-    half_single = TransformersModel("smollm2-135m-instruct", batch_size=1, share_prefix=False, dtype="bfloat16")
+    single = route(batched, batch_size=1, share_prefix=False)
+    single_shared = route(batched, batch_size=1)
+    half_single = route(half, batch_size=1, share_prefix=False)
     for model in (batched, half):
         model.option_probabilities(design[:4])  # warm-up
 
@@ -205,7 +214,7 @@ def main(argv=None) -> int:
 
     def share(name: str, model):
         def task(r):
-            rows = shares[r % len(shares)]
+            rows = shares[r]
             probs[name][rows] = probabilities(model, [design[i] for i in rows])
             return len(rows)
         return task

@@ -77,14 +77,10 @@ class ResponseCache:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
-            cols = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
         except sqlite3.DatabaseError as err:
             if getattr(self, "_db", None) is not None:
                 self._db.close()
             raise ValueError(f"{self.path}: not a valuelab response cache (SQLite says: {err})") from err
-        expected = {"key", "model", "prompt", "params", "result", "created_at"}
-        if not expected <= cols:
-            raise ValueError(f"{self.path}: table 'responses' lacks columns {sorted(expected - cols)}")
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         """Cached results for the keys that have one."""

@@ -410,7 +410,7 @@ class TransformersModel:
         shared = shared if shared >= _MIN_SHARED else 0
         tails = [list(e[shared:]) for e in encoded]
         if share and self.batch_size > 1:
-            groups = _shared_starts(tails, max_size=_POOL * self.batch_size)
+            groups = _shared_starts(tails, max_size=self.prompts_per_call)
         else:
             groups = [(0, [i]) for i in range(len(tails))]
         return shared, tails, _plan_batches(groups, tails, self.batch_size)

@@ -181,7 +181,7 @@ class ValueMapper:
             # a negated word the rules missed ("dishonour" beside a lexicon "honor"): opposites sit
             # close together in the embedding space, so check whether the word without its
             # prefix lands on the same value, closely; then it is that value's vice
-            stems = {i: _stem(c) for i, (_, c) in enumerate(pending) if _stem(c)}
+            stems = {i: stem for i, (_, c) in enumerate(pending) if (stem := _stem(c))}
             texts = [c for _, c in pending] + list(stems.values())
             emb = np.asarray(self.encoder.encode(texts, progress=progress), dtype=np.float64)
             sims_all = emb[: len(pending)] @ lex.T

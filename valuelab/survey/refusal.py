@@ -43,12 +43,16 @@ def _phrases(path: str) -> pd.DataFrame:
     return df.assign(phrase=[_normalise(p) for p in df["phrase"]])
 
 
-@lru_cache(maxsize=16)
-def _default_phrases(language: str) -> list[tuple[str, str]]:
-    """(phrase, kind) of ``language`` and English from the default list (looked up once per language)."""
-    table = refusal_phrases()
+def _candidates(table: pd.DataFrame, language: str) -> list[tuple[str, str]]:
+    """(phrase, kind) of ``language`` and English in a phrase table."""
     cand = table[table["language"].isin([language, "en"])]
     return list(zip(cand["phrase"], cand["kind"]))
+
+
+@lru_cache(maxsize=16)
+def _default_phrases(language: str) -> list[tuple[str, str]]:
+    """:func:`_candidates` of the default list, looked up once per language."""
+    return _candidates(refusal_phrases(), language)
 
 
 def refusal_phrases(path: str | Path | None = None) -> pd.DataFrame:
@@ -139,11 +143,7 @@ def detect_refusal(text: str, *, language: str = "en", n_options: int | None = N
     """
     t = _normalise(text)
     answer = parse_option_number(text, n_options, labels=labels) if (n_options or labels is not None) else None
-    if phrases is None:
-        candidates = _default_phrases(language)
-    else:
-        cand = phrases[phrases["language"].isin([language, "en"])]
-        candidates = list(zip(cand["phrase"], cand["kind"]))
+    candidates = _default_phrases(language) if phrases is None else _candidates(phrases, language)
     hit = next(((p, k) for p, k in candidates if p and p in t), None)
     if hit is not None:
         phrase, kind = hit
