@@ -113,9 +113,9 @@ def run_methods(train: pd.DataFrame, test: pd.DataFrame, truth: pd.DataFrame, *,
         mu, var = pd.Series(mu, index=ids), pd.Series(var, index=ids)
         record("published", sec, mu, thurstone_p(mu, var, train_pooled), thurstone_p(mu, var, test_pooled))
 
-    for name, fit in [("valuelab", lambda d: vl.fit_thurstonian(d, ci=None)),
-                      ("valuelab-mle", lambda d: vl.fit_thurstonian(d, prior=None, ci=None)),
-                      ("case-v", lambda d: vl.fit_case_v(d, ci=None))]:
+    for name, fit in [("valuelab", lambda d: vl.fit_thurstonian(d, uncertainty=None)),
+                      ("valuelab-mle", lambda d: vl.fit_thurstonian(d, prior=None, uncertainty=None)),
+                      ("case-v", lambda d: vl.fit_case_v(d, uncertainty=None))]:
         sec, res = timed(lambda: fit(train))
         record(name, sec, res.utilities["mean"], res.predict_proba(train_pooled).to_numpy(),
                res.predict_proba(test_pooled).to_numpy())
@@ -151,7 +151,7 @@ def simulate(n: int, seed: int, *, orders="both", order_bias=0.0, variance=(0.5,
 
 def mle_gap(train: pd.DataFrame) -> float:
     """Log loss per observation: valuelab's exact MLE minus a tight L-BFGS run (second optimiser)."""
-    fit = vl.fit_thurstonian(train, prior=None, ci=None)
+    fit = vl.fit_thurstonian(train, prior=None, uncertainty=None)
     data = prepare_comparisons(train)
     lik = PairwiseLikelihood(data, order_effect=data.has_order, prior=None)
     theta, _ = lbfgs(lik, lik.initial(), tol=1e-16, max_iter=30000, scale=data.n_obs)
@@ -165,9 +165,9 @@ def bias_experiment(n: int, seed: int, epochs: int) -> pd.DataFrame:
     test = test[test.option_a.isin(set(train.option_a) | set(train.option_b))
                 & test.option_b.isin(set(train.option_a) | set(train.option_b))]
     rows = {"oracle (true parameters)": vl.score_predictions(test, test["p_true"])}
-    for name, fit in [("valuelab (order effect)", lambda d: vl.fit_thurstonian(d, ci=None)),
-                      ("valuelab (no order effect)", lambda d: vl.fit_thurstonian(d, ci=None, order_effect=False)),
-                      ("case-v (no order effect)", lambda d: vl.fit_case_v(d, ci=None, order_effect=False))]:
+    for name, fit in [("valuelab (order effect)", lambda d: vl.fit_thurstonian(d, uncertainty=None)),
+                      ("valuelab (no order effect)", lambda d: vl.fit_thurstonian(d, uncertainty=None, order_effect=False)),
+                      ("case-v (no order effect)", lambda d: vl.fit_case_v(d, uncertainty=None, order_effect=False))]:
         rows[name] = vl.evaluate_fit(fit(train), test)
     pooled = pooled_pairs(train)
     ids = pd.Index(pd.unique(pd.concat([pooled.option_a, pooled.option_b])))
@@ -216,7 +216,7 @@ def scale_worker(n: int, n_pairs: int) -> dict:
         times.append(time.perf_counter() - t0)
     pass_s = float(np.median(times))
     t0 = time.perf_counter()
-    fit = vl.fit_thurstonian(comps, ci=None)
+    fit = vl.fit_thurstonian(comps, uncertainty=None)
     fit_s = time.perf_counter() - t0
     rho = spearmanr(fit.utilities["mean"], truth.set_index("option_id")["mean"].reindex(fit.utilities.index)).statistic
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -241,7 +241,7 @@ def main(argv=None) -> int:
     # warm up torch and valuelab so the first size does not pay for imports
     w_truth, w_train, _ = simulate(20, 99)
     published_procedure.fit_published(np.array([0, 1]), np.array([1, 2]), np.array([0.6, 0.7]), 3, epochs=2, threads=1)
-    vl.fit_thurstonian(w_train, ci=None)
+    vl.fit_thurstonian(w_train, uncertainty=None)
     print("Times are the best of 5 runs (3 when a run takes over 2 s, 1 over 20 s).")
     pd.set_option("display.width", 160)
     pd.set_option("display.float_format", lambda x: f"{x:.4f}")

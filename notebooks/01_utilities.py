@@ -87,7 +87,7 @@ inside = ((fit.utilities.ci_low <= t) & (t <= fit.utilities.ci_high)).mean()
 print(f"95% Wald intervals containing the truth: {inside:.1%}")
 
 # %%
-boot = vl.fit_thurstonian(train, ci="bootstrap", n_boot=N_BOOT, seed=SEED, n_jobs=2, progress=False)
+boot = vl.fit_thurstonian(train, uncertainty="bootstrap", n_resamples=N_BOOT, seed=SEED, n_jobs=2, progress=False)
 inside_boot = ((boot.utilities.ci_low <= t) & (t <= boot.utilities.ci_high)).mean()
 print(f"95% bootstrap percentile intervals containing the truth: {inside_boot:.1%}")
 fit.plot(kind="utilities", top=20)
@@ -112,9 +112,9 @@ print(f"estimated: {fit.order_effect:.3f}  (95% CI {fit.order_effect_ci[0]:.3f} 
 
 # %%
 mle = {
-    "thurstonian": vl.fit_thurstonian(train, prior=None, ci=None),
-    "case V": vl.fit_case_v(train, prior=None, ci=None),
-    "Bradley-Terry": vl.fit_bradley_terry(train, prior=None, ci=None),
+    "thurstonian": vl.fit_thurstonian(train, prior=None, uncertainty=None),
+    "case V": vl.fit_case_v(train, prior=None, uncertainty=None),
+    "Bradley-Terry": vl.fit_bradley_terry(train, prior=None, uncertainty=None),
 }
 vl.compare_fits(mle, reference="case V")
 
@@ -142,8 +142,8 @@ fit.plot(kind="calibration", comparisons=test, title="Calibration on held-out pa
 single = vl.simulate_comparisons(truth, pairs, samples=SAMPLES, orders="single",
                                  order_bias=ORDER_BIAS, seed=SEED + 3)
 s_train, s_test = vl.split_pairs(single, test_size=TEST_SIZE, seed=SEED)
-with_order = vl.fit_thurstonian(s_train, ci=None)
-without_order = vl.fit_thurstonian(s_train, order_effect=False, ci=None)
+with_order = vl.fit_thurstonian(s_train, uncertainty=None)
+without_order = vl.fit_thurstonian(s_train, order_effect=False, uncertainty=None)
 pd.DataFrame({
     "with order effect": vl.evaluate_fit(with_order, s_test),
     "without order effect": vl.evaluate_fit(without_order, s_test),

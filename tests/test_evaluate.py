@@ -55,8 +55,8 @@ def test_cross_validate_and_calibration(small_agent):
 
 def test_likelihood_ratio_of_nested_fits(small_agent):
     _, comps = small_agent
-    full = vl.fit_thurstonian(comps, prior=None, ci=None, max_iter=400)
-    restricted = vl.fit_case_v(comps, prior=None, ci=None)
+    full = vl.fit_thurstonian(comps, prior=None, uncertainty=None, max_iter=400)
+    restricted = vl.fit_case_v(comps, prior=None, uncertainty=None)
     table = vl.compare_fits({"free": full, "case V": restricted}, reference="case V")
     n = len(full.options)
     assert table.loc["free", "lr_df"] == n - 1  # N variances minus the scale they share
@@ -65,13 +65,13 @@ def test_likelihood_ratio_of_nested_fits(small_agent):
     assert table.loc["free", "lr_pvalue"] == pytest.approx(chi2.sf(stat, n - 1))
     assert table.loc["case V", "aic"] == pytest.approx(2 * (n) - 2 * restricted.loglike)
     with pytest.warns(UserWarning, match=r"\['free'\] are MAP fits"):
-        vl.compare_fits({"free": vl.fit_thurstonian(comps, ci=None), "case V": restricted}, reference="case V")
+        vl.compare_fits({"free": vl.fit_thurstonian(comps, uncertainty=None), "case V": restricted}, reference="case V")
 
 
 def test_compare_fits_rejects_different_data(small_agent):
     _, comps = small_agent
-    a = vl.fit_case_v(comps, ci=None)
-    b = vl.fit_case_v(comps.iloc[:-10], ci=None)
+    a = vl.fit_case_v(comps, uncertainty=None)
+    b = vl.fit_case_v(comps.iloc[:-10], uncertainty=None)
     with pytest.raises(ValueError, match="different data"):
         vl.compare_fits({"a": a, "b": b})
 

@@ -123,7 +123,7 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
         u = grp["mean"].to_numpy(float)
         se = grp["se_mean"].to_numpy(float)
         if not (se > 0).all():
-            raise ValueError(f"reward {name!r}: se_mean must be positive (fit with ci='wald')")
+            raise ValueError(f"reward {name!r}: se_mean must be positive (fit with uncertainty='wald')")
         for form in forms:
             (c, s, log_k), cov, chi2, at_bound = _fit_form(form, t, u, se)
             se_log_k = float(np.sqrt(cov[2, 2])) if np.isfinite(cov[2, 2]) else np.nan

@@ -125,7 +125,7 @@ def fit_exchange_rates(utilities, *, good: str = "good", quantity: str = "quanti
         raise ValueError(f"utilities: {quantity!r} must be a positive number; option {_plain(pts.index[bad.to_numpy()][0])!r} "
                          f"has {pts[quantity][bad].iloc[0]!r}")
     if not (pts["se_mean"] > 0).all():
-        raise ValueError("utilities: se_mean must be positive for the weights (fit with ci='wald')")
+        raise ValueError("utilities: se_mean must be positive for the weights (fit with uncertainty='wald')")
     points = pd.DataFrame({"good": pts[good].astype(str), "quantity": q.astype(float), "mean": pts["mean"],
                            "se": pts["se_mean"]}, index=pts.index)
     rows = {}

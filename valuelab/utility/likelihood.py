@@ -7,11 +7,36 @@ gamma (1, order effect only)]``. For row ``r`` comparing options ``a`` and ``b``
     z_r = mu_a - mu_b + gamma * s_r                                 (fixed scale)
     P(A preferred) = F(z_r),  F = standard normal cdf (probit) or logistic (logit)
 
-with ``s_r`` = +1 when A was shown first, -1 when B was. A row of unknown order (``s_r = 0``)
-is predicted as the average over the two orders, ``(F(z_r^+) + F(z_r^-)) / 2``; for fitting,
-:func:`split_unknown_order` gives half of its observations to each order. In the fixed-scale
-probit model (Thurstone case V) every option has variance 1/2, so the pair has unit scale.
-The log-likelihood is binomial in the counts, ``n_a log F(z) + n_b log F(-z)``.
+with ``s_r`` = +1 when A was shown first, -1 when B was. In the fixed-scale probit model
+(Thurstone case V) every option has variance 1/2, so the pair has unit scale. The
+log-likelihood is binomial in the counts, ``n_a log F(z) + n_b log F(-z)``.
+
+A row of unknown order (``s_r = 0``: it pools answers from both orders, or nobody recorded
+the order) is, when the order effect is estimated, a binomial whose success probability is
+the average over the two orders, ``p_r = (F(z_r^+) + F(z_r^-)) / 2`` with
+``z^± = (mu_a - mu_b ± gamma) / sigma``. That is the exact likelihood when each answer's
+order was an independent fair coin, and for a row that pools equally many answers of each
+order its score equations are still unbiased (the mean of the pooled count is ``n p_r``
+either way), so the order effect is estimated without bias; the binomial variance
+``n p_r (1 - p_r)`` is then slightly larger than the pooled rows' true variance, which makes
+model-based standard errors a little conservative [2]_. Splitting such a row into two
+half-weight rows of known order, as valuelab 0.1 did, is *not* this likelihood: it treats the
+pooled share as if it had been observed in each order and halves the order effect's
+estimate when half of the rows are pooled.
+
+Internally an unknown-order row becomes two *virtual* rows (one per order, half its counts
+each, so counts per option and per pair stay right) whose derivatives are those of the
+mixture: the gradient and Hessian of ``log p_r`` are written in the virtual rows' Jacobians
+``J^±`` as ``grad log p_r = sum_± w^± J^±`` with ``w^± = f(z^±) / (2 p_r)``, plus a rank-one
+term per pooled row for the curvature of the mixture.
+
+References
+----------
+.. [1] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., §11.6 (order effects in
+   paired comparisons). Wiley.
+.. [2] McCullagh, P. and Nelder, J. A. (1989). *Generalized Linear Models*, 2nd ed.,
+   ch. 9 (quasi-likelihood: unbiased estimating equations with a misspecified variance).
+   Chapman & Hall.
 
 Everything is vectorised over rows: per-row quantities are scattered onto parameters with
 ``np.bincount`` or a sparse Jacobian, never with a Python loop over pairs.
@@ -29,6 +54,7 @@ from ..schema import ComparisonData
 from .optimize import _pcg
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+_LOG_2 = np.log(2.0)
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
@@ -90,6 +116,10 @@ class PairwiseLikelihood:
             raise ValueError(f"link: expected 'probit' or 'logit', got {link!r}")
         if free_variance and link != "probit":
             raise ValueError("free variances are defined for the probit (Thurstonian) link only")
+        self.source = data
+        self._mix = None
+        if order_effect and np.any(data.first == 0):
+            data, self._mix = _expand_unknown_order(data)
         self.data = data
         self.link = link
         self.free_variance = free_variance
@@ -107,8 +137,14 @@ class PairwiseLikelihood:
 
     @property
     def exact_is_convex(self) -> bool:
-        """With a fixed scale the negative log-likelihood is convex (log-concave links)."""
-        return not self.free_variance
+        """With a fixed scale the negative log-likelihood is convex (log-concave links), unless
+        rows of unknown order make it a mixture over the two orders."""
+        return not self.free_variance and self._mix is None
+
+    @property
+    def n_pooled_rows(self) -> int:
+        """Rows of unknown order fitted as a mixture of the two orders."""
+        return 0 if self._mix is None else len(self._mix[0])
 
     def gauge_directions(self, theta: np.ndarray) -> np.ndarray:
         """Unit columns along which the likelihood alone is flat: a common shift of the means
@@ -230,8 +266,45 @@ class PairwiseLikelihood:
             ll = na * lp + nb * lq
             dz = na * (1.0 - p) - nb * p
             neg_d2z = (na + nb) * p * (1.0 - p)
-            fisher = neg_d2z
+            fisher = neg_d2z.copy()
         return ll, dz, neg_d2z, fisher
+
+    def _mixture_terms(self, z: np.ndarray, ll, dz, neg_d2z, fisher):
+        """Overwrite the virtual rows' terms with those of the two-order mixture (in place).
+
+        For a pooled row with ``p = (F(z+) + F(z-)) / 2``: ``d log L / dz± = n_a w± - n_b v±``
+        with ``w± = f(z±) / (2 p)`` and ``v± = f(z±) / (2 (1 - p))``; the virtual rows carry
+        that slope and the curvature ``-(d log L / dz±) f'(z±) / f(z±)``, and the rank-one
+        parts ``n_a a a' + n_b b b'`` (``a = sum w± J±``, ``b = sum v± J±``) of the exact
+        Hessian and ``n g g'`` (``g = sum k± J±``, ``k± = f(z±) / (2 sqrt(p (1 - p)))``) of the
+        Fisher information are returned for :meth:`_mixture_operators`. Everything is
+        computed from logs, so tails far beyond 1e-300 stay finite.
+        """
+        ip, im, na, nb = self._mix
+        zp, zm = z[ip], z[im]
+        if self.link == "probit":
+            lf_p, lq_p, lf_m, lq_m = log_ndtr(zp), log_ndtr(-zp), log_ndtr(zm), log_ndtr(-zm)
+            ldens_p, ldens_m = -0.5 * zp * zp - _LOG_SQRT_2PI, -0.5 * zm * zm - _LOG_SQRT_2PI
+            ratio_p, ratio_m = -zp, -zm  # f'/f
+        else:
+            lf_p, lq_p, lf_m, lq_m = log_expit(zp), log_expit(-zp), log_expit(zm), log_expit(-zm)
+            ldens_p, ldens_m = lf_p + lq_p, lf_m + lq_m
+            ratio_p, ratio_m = np.tanh(-0.5 * zp), np.tanh(-0.5 * zm)
+        log_p = np.logaddexp(lf_p, lf_m) - _LOG_2
+        log_q = np.logaddexp(lq_p, lq_m) - _LOG_2
+        w_p, w_m = np.exp(ldens_p - _LOG_2 - log_p), np.exp(ldens_m - _LOG_2 - log_p)
+        v_p, v_m = np.exp(ldens_p - _LOG_2 - log_q), np.exp(ldens_m - _LOG_2 - log_q)
+        half_lpq = 0.5 * (log_p + log_q)
+        k_p, k_m = np.exp(ldens_p - _LOG_2 - half_lpq), np.exp(ldens_m - _LOG_2 - half_lpq)
+        ll[ip] = _xlogy(na, log_p) + _xlogy(nb, log_q)
+        ll[im] = 0.0
+        d_p, d_m = na * w_p - nb * v_p, na * w_m - nb * v_m
+        dz[ip], dz[im] = d_p, d_m
+        neg_d2z[ip], neg_d2z[im] = -d_p * ratio_p, -d_m * ratio_m
+        n = na + nb
+        # only a preconditioner reads these: the diagonal blocks of n g g', split over the rows
+        fisher[ip], fisher[im] = n * k_p * (k_p + k_m), n * k_m * (k_p + k_m)
+        return {"w": (w_p, w_m), "v": (v_p, v_m), "k": (k_p, k_m), "n_a": na, "n_b": nb, "n": n}
 
     def _state(self, theta: np.ndarray):
         """Row quantities at theta, cached for the last parameter vector seen."""
@@ -239,9 +312,23 @@ class PairwiseLikelihood:
         if cached is not None and cached[0].shape == theta.shape and np.array_equal(cached[0], theta):
             return cached[1]
         z, inv_sigma, qa = self._rows(theta)
-        state = (z, inv_sigma, qa, *self._link_terms(z))
+        ll, dz, neg_d2z, fisher = self._link_terms(z)
+        mix = self._mixture_terms(z, ll, dz, neg_d2z, fisher) if self._mix is not None else None
+        state = (z, inv_sigma, qa, ll, dz, neg_d2z, fisher, mix)
         self._cache = (theta.copy(), state)
         return state
+
+    def _mixture_operators(self, theta: np.ndarray):
+        """Sparse rows (pooled rows x parameters) ``a``, ``b`` and ``g`` of :meth:`_mixture_terms`."""
+        mix = self._state(theta)[7]
+        ip, im = self._mix[0], self._mix[1]
+        jac = self.jacobian(theta)
+        jp, jm = jac[ip], jac[im]
+
+        def combine(c):
+            return (sp.diags(c[0]) @ jp + sp.diags(c[1]) @ jm).tocsr()
+
+        return combine(mix["w"]), combine(mix["v"]), combine(mix["k"]), mix
 
     # ------------------------------------------------------------------ objective
     def loglike(self, theta: np.ndarray) -> float:
@@ -250,7 +337,7 @@ class PairwiseLikelihood:
 
     def value_and_grad(self, theta: np.ndarray):
         """Negative log-posterior and its gradient."""
-        z, inv_sigma, qa, ll, dz, _, _ = self._state(theta)
+        z, inv_sigma, qa, ll, dz = self._state(theta)[:5]
         grad = self._scatter(-dz, z, inv_sigma, qa)
         diff = theta - self._prior_mean
         value = -ll.sum() + 0.5 * float(np.sum(self._prior_prec * diff * diff))
@@ -370,7 +457,7 @@ class PairwiseLikelihood:
             ``v -> M^-1 v`` with ``M`` the per-option 2x2 blocks of ``F`` (mean and
             log-variance of the same option): a preconditioner for either system.
         """
-        z, inv_sigma, qa, _, dz, neg_d2z, w_fisher = self._state(theta)
+        z, inv_sigma, qa, _, dz, neg_d2z, w_fisher = self._state(theta)[:7]
         prior = self._prior_prec
         precond = self._block_preconditioner(w_fisher, z, inv_sigma, qa)
         row_pair, rep = self._pairs()
@@ -433,10 +520,29 @@ class PairwiseLikelihood:
 
             return hv
 
-        if not self.free_variance:
-            # Fixed scale: z is linear in theta, so the exact Hessian is J' diag(-l'') J.
-            return make(neg_d2z, None, False), make(w_fisher, None, False), precond
-        return make(neg_d2z, g, True), make(w_fisher, 0.0, False), precond
+        if self._mix is None:
+            if not self.free_variance:
+                # Fixed scale: z is linear in theta, so the exact Hessian is J' diag(-l'') J.
+                return make(neg_d2z, None, False), make(w_fisher, None, False), precond
+            return make(neg_d2z, g, True), make(w_fisher, 0.0, False), precond
+        # Pooled rows: their virtual rows carry no Fisher weight of their own; the mixture's
+        # curvature is the rank-one part added here.
+        a_op, b_op, g_op, mix = self._mixture_operators(theta)
+        virtual = np.zeros(len(w_fisher), bool)
+        virtual[self._mix[0]] = virtual[self._mix[1]] = True
+        w_rows = np.where(virtual, 0.0, w_fisher)
+        base_exact = make(neg_d2z, g if self.free_variance else None, self.free_variance)
+        base_fisher = make(w_rows, 0.0 if self.free_variance else None, False)
+        at, bt, gt = a_op.T.tocsr(), b_op.T.tocsr(), g_op.T.tocsr()
+        na, nb, n = mix["n_a"], mix["n_b"], mix["n"]
+
+        def exact(v):
+            return base_exact(v) + at @ (na * (a_op @ v)) + bt @ (nb * (b_op @ v))
+
+        def fisher(v):
+            return base_fisher(v) + gt @ (n * (g_op @ v))
+
+        return exact, fisher, precond
 
     def _block_preconditioner(self, w, z, inv_sigma, qa):
         """Inverse of the per-option 2x2 blocks (mean, log-variance) of the Fisher information.
@@ -484,9 +590,12 @@ class PairwiseLikelihood:
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
         """Exact Hessian of the negative log-posterior (dense; for standard errors)."""
-        z, inv_sigma, qa, _, dz, neg_d2z, _ = self._state(theta)
+        z, inv_sigma, qa, _, dz, neg_d2z = self._state(theta)[:6]
         jac = self.jacobian(theta)
         h = (jac.T @ sp.diags(neg_d2z) @ jac).toarray()
+        if self._mix is not None:
+            a_op, b_op, _, mix = self._mixture_operators(theta)
+            h += (a_op.T @ sp.diags(mix["n_a"]) @ a_op + b_op.T @ sp.diags(mix["n_b"]) @ b_op).toarray()
         if self.free_variance:
             # Second derivatives of z, weighted by -dl/dz.
             d, n = self.data, self.n_options
@@ -539,26 +648,27 @@ class PairwiseLikelihood:
         return np.where(unknown, 0.5 * (ab + ba), ab)
 
 
-def split_unknown_order(data: ComparisonData) -> ComparisonData:
-    """Give half of each unknown-order row's observations to each presentation order.
-
-    With an order effect, the exact likelihood of a row whose order is unknown is a mixture,
-    ``n_a log((F(z+) + F(z-))/2) + ...``. Splitting the row into an A-first and a B-first
-    row with half the counts each is exact when the row pools equally many asks in each
-    order (how pooled tables usually arise) and has the same expected score otherwise.
-    """
-    unknown = data.first == 0
-    if not unknown.any():
-        return data
-    half = np.where(unknown, 0.5, 1.0)
+def _expand_unknown_order(data: ComparisonData):
+    """Each unknown-order row becomes an A-first row (in its place) and a B-first row (appended),
+    half its counts each; returns the expanded data and ``(plus_rows, minus_rows, n_a, n_b)``."""
+    unknown = np.flatnonzero(data.first == 0)
+    half = np.ones(data.n_rows)
+    half[unknown] = 0.5
     cat = np.concatenate
-    extra = np.flatnonzero(unknown)
-    return ComparisonData(
+    expanded = ComparisonData(
         data.options,
-        cat([data.a, data.a[extra]]), cat([data.b, data.b[extra]]),
-        cat([data.n_a * half, 0.5 * data.n_a[extra]]), cat([data.n_b * half, 0.5 * data.n_b[extra]]),
-        cat([np.where(unknown, 1, data.first), np.full(extra.size, -1)]).astype(np.int8),
+        cat([data.a, data.a[unknown]]), cat([data.b, data.b[unknown]]),
+        cat([data.n_a * half, 0.5 * data.n_a[unknown]]), cat([data.n_b * half, 0.5 * data.n_b[unknown]]),
+        cat([np.where(data.first == 0, 1, data.first), np.full(unknown.size, -1)]).astype(np.int8),
     )
+    minus = data.n_rows + np.arange(unknown.size)
+    return expanded, (unknown, minus, data.n_a[unknown].astype(float), data.n_b[unknown].astype(float))
+
+
+def _xlogy(x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
+    """``x * log_y`` with ``0 * log 0 = 0``."""
+    with np.errstate(invalid="ignore"):
+        return np.where(x == 0, 0.0, x * log_y)
 
 
 def _probit_terms(z: np.ndarray):

@@ -10,6 +10,17 @@ from ..schema import ComparisonData, _plain, _row_name, validate_comparisons
 from ..summary import Summary
 from .likelihood import PairwiseLikelihood
 from .optimize import SolverInfo
+from .uncertainty import standardise
+
+#: A variance below this fraction of the median variance counts as on the boundary (0).
+BOUNDARY_RATIO = 1e-5
+
+_UNCERTAINTY_NAMES = {
+    "wald": "Wald (observed information)",
+    "sandwich": "sandwich (robust, clustered by pair)",
+    "bootstrap": "Bayesian bootstrap over pairs (percentile)",
+    None: "none",
+}
 
 _MODEL_NAMES = {
     "thurstonian": "Thurstonian (free variances, probit)",
@@ -29,10 +40,19 @@ class ThurstonianResult:
         Bradley–Terry); ``se_mean``, ``ci_low``, ``ci_high``: standard error and confidence
         interval of ``mean``; ``se_variance``; ``n_obs``: observations involving the option;
         then the attributes of the options table, if one was given.
+    uncertainty : {"wald", "sandwich", "bootstrap"} or None
+        The one method every uncertainty column and the covariance come from (see
+        :mod:`valuelab.utility.uncertainty`). With "bootstrap", ``ci_low``/``ci_high`` and the
+        order effect's interval are percentile intervals of the replicates and the standard
+        errors and covariance are those of the replicates; ``bootstrap`` holds the draws.
     covariance : ndarray or None
         Covariance of the standardised parameters, in the order: means, variances (probit
-        models), order effect (when estimated); None without Wald standard errors.
+        models), order effect (when estimated); None without standard errors.
         ``covariance_mean`` is its means block as a DataFrame labelled by option.
+    boundary_options, at_boundary : Index, bool
+        Options whose variance went to 0 (a maximum-likelihood fit on the boundary).
+    n_pooled_rows : int
+        Rows of unknown presentation order, fitted as a mixture of the two orders.
     order_effect : float
         Position bias: utility added to the option shown first (standardised units; 0 when
         not estimated). ``order_effect_se`` and ``order_effect_ci`` go with it.
@@ -49,22 +69,23 @@ class ThurstonianResult:
     prior : Prior or None
     """
 
-    def __init__(self, *, likelihood: PairwiseLikelihood, theta: np.ndarray, info: SolverInfo, model: str,
-                 covariance: np.ndarray | None, bootstrap, alpha: float, ci_method, option_table, se_note):
-        from .thurstonian import _standardise
-
+    def __init__(self, *, likelihood: PairwiseLikelihood, theta: np.ndarray, info: SolverInfo, spec,
+                 covariance: np.ndarray | None, bootstrap, alpha: float, uncertainty, option_table, se_note):
         self._lik = likelihood
         self._theta = theta
+        self._spec = spec
         self.info = info
-        self.model = model
+        self.model = spec.model
         self.prior = likelihood.prior
         self.alpha = alpha
-        self.ci_method = ci_method
+        self.uncertainty = uncertainty
         self.se_note = se_note
         data = likelihood.data
         self.options = data.options
         n = data.n_options
-        mu_s, var_s, gamma_s, self._shift, self._scale = _standardise(likelihood, theta)
+        std = standardise(likelihood, theta)
+        mu_s, var_s, gamma_s = std.mean, std.variance, std.order_effect
+        self._shift, self._scale = std.shift, std.scale
         if likelihood.link == "logit":
             var_s = np.full(n, np.nan)
         z = norm.ppf(1 - alpha / 2)
@@ -83,16 +104,14 @@ class ThurstonianResult:
                 se_gamma = d[-1]
         lo, hi = mu_s - z * se_mu, mu_s + z * se_mu
         g_lo, g_hi = gamma_s - z * se_gamma, gamma_s + z * se_gamma
+        self.bootstrap = bootstrap
         self.bootstrap_means = None
-        if bootstrap is not None:
-            draws, gammas = bootstrap
-            self.bootstrap_means = pd.DataFrame(draws, columns=data.options)
-            lo = np.nanquantile(draws, alpha / 2, axis=0)
-            hi = np.nanquantile(draws, 1 - alpha / 2, axis=0)
-            se_mu = np.nanstd(draws, axis=0, ddof=1)
+        if bootstrap is not None and len(bootstrap.draws) >= 2:
+            self.bootstrap_means = pd.DataFrame(bootstrap.draws[:, :n], columns=data.options)
+            q_lo, q_hi = bootstrap.quantiles(alpha)
+            lo, hi = q_lo[:n], q_hi[:n]
             if likelihood.order_effect:
-                g_lo, g_hi = np.quantile(gammas, [alpha / 2, 1 - alpha / 2])
-                se_gamma = float(np.std(gammas, ddof=1))
+                g_lo, g_hi = q_lo[-1], q_hi[-1]
         n_obs_opt = np.bincount(data.a, data.n_a + data.n_b, n) + np.bincount(data.b, data.n_a + data.n_b, n)
         table = pd.DataFrame(
             {"mean": mu_s, "variance": var_s, "se_mean": se_mu, "ci_low": lo, "ci_high": hi,
@@ -109,12 +128,33 @@ class ThurstonianResult:
         self.order_effect_ci = (float(g_lo), float(g_hi)) if likelihood.order_effect else (np.nan, np.nan)
         self.loglike = likelihood.loglike(theta)
         self.n_obs = data.n_obs
-        self.n_pairs = data.n_rows
+        self.n_pairs = likelihood.source.n_rows
+        self.n_pooled_rows = likelihood.n_pooled_rows
         gauge = 2 if likelihood.free_variance else 1
         self.n_params = likelihood.n_params - gauge
         self.converged = info.converged
         self.iterations = info.iterations
         self.grad_norm = info.grad_norm
+        self.boundary_options = self._boundary(var_s)
+
+    def _boundary(self, var_s: np.ndarray) -> pd.Index:
+        """Options whose variance collapsed towards 0 (a maximum-likelihood fit on the boundary)."""
+        if not self._lik.free_variance:
+            return self.options[:0]
+        ref = np.median(var_s)
+        return self.options[var_s < BOUNDARY_RATIO * ref]
+
+    @property
+    def at_boundary(self) -> bool:
+        """True when some variance lies on the boundary of the parameter space (0).
+
+        Then the estimate is a maximum on the boundary: the gradient need not vanish there,
+        Wald intervals for those options are meaningless and a chi-square reference for a
+        likelihood-ratio test does not hold (:func:`valuelab.compare_fits` uses a
+        parametric bootstrap). It happens with ``prior=None`` when a variance is poorly
+        identified; the default prior keeps variances inside.
+        """
+        return len(self.boundary_options) > 0
 
     # ------------------------------------------------------------------ derived
     @property
@@ -191,9 +231,14 @@ class ThurstonianResult:
             "Converged": self.converged,
             "Iterations": self.iterations,
             "Gradient max-norm": self.grad_norm,
-            "Intervals": {"wald": "Wald (observed information)", "bootstrap": "bootstrap percentile",
-                          None: "none"}[self.ci_method] + f", {100 * (1 - self.alpha):.0f}%",
+            "Uncertainty": _UNCERTAINTY_NAMES[self.uncertainty] + (f", {100 * (1 - self.alpha):.0f}% intervals"
+                                                                   if self.uncertainty else ""),
         }
+        if self.n_pooled_rows:
+            facts["Rows pooling both orders"] = f"{self.n_pooled_rows} (fitted as a mixture of the two orders)"
+        if self.at_boundary:
+            facts["Boundary"] = (f"{len(self.boundary_options)} variance(s) at 0: the maximum lies on the boundary; "
+                                 "Wald intervals and chi-square tests do not apply")
         if self._lik.order_effect:
             lo, hi = self.order_effect_ci
             facts["Order effect (first shown)"] = (
@@ -203,6 +248,10 @@ class ThurstonianResult:
         ranked = self.utilities.sort_values("mean", ascending=False)[cols]
         table = ranked if len(ranked) <= 2 * top else pd.concat([ranked.head(top), ranked.tail(top)])
         notes = [self.se_note] if self.se_note else []
+        if self.bootstrap is not None:
+            b = self.bootstrap
+            notes.append(f"{len(b.draws)} of {b.n_requested} bootstrap replicates converged"
+                         + (f" ({b.n_failed} discarded)" if b.n_failed else ""))
         return Summary("Utility fit", facts, {"Utilities (highest and lowest)": table}, notes)
 
     def _repr_html_(self) -> str:

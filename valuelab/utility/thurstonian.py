@@ -17,15 +17,17 @@ from __future__ import annotations
 import warnings
 from typing import Literal
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-import scipy.linalg as sl
 
 from ..schema import ComparisonData, prepare_comparisons, validate_options
 from .graph import check_connected, components as graph_components, strongly_connected_sizes
-from .likelihood import PairwiseLikelihood, Prior, split_unknown_order
+from .likelihood import PairwiseLikelihood, Prior
 from .optimize import lbfgs, newton_cg
 from .results import ThurstonianResult
+from .uncertainty import METHODS, BootstrapDraws, information_covariance, pair_clusters, standardise
 
 __all__ = ["Prior", "fit_thurstonian", "fit_case_v", "fit_bradley_terry", "ConvergenceWarning"]
 
@@ -34,59 +36,6 @@ DEFAULT_PRIOR = Prior()
 
 class ConvergenceWarning(UserWarning):
     """The optimiser stopped before meeting its convergence criterion."""
-
-
-def _standardise(lik: PairwiseLikelihood, theta: np.ndarray, present: np.ndarray | None = None):
-    """Standardised (mean 0, sd 1) means, variances on the same scale, gamma in those units."""
-    mu, var, gamma = lik.unpack(theta)
-    ref = mu if present is None else mu[present]
-    m, sd = ref.mean(), ref.std()
-    if not np.isfinite(sd) or sd <= 0:
-        sd = 1.0
-    return (mu - m) / sd, var / sd**2, gamma / sd, m, sd
-
-
-def _standardised_jacobian(lik: PairwiseLikelihood, theta: np.ndarray):
-    """Jacobian of [mu', var' (probit), gamma'] with respect to theta (dense)."""
-    n, p = lik.n_options, lik.n_params
-    mu_s, var_s, gamma_s, _, sd = _standardise(lik, theta)
-    blocks = []
-    j_mu = np.zeros((n, p))
-    j_mu[:, :n] = (np.eye(n) - 1.0 / n - np.outer(mu_s, mu_s) / n) / sd
-    blocks.append(j_mu)
-    if lik.link == "probit":
-        j_var = np.zeros((n, p))
-        j_var[:, :n] = -2.0 * np.outer(var_s, mu_s) / (n * sd)
-        if lik.free_variance:
-            j_var[:, n : 2 * n] += np.diag(var_s)
-        blocks.append(j_var)
-    if lik.order_effect:
-        j_g = np.zeros((1, p))
-        j_g[0, :n] = -gamma_s * mu_s / (n * sd)
-        j_g[0, -1] = 1.0 / sd
-        blocks.append(j_g)
-    return np.vstack(blocks)
-
-
-def _standardised_covariance(lik: PairwiseLikelihood, theta: np.ndarray):
-    """Covariance of the standardised parameters from the observed information (delta method).
-
-    For an unpenalised fit the information is singular along the gauge directions; adding
-    ``N N'`` for the gauge basis ``N`` gives a generalised inverse, and quantities that do
-    not depend on the gauge (the standardised parameters) get the correct covariance.
-    """
-    h = lik.hessian(theta)
-    scale_h = max(float(np.abs(np.diag(h)).max()), 1.0)
-    if lik.prior is None:
-        gauge = lik.gauge_directions(theta)
-        h = h + scale_h * gauge @ gauge.T
-    try:
-        chol = sl.cho_factor(h, lower=True, check_finite=False)
-    except np.linalg.LinAlgError:
-        return None
-    jac = _standardised_jacobian(lik, theta)
-    x = sl.cho_solve(chol, jac.T, check_finite=False)  # H^-1 J'
-    return jac @ x
 
 
 def _fit_once(lik: PairwiseLikelihood, theta0, solver: str, tol: float, max_iter: int | None):
@@ -146,65 +95,67 @@ def _warn_pooled_groups(comparisons: pd.DataFrame) -> None:
         )
 
 
-def _bootstrap_one(lik_kwargs, data: ComparisonData, pair_id, theta0, seed, solver, tol, max_iter):
+@dataclass(frozen=True)
+class FitSpec:
+    """What is fitted and how: the settings every refit of a model repeats (bootstrap
+    replicates, parametric-bootstrap tests, cross-validation folds)."""
+
+    model: str
+    link: str
+    free_variance: bool
+    order_effect: bool | str = "auto"
+    prior: Prior | None = DEFAULT_PRIOR
+    solver: str = "auto"
+    tol: float = 1e-9
+    max_iter: int | None = None
+
+    def likelihood(self, data: ComparisonData) -> PairwiseLikelihood:
+        order = data.has_order if self.order_effect == "auto" else bool(self.order_effect)
+        return PairwiseLikelihood(data, link=self.link, free_variance=self.free_variance, order_effect=order,
+                                  prior=self.prior)
+
+    def fit(self, data: ComparisonData, theta0: np.ndarray | None = None):
+        """Fit ``data``; returns ``(likelihood, theta, info)``."""
+        lik = self.likelihood(data)
+        theta, info = _fit_once(lik, lik.initial() if theta0 is None else theta0, self.solver, self.tol,
+                                self.max_iter)
+        return lik, theta, info
+
+
+def _bootstrap_one(spec: FitSpec, data: ComparisonData, cluster, theta0, seed):
+    """One Bayesian-bootstrap replicate: Exp(1) weights per pair, standardised over all options."""
     rng = np.random.default_rng(seed)
-    n_pairs = pair_id.max() + 1
-    counts = rng.multinomial(n_pairs, np.full(n_pairs, 1.0 / n_pairs))
-    weights = counts[pair_id].astype(float)
-    boot = data.reweight(weights)
-    lik = PairwiseLikelihood(boot, **lik_kwargs)
-    theta, _ = _fit_once(lik, theta0, solver, tol, max_iter)
-    seen = np.zeros(data.n_options, dtype=bool)
-    used = weights > 0
-    seen[data.a[used]] = True
-    seen[data.b[used]] = True
-    mu_s, var_s, gamma_s, _, _ = _standardise(lik, theta, present=seen)
-    mu_s = np.where(seen, mu_s, np.nan)
-    return mu_s, gamma_s
+    w = rng.exponential(size=int(cluster.max()) + 1)
+    w *= len(w) / w.sum()
+    lik, theta, info = spec.fit(data.reweight(w[cluster]), theta0)
+    return standardise(lik, theta).vector(lik), bool(info.converged)
 
 
-def _fit(
-    comparisons: pd.DataFrame,
-    *,
-    model: str,
-    link: str,
-    free_variance: bool,
-    options,
-    order_effect,
-    prior,
-    solver,
-    ci,
-    n_boot,
-    alpha,
-    n_jobs,
-    seed,
-    component_policy,
-    tol,
-    max_iter,
-    max_se_options,
-    progress,
-    init=None,
-):
-    if prior == "default":
-        prior = DEFAULT_PRIOR
-    if prior is not None and not isinstance(prior, Prior):
-        raise TypeError(f"prior: expected a valuelab Prior, 'default' or None, got {type(prior).__name__}")
-    if ci not in ("wald", "bootstrap", None):
-        raise ValueError(f"ci: expected 'wald', 'bootstrap' or None, got {ci!r}")
+def _resolve_uncertainty(uncertainty, data: ComparisonData) -> str | None:
+    if uncertainty not in ("auto", None, *METHODS):
+        raise ValueError(f"uncertainty: expected 'auto', 'wald', 'sandwich', 'bootstrap' or None, got {uncertainty!r}")
+    if uncertainty != "auto":
+        return uncertainty
+    counts = np.concatenate([data.n_a, data.n_b])
+    return "wald" if np.allclose(counts, np.round(counts), rtol=0, atol=1e-9) else "sandwich"
+
+
+def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_resamples, alpha, n_jobs, seed,
+         component_policy, max_se_options, progress, init=None):
+    if spec.prior is not None and not isinstance(spec.prior, Prior):
+        raise TypeError(f"prior: expected a valuelab Prior, 'default' or None, got {type(spec.prior).__name__}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: expected a level in (0, 1), got {alpha!r}")
-    if ci == "bootstrap" and not (isinstance(n_boot, (int, np.integer)) and n_boot >= 2):
-        raise ValueError(f"n_boot: expected an integer >= 2 bootstrap replicates, got {n_boot!r}")
+    if uncertainty == "bootstrap" and not (isinstance(n_resamples, (int, np.integer)) and n_resamples >= 2):
+        raise ValueError(f"n_resamples: expected an integer >= 2 bootstrap replicates, got {n_resamples!r}")
     _warn_pooled_groups(comparisons)
     data = prepare_comparisons(comparisons, options=options)
-    requested_order_effect = order_effect
-    if order_effect == "auto":
-        order_effect = data.has_order
-    elif order_effect and not data.has_order:
+    if spec.order_effect is True and not data.has_order:
         raise ValueError(
             "order_effect=True needs to know which option was shown first: add a 'shown_first' "
             "(option id) or 'order' ('ab'/'ba') column to the comparisons"
         )
+    method = _resolve_uncertainty(uncertainty, data)
     if component_policy == "separate":
         labels = graph_components(data)
         results = []
@@ -216,23 +167,19 @@ def _fit(
                 sub = comparisons[comparisons["option_a"].isin(ids)]
                 sub_opts = opts[opts["option_id"].isin(ids)] if opts is not None else None
                 results.append(
-                    _fit(sub, model=model, link=link, free_variance=free_variance, options=sub_opts,
-                         order_effect=requested_order_effect, prior=prior, solver=solver, ci=ci, n_boot=n_boot,
-                         alpha=alpha, n_jobs=n_jobs, seed=seed, component_policy="raise", tol=tol,
-                         max_iter=max_iter, max_se_options=max_se_options, progress=progress, init=init)
+                    _fit(sub, spec, options=sub_opts, uncertainty=uncertainty, n_resamples=n_resamples,
+                         alpha=alpha, n_jobs=n_jobs, seed=seed, component_policy="raise",
+                         max_se_options=max_se_options, progress=progress, init=init)
                 )
         return results
     elif component_policy != "raise":
         raise ValueError(f"components: expected 'raise' or 'separate', got {component_policy!r}")
     check_connected(data)
 
-    if order_effect:
-        data = split_unknown_order(data)
-    lik_kwargs = dict(link=link, free_variance=free_variance, order_effect=bool(order_effect), prior=prior)
-    lik = PairwiseLikelihood(data, **lik_kwargs)
-    theta0 = lik.initial() if init is None else _warm_start(lik, init, model)
-    theta, info = _fit_once(lik, theta0, solver, tol, max_iter)
-    if prior is None:
+    lik = spec.likelihood(data)
+    theta0 = lik.initial() if init is None else _warm_start(lik, init, spec.model)
+    lik, theta, info = spec.fit(data, theta0)
+    if spec.prior is None:
         sizes = strongly_connected_sizes(data)
         if len(sizes) > 1:
             info.converged = False
@@ -243,47 +190,47 @@ def _fit(
             )
     if not info.converged:
         warnings.warn(
-            f"{model} fit did not converge after {info.iterations} iterations ({info.message}; "
+            f"{spec.model} fit did not converge after {info.iterations} iterations ({info.message}; "
             f"gradient max-norm {info.grad_norm:.3g}). With prior=None, options that win or lose "
             "every comparison have no finite MLE; use the default prior.",
             ConvergenceWarning,
             stacklevel=3,
         )
 
-    cov = None
-    se_note = None
-    if ci is not None and data.n_options <= max_se_options:
-        cov = _standardised_covariance(lik, theta)
+    cov, boot, se_note = None, None, None
+    if method in ("wald", "sandwich") and data.n_options <= max_se_options:
+        cov = information_covariance(lik, theta, method)
         if cov is None:
             se_note = "the information matrix is not positive definite; standard errors are unavailable"
-    elif ci is not None:
+    elif method in ("wald", "sandwich"):
         se_note = (
             f"standard errors from the information matrix are computed for up to {max_se_options} options "
-            f"(this fit has {data.n_options}); raise max_se_options or use ci='bootstrap'"
+            f"(this fit has {data.n_options}); raise max_se_options or use uncertainty='bootstrap'"
         )
-
-    boot = None
-    if ci == "bootstrap":
+    elif method == "bootstrap":
         from joblib import Parallel, delayed
 
-        pair_id = pd.factorize(
-            pd.Series(list(zip(np.minimum(data.a, data.b), np.maximum(data.a, data.b))))
-        )[0]
-        seeds = np.random.SeedSequence(seed).spawn(n_boot)
-        tasks = (
-            delayed(_bootstrap_one)(lik_kwargs, data, pair_id, theta, s, solver, tol, max_iter) for s in seeds
-        )
+        cluster = pair_clusters(data)
+        seeds = np.random.SeedSequence(seed).spawn(n_resamples)
+        tasks = (delayed(_bootstrap_one)(spec, data, cluster, theta, s) for s in seeds)
         if progress:
             from tqdm.auto import tqdm
 
-            tasks = tqdm(tasks, total=n_boot, desc="bootstrap")
-        draws = Parallel(n_jobs=n_jobs)(tasks)
-        boot = (np.array([d[0] for d in draws]), np.array([d[1] for d in draws]))
+            tasks = tqdm(tasks, total=n_resamples, desc="bootstrap")
+        out = Parallel(n_jobs=n_jobs)(tasks)
+        ok = np.array([c for _, c in out], bool)
+        boot = BootstrapDraws(np.array([v for v, _ in out])[ok], n_resamples, int((~ok).sum()))
+        if boot.n_failed:
+            warnings.warn(f"bootstrap: {boot.n_failed} of {n_resamples} replicates did not converge and were "
+                          "discarded", ConvergenceWarning, stacklevel=3)
+        cov = boot.covariance()
+        if cov is None:
+            se_note = f"only {len(boot.draws)} bootstrap replicates converged; standard errors are unavailable"
 
     option_table = validate_options(options) if options is not None else None
     return ThurstonianResult(
-        likelihood=lik, theta=theta, info=info, model=model, covariance=cov, bootstrap=boot,
-        alpha=alpha, ci_method=ci, option_table=option_table, se_note=se_note,
+        likelihood=lik, theta=theta, info=info, spec=spec, covariance=cov, bootstrap=boot,
+        alpha=alpha, uncertainty=method, option_table=option_table, se_note=se_note,
     )
 
 
@@ -294,8 +241,8 @@ def fit_thurstonian(
     order_effect: bool | Literal["auto"] = "auto",
     prior: Prior | None | Literal["default"] = "default",
     solver: Literal["auto", "newton", "lbfgs"] = "auto",
-    ci: Literal["wald", "bootstrap"] | None = "wald",
-    n_boot: int = 200,
+    uncertainty: Literal["auto", "wald", "sandwich", "bootstrap"] | None = "auto",
+    n_resamples: int = 200,
     alpha: float = 0.05,
     n_jobs: int = 1,
     seed: int | None = 0,
@@ -314,9 +261,9 @@ def fit_thurstonian(
 
     where ``s`` is +1 when A was shown first and -1 when B was, and ``gamma`` is the
     position bias in utility units (estimated only when the comparisons say which option
-    came first). Rows of unknown order are then predicted as the average of the two
-    orders, and fitted as half their observations in each order. The likelihood is
-    binomial in the counts, so a pair asked 20 times weighs 20 times a pair asked once.
+    came first). A row of unknown order (it pools both orders) is then a binomial whose
+    probability is the average over the two orders. The likelihood is binomial in the
+    counts, so a pair asked 20 times weighs 20 times a pair asked once.
 
     Parameters
     ----------
@@ -337,11 +284,16 @@ def fit_thurstonian(
         large problems) or SciPy's L-BFGS-B. "auto" uses Newton–CG for MAP fits and
         L-BFGS-B for the unpenalised MLE, whose optimum often lies on the boundary (a
         variance shrinking to 0) where Newton steps lose their curvature.
-    ci : {"wald", "bootstrap"} or None
-        Wald intervals from the observed information (delta method through the
-        standardisation), or percentile intervals from a bootstrap over pairs.
-    n_boot : int
-        Bootstrap replicates (``ci="bootstrap"``).
+    uncertainty : {"auto", "wald", "sandwich", "bootstrap"} or None
+        Where every standard error, interval and the covariance come from (see
+        :mod:`valuelab.utility.uncertainty`): "wald", the observed information, right for
+        counts of sampled answers; "sandwich", a covariance robust to how the answers vary
+        within a pair (clustered by pair), right for probabilities read from logits, where
+        the uncertainty is in which pairs were asked; "bootstrap", a Bayesian bootstrap over
+        pairs (``n_resamples`` refits). "auto" takes "wald" when every count is a whole
+        number and "sandwich" otherwise. None skips them.
+    n_resamples : int
+        Bootstrap replicates (``uncertainty="bootstrap"``).
     alpha : float
         1 - confidence level.
     n_jobs : int
@@ -377,6 +329,7 @@ def fit_thurstonian(
         standardised to mean 0 and sd 1 across options), ``variance`` (sigma^2 on the same
         scale), ``se_mean``, ``ci_low``, ``ci_high`` (for ``mean``), ``se_variance``,
         ``n_obs`` (observations involving the option), plus the options' attributes.
+        ``at_boundary`` says whether a variance went to 0 (maximum-likelihood fits).
 
     Raises
     ------
@@ -390,6 +343,9 @@ def fit_thurstonian(
     .. [2] Mazeika, M. et al. (2025). Utility Engineering: Analyzing and Controlling
        Emergent Value Systems in AIs. arXiv:2502.08640.
     .. [3] Agresti, A. (2013). *Categorical Data Analysis*, 3rd ed., §11.6. Wiley.
+    .. [4] Huber, P. J. (1967). The behavior of maximum likelihood estimates under
+       nonstandard conditions. *Proc. Fifth Berkeley Symposium* 1, 221–233.
+    .. [5] Rubin, D. B. (1981). The Bayesian bootstrap. *Annals of Statistics* 9(1), 130–134.
 
     Examples
     --------
@@ -401,10 +357,28 @@ def fit_thurstonian(
     >>> fit.utilities["mean"].idxmax()
     'tea'
     """
-    return _fit(comparisons, model="thurstonian", link="probit", free_variance=True, options=options,
-                order_effect=order_effect, prior=prior, solver=solver, ci=ci, n_boot=n_boot, alpha=alpha,
-                n_jobs=n_jobs, seed=seed, component_policy=components, tol=tol, max_iter=max_iter,
-                max_se_options=max_se_options, progress=progress, init=init)
+    return _public_fit(comparisons, "thurstonian", "probit", True, dict(
+        options=options, order_effect=order_effect, prior=prior, solver=solver, uncertainty=uncertainty,
+        n_resamples=n_resamples, alpha=alpha, n_jobs=n_jobs, seed=seed, components=components, tol=tol,
+        max_iter=max_iter, max_se_options=max_se_options, progress=progress, init=init))
+
+
+def _public_fit(comparisons, model: str, link: str, free_variance: bool, kwargs: dict):
+    defaults = dict(options=None, order_effect="auto", prior="default", solver="auto", uncertainty="auto",
+                    n_resamples=200, alpha=0.05, n_jobs=1, seed=0, components="raise", tol=1e-9, max_iter=None,
+                    max_se_options=2000, progress=True, init=None)
+    unknown = set(kwargs) - set(defaults)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {sorted(unknown)}")
+    k = {**defaults, **kwargs}
+    if k["order_effect"] not in (True, False, "auto"):
+        raise ValueError(f"order_effect: expected True, False or 'auto', got {k['order_effect']!r}")
+    prior = DEFAULT_PRIOR if isinstance(k["prior"], str) and k["prior"] == "default" else k["prior"]
+    spec = FitSpec(model, link, free_variance, k["order_effect"], prior, k["solver"], k["tol"], k["max_iter"])
+    return _fit(comparisons, spec, options=k["options"], uncertainty=k["uncertainty"],
+                n_resamples=k["n_resamples"], alpha=k["alpha"], n_jobs=k["n_jobs"], seed=k["seed"],
+                component_policy=k["components"], max_se_options=k["max_se_options"], progress=k["progress"],
+                init=k["init"])
 
 
 def fit_case_v(comparisons: pd.DataFrame, *, prior: Prior | None | Literal["default"] = "default",
@@ -427,8 +401,7 @@ def fit_case_v(comparisons: pd.DataFrame, *, prior: Prior | None | Literal["defa
     .. [2] Mosteller, F. (1951). Remarks on the method of paired comparisons: I.
        *Psychometrika* 16(1), 3–9.
     """
-    return _fit(comparisons, model="case_v", link="probit", free_variance=False, prior=prior,
-                **_defaults(kwargs))
+    return _public_fit(comparisons, "case_v", "probit", False, dict(prior=prior, **kwargs))
 
 
 def fit_bradley_terry(comparisons: pd.DataFrame, *, prior: Prior | None | Literal["default"] = "default",
@@ -452,19 +425,4 @@ def fit_bradley_terry(comparisons: pd.DataFrame, *, prior: Prior | None | Litera
     .. [2] Hunter, D. R. (2004). MM algorithms for generalized Bradley–Terry models.
        *The Annals of Statistics* 32(1), 384–406.
     """
-    return _fit(comparisons, model="bradley_terry", link="logit", free_variance=False, prior=prior,
-                **_defaults(kwargs))
-
-
-def _defaults(kwargs: dict) -> dict:
-    out = dict(options=None, order_effect="auto", solver="auto", ci="wald", n_boot=200, alpha=0.05,
-               n_jobs=1, seed=0, component_policy="raise", tol=1e-9, max_iter=None, max_se_options=2000,
-               progress=True, init=None)
-    if "components" in kwargs:
-        kwargs = dict(kwargs)
-        kwargs["component_policy"] = kwargs.pop("components")
-    unknown = set(kwargs) - set(out)
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {sorted(unknown)}")
-    out.update(kwargs)
-    return out
+    return _public_fit(comparisons, "bradley_terry", "logit", False, dict(prior=prior, **kwargs))
