@@ -1,6 +1,7 @@
 """Thurstonian utilities, their baselines and evaluation (Utility Engineering)."""
 
-from .evaluate import calibration_table, score_predictions, compare_fits, cross_validate, evaluate_fit, split_pairs
+from .comparison import compare_fits
+from .evaluate import calibration_table, score_predictions, cross_validate, evaluate_fit, split_pairs
 from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult

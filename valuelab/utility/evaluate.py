@@ -1,5 +1,4 @@
-"""Held-out evaluation of utility fits: log loss, accuracy, Brier score, calibration, k-fold CV,
-and likelihood-ratio / information-criterion comparison of nested models.
+"""Held-out evaluation of utility fits: log loss, accuracy, Brier score, calibration, k-fold CV.
 
 References
 ----------
@@ -7,8 +6,6 @@ References
    Value Systems in AIs. arXiv:2502.08640 (held-out log loss and accuracy of utility fits).
 .. [2] Brier, G. W. (1950). Verification of forecasts expressed in terms of probability.
    *Monthly Weather Review* 78(1), 1–3.
-.. [3] Wilks, S. S. (1938). The large-sample distribution of the likelihood ratio for
-   testing composite hypotheses. *Annals of Mathematical Statistics* 9(1), 60–62.
 """
 
 from __future__ import annotations
@@ -18,12 +15,11 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from ..schema import _combine, validate_comparisons
 from .results import ThurstonianResult
 
-__all__ = ["score_predictions", "evaluate_fit", "calibration_table", "split_pairs", "cross_validate", "compare_fits"]
+__all__ = ["score_predictions", "evaluate_fit", "calibration_table", "split_pairs", "cross_validate"]
 
 _EPS = 1e-12
 
@@ -217,7 +213,7 @@ def cross_validate(comparisons: pd.DataFrame, *, fit: Callable[..., ThurstonianR
     rng = np.random.default_rng(seed)
     fold_of_key = rng.permutation(keys.max() + 1) % k
     fold = fold_of_key[keys]
-    fit_kwargs.setdefault("ci", None)
+    fit_kwargs.setdefault("uncertainty", None)
     rows = []
     for f in range(k):
         train, test = comparisons[fold != f], comparisons[fold == f]
@@ -229,52 +225,3 @@ def cross_validate(comparisons: pd.DataFrame, *, fit: Callable[..., ThurstonianR
         scores = evaluate_fit(res, test)
         rows.append({"fold": f, **scores.to_dict(), "n_dropped": dropped})
     return pd.DataFrame(rows)
-
-
-def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = None) -> pd.DataFrame:
-    """Compare fits of the same data by log-likelihood, AIC, BIC and likelihood-ratio tests.
-
-    Parameters
-    ----------
-    fits : dict of name -> ThurstonianResult
-        Fits of the same comparisons.
-    reference : str, optional
-        Name of the restricted model each other fit is tested against (default: the fit
-        with the fewest parameters). The test is meaningful for nested models fitted by
-        maximum likelihood (``prior=None``), e.g. case V inside the free-variance model.
-
-    Returns
-    -------
-    DataFrame
-        Indexed by name: ``model``, ``loglike``, ``n_params``, ``aic``, ``bic``,
-        ``delta_aic`` (to the best), ``lr_stat``, ``lr_df``, ``lr_pvalue``.
-    """
-    if not fits:
-        raise ValueError("fits: expected at least one fit")
-    n_obs = {round(f.n_obs, 6) for f in fits.values()}
-    if len(n_obs) > 1:
-        raise ValueError(f"fits: the fits use different data (observation counts {sorted(n_obs)})")
-    table = pd.DataFrame(
-        {
-            name: {"model": f.model, "loglike": f.loglike, "n_params": f.n_params, "aic": f.aic, "bic": f.bic}
-            for name, f in fits.items()
-        }
-    ).T
-    for col in ("loglike", "aic", "bic"):
-        table[col] = table[col].astype(float)
-    table["n_params"] = table["n_params"].astype(int)
-    table["delta_aic"] = table["aic"] - table["aic"].min()
-    ref = reference or table["n_params"].idxmin()
-    if ref not in fits:
-        raise ValueError(f"reference: {ref!r} is not one of the fits {list(fits)}")
-    stat = 2 * (table["loglike"] - table.loc[ref, "loglike"])
-    df = table["n_params"] - table.loc[ref, "n_params"]
-    table["lr_stat"] = np.where(df > 0, stat, np.nan)
-    table["lr_df"] = np.where(df > 0, df, np.nan)
-    table["lr_pvalue"] = np.where(df > 0, chi2.sf(np.clip(stat, 0, None), np.maximum(df, 1)), np.nan)
-    penalised = [name for name, f in fits.items() if f.prior is not None]
-    if penalised and (df > 0).any():
-        warnings.warn(f"compare_fits: {penalised} are MAP fits (with a prior); the likelihood-ratio p-values "
-                      "assume maximum-likelihood fits: refit with prior=None for the test", UserWarning,
-                      stacklevel=2)
-    return table

@@ -115,7 +115,7 @@ def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None):
 
 
 def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0, exact_below=1e-2,
-              max_step=5.0):
+              max_step=5.0, lower=None):
     """Minimise ``objective`` by line-search Newton–CG with Fisher-scoring Hessians.
 
     Parameters
@@ -136,13 +136,25 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
         scoring is the more reliable model of the objective.
     scale : float
         Number of observations, to express the decrement per observation.
+    lower : ndarray, optional
+        Lower bounds (``-inf`` for none). Projected Newton [3]_: a parameter at its bound
+        whose gradient points out of the feasible set is held fixed for that step, and steps
+        are projected onto the bounds. It lets a maximum-likelihood variance that runs to 0
+        stop at its bound in a few steps instead of crawling there.
 
     Returns
     -------
     theta : ndarray
     info : SolverInfo
+
+    References
+    ----------
+    .. [3] Bertsekas, D. P. (1982). Projected Newton methods for optimization problems with
+       simple constraints. *SIAM J. Control and Optimization* 20(2), 221–246.
     """
     theta = np.asarray(theta0, dtype=float).copy()
+    if lower is not None:
+        theta = np.maximum(theta, lower)
     f, g = objective.value_and_grad(theta)
     n_eval, n_hessp = 1, 0
     decrement = np.inf
@@ -160,16 +172,33 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
         step = None
         use_exact = objective.exact_is_convex or (last_full_step and decrement < exact_below)
         deflate = objective.gauge_directions(theta)
+        free = None
+        if lower is not None:
+            # Parameters within eps of their bound that the gradient pushes further out move
+            # to the bound (a gradient-projection step); the Newton step is taken in the others
+            # with the cross-terms dropped, as Bertsekas' projected Newton method prescribes.
+            eps = min(1.0, float(np.linalg.norm(theta - np.maximum(theta - g, lower))))
+            free = ~((theta <= lower + eps) & (g > 0))
+            if free.all():
+                free = None
+        if free is not None:
+            exact, fisher, precond = (_restricted(h, free) for h in (exact, fisher, precond))
+            deflate = deflate * free[:, None]
+            deflate = deflate[:, np.linalg.norm(deflate, axis=0) > 1e-12]
+            deflate = deflate / np.linalg.norm(deflate, axis=0) if deflate.shape[1] else None
+        rhs = -g if free is None else -g * free
         if use_exact:
-            step, k, negative = _pcg(lambda v: exact(v) + ridge * v, -g, precond, rtol=forcing, maxiter=max_cg,
+            step, k, negative = _pcg(lambda v: exact(v) + ridge * v, rhs, precond, rtol=forcing, maxiter=max_cg,
                                      deflate=deflate)
             n_hessp += k
             if negative:
                 step = None
         if step is None:
-            step, k, _ = _pcg(lambda v: fisher(v) + ridge * v, -g, precond, rtol=forcing, maxiter=max_cg,
+            step, k, _ = _pcg(lambda v: fisher(v) + ridge * v, rhs, precond, rtol=forcing, maxiter=max_cg,
                               deflate=deflate)
             n_hessp += k
+        if free is not None:
+            step = np.where(free, step, lower - theta)
         biggest = float(np.max(np.abs(step)))
         if biggest > max_step:
             # Directions of vanishing curvature (a variance shrinking to 0 in an
@@ -177,7 +206,7 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
             step *= max_step / biggest
         slope = float(g @ step)
         if not np.isfinite(slope) or slope >= 0:
-            step = -precond(g)
+            step = precond(rhs)
             slope = float(g @ step)
         decrement = -slope / scale
         if decrement < tol:
@@ -186,9 +215,11 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
         t = 1.0
         while True:
             trial = theta + t * step
+            if lower is not None:
+                trial = np.maximum(trial, lower)
             f_new, g_new = objective.value_and_grad(trial)
             n_eval += 1
-            if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
+            if np.isfinite(f_new) and f_new <= f + 1e-4 * float(g @ (trial - theta)):
                 break
             t *= 0.5
             if t < 1e-10:
@@ -202,8 +233,22 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
     return theta, SolverInfo(converged, it, n_eval, n_hessp, float(np.max(np.abs(g))), float(decrement), message)
 
 
-def lbfgs(objective, theta0, *, tol=1e-10, max_iter=15000, scale=1.0):
+def _restricted(op, free: np.ndarray):
+    """The operator ``v -> op(v)`` restricted to the free coordinates (identity on the fixed ones)."""
+    def apply(v):
+        out = op(v * free) * free
+        out[~free] = v[~free]
+        return out
+
+    return apply
+
+
+def lbfgs(objective, theta0, *, tol=1e-10, max_iter=15000, scale=1.0, bounds=None):
     """Minimise with SciPy's L-BFGS-B on analytic gradients (objective divided by ``scale``).
+
+    ``bounds`` (a sequence of ``(low, high)`` per parameter, None for unbounded) lets a
+    parameter that runs to the edge of the space (a log-variance towards minus infinity in a
+    maximum-likelihood fit) stop at a finite bound instead of crawling.
 
     Returns
     -------
@@ -214,7 +259,7 @@ def lbfgs(objective, theta0, *, tol=1e-10, max_iter=15000, scale=1.0):
         f, g = objective.value_and_grad(theta)
         return f / scale, g / scale
 
-    res = so.minimize(fun, np.asarray(theta0, float), jac=True, method="L-BFGS-B",
+    res = so.minimize(fun, np.asarray(theta0, float), jac=True, method="L-BFGS-B", bounds=bounds,
                       options={"maxiter": max_iter, "maxfun": 2 * max_iter, "ftol": tol,
                                "gtol": 1e-9, "maxcor": 30})
     _, g = objective.value_and_grad(res.x)

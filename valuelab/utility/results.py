@@ -13,7 +13,7 @@ from .optimize import SolverInfo
 from .uncertainty import standardise
 
 #: A variance below this fraction of the median variance counts as on the boundary (0).
-BOUNDARY_RATIO = 1e-5
+BOUNDARY_RATIO = 1e-3
 
 _UNCERTAINTY_NAMES = {
     "wald": "Wald (observed information)",

@@ -32,21 +32,77 @@ from .uncertainty import METHODS, BootstrapDraws, information_covariance, pair_c
 __all__ = ["Prior", "fit_thurstonian", "fit_case_v", "fit_bradley_terry", "ConvergenceWarning"]
 
 DEFAULT_PRIOR = Prior()
+LOG_VARIANCE_BOUND = 10.0
 
 
 class ConvergenceWarning(UserWarning):
     """The optimiser stopped before meeting its convergence criterion."""
 
 
+def _variance_bounds(lik: PairwiseLikelihood):
+    """Lower bounds on the log-variances of a maximum-likelihood fit (None when not needed).
+
+    Variances of an MLE can run to 0; below ``-LOG_VARIANCE_BOUND`` (a variance about 1e-9 of
+    another's) the likelihood no longer changes at any printed precision, so the fit stops
+    there and the result reports the option as on the boundary.
+    """
+    if not (lik.free_variance and lik.prior is None):
+        return None
+    n = lik.n_options
+    lower = np.full(lik.n_params, -np.inf)
+    lower[n : 2 * n] = -LOG_VARIANCE_BOUND
+    return lower
+
+
+class _ScaleFixed:
+    """An unpenalised free-variance likelihood with its scale gauge fixed for the optimiser.
+
+    The likelihood is unchanged when every mean (and the order effect) is multiplied by
+    ``c`` and every variance by ``c^2``. Adding ``kappa / 2 * mean(log variance)^2`` picks the
+    one point of each such orbit whose log-variances average 0, so the optimum is the same
+    likelihood maximum; without it an MLE whose variance runs to its bound keeps improving by
+    rescaling all the others, and never stops. Means keep their (flat, deflated) location.
+    """
+
+    def __init__(self, lik: PairwiseLikelihood):
+        self.lik = lik
+        n = lik.n_options
+        self._a = np.zeros(lik.n_params)
+        self._a[n : 2 * n] = 1.0 / n
+        self._kappa = lik.data.n_obs / n
+        self.exact_is_convex = False
+
+    def value_and_grad(self, theta):
+        f, g = self.lik.value_and_grad(theta)
+        m = float(self._a @ theta)
+        return f + 0.5 * self._kappa * m * m, g + self._kappa * m * self._a
+
+    def newton_system(self, theta):
+        exact, fisher, precond = self.lik.newton_system(theta)
+        a, k = self._a, self._kappa
+        return (lambda v: exact(v) + k * (a @ v) * a), (lambda v: fisher(v) + k * (a @ v) * a), precond
+
+    def gauge_directions(self, theta):
+        return self.lik.gauge_directions(theta)[:, :1]  # the location only
+
+
 def _fit_once(lik: PairwiseLikelihood, theta0, solver: str, tol: float, max_iter: int | None):
     scale = lik.data.n_obs
+    lower = _variance_bounds(lik)
+    objective = lik if lower is None else _ScaleFixed(lik)
     if solver == "auto":
-        solver = "newton" if (lik.prior is not None or not lik.free_variance) else "lbfgs"
+        solver = "newton"
     if solver == "newton":
-        return newton_cg(lik, theta0, tol=tol, max_iter=max_iter or 200, scale=scale)
-    if solver == "lbfgs":
-        return lbfgs(lik, theta0, tol=tol * 1e-2, max_iter=max_iter or 20000, scale=scale)
-    raise ValueError(f"solver: expected 'newton' or 'lbfgs', got {solver!r}")
+        theta, info = newton_cg(objective, theta0, tol=tol, max_iter=max_iter or 200, scale=scale, lower=lower)
+    elif solver == "lbfgs":
+        bounds = None if lower is None else [(lo if np.isfinite(lo) else None, None) for lo in lower]
+        theta, info = lbfgs(objective, theta0, tol=tol * 1e-2, max_iter=max_iter or 20000, scale=scale,
+                            bounds=bounds)
+    else:
+        raise ValueError(f"solver: expected 'newton' or 'lbfgs', got {solver!r}")
+    if lower is not None:
+        info.grad_norm = float(np.max(np.abs(lik.value_and_grad(theta)[1])))
+    return theta, info
 
 
 def _warm_start(lik: PairwiseLikelihood, init, model: str) -> np.ndarray:

@@ -8,6 +8,8 @@ References
    31–48.
 .. [3] Regenwetter, M., Dana, J. and Davis-Stober, C. P. (2011). Transitivity of
    preferences. *Psychological Review* 118(1), 42–56.
+.. [4] Morris, C. N. (1983). Parametric empirical Bayes inference: theory and applications.
+   *JASA* 78(381), 47–55.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import _combine, validate_comparisons
-from ..stats import bootstrap_interval
+from .pair_posterior import pair_posterior
 
 __all__ = ["transitivity", "triad_table"]
 
@@ -63,21 +65,22 @@ def _triad_probs(triads: np.ndarray, prob) -> np.ndarray:
 def _triad_statistics(p: np.ndarray) -> np.ndarray:
     """Per triad: cycle probability, weak and strong stochastic transitivity violations.
 
-    ``p`` holds ``P(i>j), P(j>k), P(k>i)``. A triad violates WST when some ordering
-    ``x, y, z`` has ``P(x>y) >= 1/2`` and ``P(y>z) >= 1/2`` but ``P(x>z) < 1/2``, and SST when
-    such a premise holds but ``P(x>z) < max(P(x>y), P(y>z))``.
+    ``p[..., t, :]`` holds ``P(i>j), P(j>k), P(k>i)`` of triad ``t`` (any leading axes, e.g.
+    posterior draws). A triad violates WST when some ordering ``x, y, z`` has
+    ``P(x>y) >= 1/2`` and ``P(y>z) >= 1/2`` but ``P(x>z) < 1/2``, and SST when such a premise
+    holds but ``P(x>z) < max(P(x>y), P(y>z))``. Returns ``p.shape[:-1] + (3,)``.
     """
-    pij, pjk, pki = p.T
+    pij, pjk, pki = p[..., 0], p[..., 1], p[..., 2]
     cycle = pij * pjk * pki + (1 - pij) * (1 - pjk) * (1 - pki)
     # P(x>y) for the six directed pairs among (0, 1, 2)
     pr = {(0, 1): pij, (1, 0): 1 - pij, (1, 2): pjk, (2, 1): 1 - pjk, (2, 0): pki, (0, 2): 1 - pki}
-    wst = np.zeros(len(p), bool)
-    sst = np.zeros(len(p), bool)
+    wst = np.zeros(pij.shape, bool)
+    sst = np.zeros(pij.shape, bool)
     for x, y, z in itertools.permutations(range(3)):
         premise = (pr[(x, y)] >= 0.5) & (pr[(y, z)] >= 0.5)
         wst |= premise & (pr[(x, z)] < 0.5)
         sst |= premise & (pr[(x, z)] < np.maximum(pr[(x, y)], pr[(y, z)]) - 1e-12)
-    return np.column_stack([cycle, wst, sst]).astype(float)
+    return np.stack([cycle, wst, sst], axis=-1).astype(float)
 
 
 def triad_table(comparisons: pd.DataFrame) -> pd.DataFrame:
@@ -111,11 +114,26 @@ def triad_table(comparisons: pd.DataFrame) -> pd.DataFrame:
         "sst_violation": stats[:, 2].astype(bool)})
 
 
-def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads: int = 20_000, n_boot: int = 500,
-                 alpha: float = 0.05, seed: int | None = 0) -> pd.DataFrame:
-    """How transitive a set of pairwise preferences is, from the answers and from a fitted model.
+def _triad_codes(triads: np.ndarray, pair_code: dict) -> tuple[np.ndarray, np.ndarray]:
+    """For each triad's three directed pairs (i>j, j>k, k>i): the pair's column and whether the
+    pair is stored reversed."""
+    cols, flips = [], []
+    for x, y in ((0, 1), (1, 2), (2, 0)):
+        c, f = zip(*(pair_code[(u, v)] for u, v in zip(triads[:, x], triads[:, y]))) if len(triads) else ((), ())
+        cols.append(np.asarray(c, int))
+        flips.append(np.asarray(f, bool))
+    return np.column_stack(cols), np.column_stack(flips)
 
-    Three statistics per source, each the mean over triads of options:
+
+def _whole(counts: np.ndarray) -> bool:
+    return bool(np.allclose(counts, np.round(counts), rtol=0, atol=1e-9))
+
+
+def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads: int = 20_000,
+                 n_draws: int = 200, alpha: float = 0.05, seed: int | None = 0) -> pd.DataFrame:
+    """How transitive an agent's preferences are, beyond the noise in its answers.
+
+    Three statistics, each the mean over triads of options:
 
     * ``cycle_probability``: the chance that drawing one answer for each of the three pairs
       gives a cycle (``a > b > c > a`` or the reverse). 0 for a perfectly transitive,
@@ -125,28 +143,45 @@ def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads:
     * ``sst_violation_rate``: share violating strong stochastic transitivity (``P(x>z)`` below
       the larger of ``P(x>y)``, ``P(y>z)`` although both are at least 1/2) [3]_.
 
+    They are statements about the agent's choice *probabilities*. Computed on the shares of
+    a few sampled answers they measure the noise instead (a perfectly transitive agent
+    answering 20 times per pair shows SST violations in 14-37% of its triads). So for
+    counts of sampled answers the ``observed`` rows are estimates of the agent's own rates
+    from an empirical-Bayes posterior of its probabilities
+    (:func:`valuelab.utility.pair_posterior.pair_posterior`): each pair's probability is a
+    case V prediction plus a deviation of sd ``tau``, estimated from the answers. The
+    estimate is the posterior mean at the estimated ``tau``; the interval is the union of
+    the posterior intervals over the values of ``tau`` in its confidence set, so it carries
+    both the answer noise and the uncertainty about how far the agent departs from case V.
+    A transitive agent gets ``tau`` near 0 and rates near 0 with lower bounds at 0; an
+    intransitive one gets ``tau > 0`` and rates with lower bounds above 0. When the counts are
+    not whole numbers (probabilities read from logits) the probabilities are the agent's
+    own: the rates are computed on them directly, and have no interval.
+
     Parameters
     ----------
     comparisons : DataFrame, optional
-        Observed answers: every triad whose three pairs were all compared is used (a
-        uniform sample of ``n_triads`` when there are more).
+        Answers: every triad whose three pairs were all compared is used (a uniform sample
+        of ``n_triads`` when there are more).
     fit : ThurstonianResult, optional
         A fitted model: ``n_triads`` random triads of its options, with the probabilities it
         predicts (averaged over presentation orders). A Thurstonian model never violates
-        WST (its means order the options), but unequal variances can violate SST.
+        WST (its means order the options), but unequal variances can violate SST. These
+        rows describe the fit, not the agent, and have no interval.
     n_triads : int
-    n_boot : int
-        Bootstrap resamples of the triads for the percentile intervals. They reflect which
-        triads were drawn, not the sampling noise of each answer; triads that share a pair
-        are not independent, so the intervals are somewhat narrow when few pairs were asked.
+    n_draws : int
+        Posterior draws per value of ``tau``.
     alpha : float
+        1 - level of the intervals (and of the confidence set for ``tau``).
     seed : int or None
 
     Returns
     -------
     DataFrame
         One row per source (``observed``, ``model``) and statistic: ``source``, ``statistic``,
-        ``estimate``, ``ci_low``, ``ci_high``, ``n_triads``.
+        ``estimate``, ``ci_low``, ``ci_high``, ``n_triads``, ``method`` ("empirical Bayes",
+        "exact probabilities" or "fitted model"), ``tau`` (the estimated sd of the pairs'
+        deviations from case V, probit units; NaN for the other methods).
 
     References
     ----------
@@ -156,6 +191,8 @@ def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads:
        31–48.
     .. [3] Regenwetter, M., Dana, J. and Davis-Stober, C. P. (2011). Transitivity of
        preferences. *Psychological Review* 118(1), 42–56.
+    .. [4] Morris, C. N. (1983). Parametric empirical Bayes inference: theory and
+       applications. *JASA* 78(381), 47–55.
     """
     if comparisons is None and fit is None:
         raise ValueError("transitivity: give comparisons, a fit, or both")
@@ -163,19 +200,41 @@ def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads:
     names = ["cycle_probability", "wst_violation_rate", "sst_violation_rate"]
     rows = []
 
-    def summarise(source: str, stats: np.ndarray):
-        lo, hi = bootstrap_interval(lambda idx: stats[idx].mean(axis=0), len(stats), n_boot=n_boot, alpha=alpha,
-                                    seed=seed) if len(stats) else (np.full(3, np.nan), np.full(3, np.nan))
-        est = stats.mean(axis=0) if len(stats) else np.full(3, np.nan)
+    def add(source, est, lo, hi, n, method, tau=np.nan):
         for m, name in enumerate(names):
             rows.append({"source": source, "statistic": name, "estimate": float(est[m]), "ci_low": float(lo[m]),
-                         "ci_high": float(hi[m]), "n_triads": len(stats)})
+                         "ci_high": float(hi[m]), "n_triads": int(n), "method": method, "tau": tau})
 
+    nan3 = np.full(3, np.nan)
     if comparisons is not None:
+        checked = validate_comparisons(comparisons)
         ids, triads, prob = _observed_triads(comparisons)
         if len(triads) > n_triads:
             triads = triads[rng.choice(len(triads), n_triads, replace=False)]
-        summarise("observed", _triad_statistics(_triad_probs(triads, prob)))
+        if len(triads) == 0:
+            add("observed", nan3, nan3, nan3, 0, "no triad asked")
+        elif not _whole(checked[["n_a", "n_b"]].to_numpy()):
+            add("observed", _triad_statistics(_triad_probs(triads, prob)).mean(axis=0), nan3, nan3, len(triads),
+                "exact probabilities")
+        else:
+            post = pair_posterior(comparisons, alpha=alpha)
+            code = {lab: i for i, lab in enumerate(ids)}
+            pair_code = {}
+            for c, (x, y) in enumerate(zip(post.pairs["option_a"], post.pairs["option_b"])):
+                pair_code[(code[x], code[y])] = (c, False)
+                pair_code[(code[y], code[x])] = (c, True)
+            cols, flips = _triad_codes(triads, pair_code)
+
+            def rates(p):  # draws x pairs -> draws x 3, a few draws at a time to bound memory
+                step = max(1, 2_000_000 // (3 * len(triads)))
+                out = []
+                for start in range(0, len(p), step):
+                    t = p[start : start + step, cols]
+                    out.append(_triad_statistics(np.where(flips, 1.0 - t, t)).mean(axis=1))
+                return np.concatenate(out)
+
+            est, lo, hi = post.statistic(rates, n_draws=n_draws, seed=seed)
+            add("observed", est, lo, hi, len(triads), "empirical Bayes", post.tau)
     if fit is not None:
         opts = np.asarray(fit.options, dtype=object)
         n = len(opts)
@@ -185,5 +244,5 @@ def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads:
         i, j, k = draws.T
         pairs = pd.DataFrame({"option_a": opts[np.r_[i, j, k]], "option_b": opts[np.r_[j, k, i]]})
         p = fit.predict_proba(pairs).to_numpy().reshape(3, -1).T
-        summarise("model", _triad_statistics(p))
+        add("model", _triad_statistics(p).mean(axis=0), nan3, nan3, n_triads, "fitted model")
     return pd.DataFrame(rows)
