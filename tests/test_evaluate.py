@@ -57,15 +57,54 @@ def test_likelihood_ratio_of_nested_fits(small_agent):
     _, comps = small_agent
     full = vl.fit_thurstonian(comps, prior=None, uncertainty=None, max_iter=400)
     restricted = vl.fit_case_v(comps, prior=None, uncertainty=None)
-    table = vl.compare_fits({"free": full, "case V": restricted}, reference="case V")
+    table = vl.compare_fits({"free": full, "case V": restricted}, reference="case V", test="chi2")
     n = len(full.options)
     assert table.loc["free", "lr_df"] == n - 1  # N variances minus the scale they share
     stat = 2 * (full.loglike - restricted.loglike)
     assert table.loc["free", "lr_stat"] == pytest.approx(stat)
     assert table.loc["free", "lr_pvalue"] == pytest.approx(chi2.sf(stat, n - 1))
     assert table.loc["case V", "aic"] == pytest.approx(2 * (n) - 2 * restricted.loglike)
-    with pytest.warns(UserWarning, match=r"\['free'\] are MAP fits"):
-        vl.compare_fits({"free": vl.fit_thurstonian(comps, uncertainty=None), "case V": restricted}, reference="case V")
+    boot = vl.compare_fits({"free": full, "case V": restricted}, reference="case V", n_resamples=9)
+    assert boot.loc["free", "lr_stat"] >= stat - 1e-6  # the better of two starts
+    assert boot.loc["free", "lr_reference"] == "bootstrap (9)"
+    p = boot.loc["free", "lr_pvalue"]
+    assert p in {k / 10 for k in range(1, 11)}  # (1 + #{simulated >= observed}) / (B + 1)
+    with pytest.warns(UserWarning, match="MAP fit"):
+        out = vl.compare_fits({"free": vl.fit_thurstonian(comps, uncertainty=None), "case V": restricted},
+                              reference="case V")
+    assert np.isnan(out.loc["free", "lr_pvalue"])
+
+
+def test_non_nested_fits_get_no_p_value(small_agent):
+    _, comps = small_agent
+    fits = {"thurstonian": vl.fit_thurstonian(comps, prior=None, uncertainty=None),
+            "bradley-terry": vl.fit_bradley_terry(comps, prior=None, uncertainty=None)}
+    table = vl.compare_fits(fits, reference="bradley-terry")
+    assert not table.loc["thurstonian", "nested"] and np.isnan(table.loc["thurstonian", "lr_pvalue"])
+    assert np.isfinite(table["aic"]).all()
+
+
+def test_compare_fits_checks_the_data_not_only_its_size(small_agent):
+    """Issue 15: 'same data' was decided from the observation count alone."""
+    _, comps = small_agent
+    shuffled = comps.assign(n_a=comps["n_a"].to_numpy()[::-1], n_b=comps["n_b"].to_numpy()[::-1])
+    assert shuffled.n_a.sum() + shuffled.n_b.sum() == comps.n_a.sum() + comps.n_b.sum()
+    a = vl.fit_case_v(comps, prior=None, uncertainty=None)
+    b = vl.fit_thurstonian(shuffled, prior=None, uncertainty=None)
+    with pytest.raises(ValueError, match="different data"):
+        vl.compare_fits({"a": a, "b": b})
+    with pytest.raises(TypeError, match="expected a dict"):
+        vl.compare_fits(a)
+
+
+def test_boundary_mle_is_flagged(small_agent):
+    """With prior=None some variances run to 0; the fit says so instead of passing as an interior optimum."""
+    truth = vl.simulate_utilities(10, variance=0.5, seed=1)
+    comps = vl.simulate_comparisons(truth, vl.random_pairs(truth, 45, seed=2), samples=20, orders="pooled", seed=3)
+    fit = vl.fit_thurstonian(comps, prior=None, uncertainty=None)
+    assert fit.at_boundary and len(fit.boundary_options) >= 1
+    assert "Boundary" in fit.summary().as_text()
+    assert not vl.fit_thurstonian(comps, uncertainty=None).at_boundary  # the default prior keeps them inside
 
 
 def test_compare_fits_rejects_different_data(small_agent):

@@ -139,11 +139,9 @@ def pair_posterior(comparisons: pd.DataFrame, *, alpha: float = 0.05, tau_max: f
     -------
     PairPosterior
     """
-    from .thurstonian import fit_case_v
-
     pooled = _combine(validate_comparisons(comparisons), keep_order=False)
     pooled = pooled[(pooled["n_a"] + pooled["n_b"]) > 0].reset_index(drop=True)
-    fit = fit_case_v(pooled[["option_a", "option_b", "n_a", "n_b"]], uncertainty=None, order_effect=False)
+    fit = _case_v_empirical_bayes(pooled[["option_a", "option_b", "n_a", "n_b"]])
     mu = pd.Series(fit._lik.unpack(fit._theta)[0], index=fit.options)
     base = mu.reindex(pooled["option_a"]).to_numpy() - mu.reindex(pooled["option_b"]).to_numpy()
     n_a, n_b = pooled["n_a"].to_numpy(float), pooled["n_b"].to_numpy(float)
@@ -161,6 +159,33 @@ def pair_posterior(comparisons: pd.DataFrame, *, alpha: float = 0.05, tau_max: f
     pairs = pooled[["option_a", "option_b", "n_a", "n_b"]].assign(share=n_a / (n_a + n_b), base=base)
     return PairPosterior(pairs, float(grid[best]), grid[inside], grid, profile, alpha,
                          {t: log_post[t] for t in grid[inside]}, mu_draw)
+
+
+def _case_v_empirical_bayes(pooled: pd.DataFrame):
+    """Case V fit with ``mu_i ~ N(0, s^2)``, ``s`` chosen by the Laplace approximation of the
+    marginal likelihood on a log grid.
+
+    A flat (or weak) prior lets the means absorb answer noise: a perfectly indifferent agent
+    gets means that differ by a tenth of a probit unit, and looks decided. Estimating their
+    spread shrinks them as far as the data allow (to 0 for that agent, hardly at all for an
+    agent whose options differ).
+    """
+    from .likelihood import Prior
+    from .thurstonian import fit_case_v
+
+    best = None
+    for s in np.exp(np.linspace(np.log(0.02), np.log(5.0), 25)):
+        fit = fit_case_v(pooled, prior=Prior(mean_sd=float(s)), uncertainty=None, order_effect=False)
+        lik, theta = fit._lik, fit._theta
+        n = lik.n_options
+        mu = theta[:n]
+        sign, logdet = np.linalg.slogdet(lik.hessian(theta)[:n, :n])
+        if sign <= 0:
+            continue
+        evidence = lik.loglike(theta) - 0.5 * mu @ mu / s**2 - n * np.log(s) - 0.5 * logdet
+        if best is None or evidence > best[0]:
+            best = (evidence, fit)
+    return best[1]
 
 
 #: Above this many options the case V means are taken as known (their joint normal draw needs a

@@ -18,7 +18,7 @@ BOUNDARY_RATIO = 1e-3
 _UNCERTAINTY_NAMES = {
     "wald": "Wald (observed information)",
     "sandwich": "sandwich (robust, clustered by pair)",
-    "bootstrap": "Bayesian bootstrap over pairs (percentile)",
+    "bootstrap": "Bayesian bootstrap over pairs",
     None: "none",
 }
 
@@ -45,6 +45,9 @@ class ThurstonianResult:
         :mod:`valuelab.utility.uncertainty`). With "bootstrap", ``ci_low``/``ci_high`` and the
         order effect's interval are percentile intervals of the replicates and the standard
         errors and covariance are those of the replicates; ``bootstrap`` holds the draws.
+        Intervals are ``estimate +- z se`` for every method (with the bootstrap, percentile
+        intervals from a few hundred replicates are too narrow at 95%: their 2.5% quantile
+        sits among the few most extreme draws).
     covariance : ndarray or None
         Covariance of the standardised parameters, in the order: means, variances (probit
         models), order effect (when estimated); None without standard errors.
@@ -108,10 +111,6 @@ class ThurstonianResult:
         self.bootstrap_means = None
         if bootstrap is not None and len(bootstrap.draws) >= 2:
             self.bootstrap_means = pd.DataFrame(bootstrap.draws[:, :n], columns=data.options)
-            q_lo, q_hi = bootstrap.quantiles(alpha)
-            lo, hi = q_lo[:n], q_hi[:n]
-            if likelihood.order_effect:
-                g_lo, g_hi = q_lo[-1], q_hi[-1]
         n_obs_opt = np.bincount(data.a, data.n_a + data.n_b, n) + np.bincount(data.b, data.n_a + data.n_b, n)
         table = pd.DataFrame(
             {"mean": mu_s, "variance": var_s, "se_mean": se_mu, "ci_low": lo, "ci_high": hi,

@@ -275,7 +275,9 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_re
             tasks = tqdm(tasks, total=n_resamples, desc="bootstrap")
         out = Parallel(n_jobs=n_jobs)(tasks)
         ok = np.array([c for _, c in out], bool)
-        boot = BootstrapDraws(np.array([v for v, _ in out])[ok], n_resamples, int((~ok).sum()))
+        boot = BootstrapDraws(np.array([v for v, _ in out])[ok], n_resamples, int((~ok).sum()),
+                              n_clusters=int(cluster.max()) + 1,
+                              n_free=lik.n_params - (2 if lik.free_variance else 1))
         if boot.n_failed:
             warnings.warn(f"bootstrap: {boot.n_failed} of {n_resamples} replicates did not converge and were "
                           "discarded", ConvergenceWarning, stacklevel=3)

@@ -11,9 +11,11 @@ scale and the order effect in those units. Every uncertainty column of a result 
     carried through the standardisation by the delta method. Right when every observation
     is an independent answer drawn from the model (sampled answers).
 ``sandwich``
-    ``H^-1 M H^-1`` with ``M`` the covariance of the score summed per unordered pair (both
-    presentation orders and orientations of a pair form one cluster), with the small-sample
-    factor ``G / (G - 1)`` for ``G`` pairs. It does not assume the answers are binomial
+    A cluster-robust covariance with the unordered pair as the cluster (both presentation
+    orders and orientations of a pair together), in its jackknife form (CR3): the sum over
+    pairs of the one-step change of the estimate when that pair is left out, computed in
+    closed form from each pair's leverage. The plain ``H^-1 M H^-1`` under-covers by about a
+    fifth when the parameters are a sizeable fraction of the pairs. It does not assume the answers are binomial
     draws, so it is the method for probabilities read from logits: there a prompt's
     probability is exact, the uncertainty is in *which pairs were asked*, and the sandwich
     measures it from how much the pairs disagree with the fit. It is invariant to the weight
@@ -33,6 +35,10 @@ References
 .. [2] Cameron, A. C. and Miller, D. L. (2015). A practitioner's guide to cluster-robust
    inference. *Journal of Human Resources* 50(2), 317–372.
 .. [3] Rubin, D. B. (1981). The Bayesian bootstrap. *Annals of Statistics* 9(1), 130–134.
+.. [4] MacKinnon, J. G. and White, H. (1985). Some heteroskedasticity-consistent covariance
+   matrix estimators with improved finite sample properties. *Journal of Econometrics*
+   29(3), 305–325 (the jackknife form, HC3/CR3; the degrees-of-freedom factor, HC1).
+.. [5] MacKinnon, J. G. and White, H. (1985), as [4] (HC1: ``n / (n - k)``).
 """
 
 from __future__ import annotations
@@ -41,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sl
-import scipy.sparse as sp
 
 from ..schema import ComparisonData
 from .likelihood import PairwiseLikelihood
@@ -120,16 +125,35 @@ def pair_clusters(data: ComparisonData) -> np.ndarray:
     return np.unique(lo * data.n_options + hi, return_inverse=True)[1].ravel()
 
 
-def _score_meat(lik: PairwiseLikelihood, theta: np.ndarray) -> np.ndarray:
-    """``G/(G-1) sum_c (s_c - s_bar)(s_c - s_bar)'`` for the per-pair scores ``s_c``."""
-    dz = lik._state(theta)[4]
-    scores = sp.diags(dz) @ lik.jacobian(theta)  # rows x params: d log L_r / d theta
+def _jackknife_meat(lik: PairwiseLikelihood, theta: np.ndarray, h_inv: np.ndarray) -> np.ndarray:
+    """``(G-1)/G sum_c (D_c - D_bar)(D_c - D_bar)'`` with ``D_c = X_c (I - W_c A_c)^-1 g_c``.
+
+    ``D_c`` is the one-step change of the estimate when pair ``c`` is left out: with
+    ``X_c = H^-1 J_c'``, ``A_c = J_c X_c`` (the pair's leverage block), ``W_c`` its rows' Fisher
+    weights and ``g_c`` their slopes ``d log L / dz``, Woodbury's identity gives
+    ``(H - J_c' W_c J_c)^-1 J_c' g_c`` in closed form. Summed over pairs this is the
+    jackknife (CR3) covariance, ``H^-1 M H^-1`` with each pair's score inflated by its
+    leverage: the plain sandwich (``G/(G-1)`` alone) under-covers by about a fifth when the
+    parameters are a sizeable fraction of the pairs (30 utilities from 150 pairs).
+    """
+    state = lik._state(theta)
+    dz, w = state[4], state[6]
+    jac = lik.jacobian(theta).tocsr()
     cluster = pair_clusters(lik.data)
     g = int(cluster.max()) + 1
-    agg = sp.csr_matrix((np.ones(len(cluster)), (cluster, np.arange(len(cluster)))), shape=(g, len(cluster)))
-    s = (agg @ scores).toarray()
-    s -= s.mean(axis=0)
-    return s.T @ s * (g / max(g - 1, 1))
+    order = np.argsort(cluster, kind="stable")
+    bounds = np.searchsorted(cluster[order], np.arange(g + 1))
+    deltas = np.empty((g, lik.n_params))
+    for c in range(g):
+        rows = order[bounds[c] : bounds[c + 1]]
+        block = jac[rows]
+        cols = np.unique(block.indices)
+        j_c = block[:, cols].toarray()  # the pair's rows on the few parameters they touch
+        x_c = h_inv[:, cols] @ j_c.T  # H^-1 J_c'
+        a_c = j_c @ x_c[cols]
+        deltas[c] = x_c @ np.linalg.solve(np.eye(len(rows)) - w[rows][:, None] * a_c, dz[rows])
+    deltas -= deltas.mean(axis=0)
+    return deltas.T @ deltas * ((g - 1) / g)
 
 
 def information_covariance(lik: PairwiseLikelihood, theta: np.ndarray, method: str) -> np.ndarray | None:
@@ -150,11 +174,12 @@ def information_covariance(lik: PairwiseLikelihood, theta: np.ndarray, method: s
     except np.linalg.LinAlgError:
         return None
     jac = standardised_jacobian(lik, theta)
-    x = sl.cho_solve(chol, jac.T, check_finite=False)  # H^-1 J'
     if method == "wald":
-        return jac @ x
+        return jac @ sl.cho_solve(chol, jac.T, check_finite=False)  # J H^-1 J'
     if method == "sandwich":
-        return x.T @ _score_meat(lik, theta) @ x
+        h_inv = sl.cho_solve(chol, np.eye(len(h)), check_finite=False)
+        meat = _jackknife_meat(lik, theta, h_inv)  # covariance of theta already
+        return jac @ meat @ jac.T
     raise ValueError(f"method: expected 'wald' or 'sandwich', got {method!r}")
 
 
@@ -168,16 +193,24 @@ class BootstrapDraws:
         One row per converged replicate, in the order of :meth:`Standardised.vector`.
     n_requested, n_failed : int
         Replicates asked for, and those discarded because their fit did not converge.
+    n_clusters, n_free : int
+        Pairs resampled, and free parameters (for the degrees-of-freedom factor).
     """
 
     draws: np.ndarray
     n_requested: int
     n_failed: int
 
+    n_clusters: int = 0
+    n_free: int = 0
+
     def covariance(self) -> np.ndarray | None:
+        """Covariance of the draws, times ``G / (G - k)`` for ``G`` pairs and ``k`` free
+        parameters: resampling pairs, like the plain sandwich, understates the variance when
+        the parameters are a sizeable fraction of the pairs (measured: 7-20% too small a
+        standard error at 2 N log2 N pairs), and this degrees-of-freedom factor [5]_ is the
+        usual remedy."""
         if len(self.draws) < 2:
             return None
-        return np.cov(self.draws, rowvar=False, ddof=1)
-
-    def quantiles(self, alpha: float):
-        return (np.quantile(self.draws, alpha / 2, axis=0), np.quantile(self.draws, 1 - alpha / 2, axis=0))
+        factor = self.n_clusters / (self.n_clusters - self.n_free) if self.n_clusters > self.n_free > 0 else 1.0
+        return np.cov(self.draws, rowvar=False, ddof=1) * factor
