@@ -451,3 +451,154 @@ def test_sign_flip_refuses_missing_values():
 
     with pytest.raises(ValueError, match="finite"):
         sign_flip_pvalue(np.array([1.0, np.nan, 2.0]))
+
+
+# ---------------------------------------------------------------- issue 15: numbers that hold on real data
+def _jsd_similarity(p, q):
+    from scipy.spatial.distance import jensenshannon
+
+    return 1 - jensenshannon(np.asarray(p, float), np.asarray(q, float), base=2)
+
+
+def test_closest_population_compares_populations_on_shared_items():
+    # P has item i1 only; Q has i1, i2 and i3. On i1, the one item both have, the model is closer to P;
+    # Q matches the model exactly on i2 and i3, which P lacks, so averaging each over its own items picks Q
+    model = {"i1": [0.6, 0.3, 0.1], "i2": [0.2, 0.3, 0.5], "i3": [0.1, 0.1, 0.8]}
+    dists = {("P", "i1"): [0.5, 0.3, 0.2], ("Q", "i1"): [0.3, 0.3, 0.4], ("Q", "i2"): model["i2"],
+             ("Q", "i3"): model["i3"]}
+    human = pd.DataFrame([{"item_id": i, "population": pop, "option": o + 1, "share": s}
+                          for (pop, i), d in dists.items() for o, s in enumerate(d)])
+    resp = pd.DataFrame({"model": "m", "item_id": list(model), "language": "en", "framing": "neutral",
+                         "country": None, "reasoning": False, "scale": "ordinal", "probs": list(model.values())})
+    al = sv.human_alignment(resp, human)
+    with pytest.warns(UserWarning, match=r"'P' lacks 2 of the 3 items"):
+        out = sv.closest_population(al).iloc[0]
+    assert out["closest"] == "P" and out["runner_up"] == "Q"
+    assert out["n_items"] == 1 and out["n_items_excluded"] == 2 and out["incomplete_populations"] == "P"
+    sim_p, sim_q = _jsd_similarity(model["i1"], dists["P", "i1"]), _jsd_similarity(model["i1"], dists["Q", "i1"])
+    assert out["value"] == pytest.approx(sim_p) and out["runner_up_value"] == pytest.approx(sim_q)
+    assert out["difference"] == out["value"] - out["runner_up_value"]
+
+
+def test_closest_population_interval_and_p_value_against_independent_computations():
+    rng = np.random.default_rng(4)
+    n = 12
+    rows = []
+    for item in [f"i{j}" for j in range(n)]:
+        for pop, shift in (("P", 0.0), ("Q", 0.05), ("R", 0.3)):
+            rows.append({"model": "m", "language": "en", "framing": "neutral", "country": None, "reasoning": False,
+                         "item_id": item, "population": pop, "similarity": 0.8 - shift + rng.gamma(1.0, 0.05)})
+    al = pd.DataFrame(rows)
+    out = sv.closest_population(al, n_resamples=20000, alpha=0.1, seed=1).iloc[0]
+    wide = al.pivot(index="item_id", columns="population", values="similarity")
+    assert out["closest"] == wide.mean().idxmax() and out["runner_up"] == wide.mean().nlargest(2).index[1]
+    d = (wide[out["closest"]] - wide[out["runner_up"]]).to_numpy()
+    assert out["difference"] == pytest.approx(d.mean())
+    # exact two-sided sign-flip p-value by enumerating all 2^12 sign patterns
+    signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    assert out["p_value"] == pytest.approx(np.mean(np.abs(signs @ d) >= abs(d.sum()) - 1e-12))
+    # the textbook bootstrap-t interval (Efron and Tibshirani 1993, 12.5), written out with its own draws
+    draw = np.random.default_rng(2)
+    se = d.std(ddof=1) / np.sqrt(n)
+    s = draw.choice(d, (20000, n), replace=True)
+    t = (s.mean(1) - d.mean()) / (s.std(1, ddof=1) / np.sqrt(n))
+    assert out["ci_low"] == pytest.approx(d.mean() - np.quantile(t, 0.95) * se, abs=0.1 * se)
+    assert out["ci_high"] == pytest.approx(d.mean() - np.quantile(t, 0.05) * se, abs=0.1 * se)
+    # and not the percentile interval, which is narrower with a dozen items
+    pct = np.quantile(s.mean(1), [0.05, 0.95])
+    assert out["ci_high"] - out["ci_low"] > 1.1 * (pct[1] - pct[0])
+
+
+def test_leakage_rates_apply_their_thresholds_to_flagged_tables():
+    resp = pd.DataFrame({"model": "m", "refused": [True, True, True, True],
+                         "probs": [[0.9, 0.05, 0.05], [0.7, 0.2, 0.1], [0.97, 0.02, 0.01], [0.4, 0.3, 0.3]],
+                         "option_mass": [0.5, 0.5, 0.5, 0.5]})
+    flagged = sv.detect_leakage(resp)  # default tau .5: rows 0, 1 and 2 leak
+    assert flagged["leaked"].sum() == 3
+    strict = sv.leakage_rates(flagged, by="model", tau=0.95).iloc[0]
+    assert strict["n_leaked"] == 1  # only the .97 row clears tau = .95
+    assert sv.leakage_rates(flagged, by="model", min_mass=0.6).iloc[0]["n_leaked"] == 0
+    # without the distribution the given flags are used, and thresholds that cannot be applied are refused
+    bare = flagged[["model", "refused", "leaked"]]
+    assert sv.leakage_rates(bare, by="model").iloc[0]["n_leaked"] == 3
+    with pytest.raises(ValueError, match=r"tau=0.95.*missing column 'probs'"):
+        sv.leakage_rates(bare, by="model", tau=0.95)
+
+
+def test_condition_shifts_average_repeated_responses_and_warn_on_invalid_ones():
+    base = {"model": "m", "framing": "neutral", "country": None, "reasoning": False, "scale": "ordinal"}
+    resp = pd.DataFrame([
+        {**base, "item_id": "i1", "language": "en", "probs": [1.0, 0.0, 0.0]},
+        {**base, "item_id": "i1", "language": "en", "probs": [0.0, 0.0, 1.0]},
+        {**base, "item_id": "i1", "language": "en", "probs": [np.nan, np.nan, np.nan]},
+        {**base, "item_id": "i1", "language": "ar", "probs": [0.0, 1.0, 0.0]},
+        {**base, "item_id": "i2", "language": "en", "probs": [0.5, 0.5, 0.0]},
+        {**base, "item_id": "i2", "language": "ar", "probs": [0.2, np.inf, 0.0]},
+    ])
+    with pytest.warns(UserWarning, match=r"dropped 2 of 6 responses.*item 'i1'.*language='en'.*not finite"):
+        out = sv.condition_shifts(resp, between="language")
+    assert len(out) == 1  # i2 has no valid answer in Arabic left
+    row = out.iloc[0]
+    assert row["distance"] == pytest.approx(sv.ordinal_emd([0.5, 0.0, 0.5], [0.0, 1.0, 0.0]))
+    assert row["answer_a"] == pytest.approx(2.0) and row["answer_b"] == pytest.approx(2.0)
+    assert (row["n_responses_a"], row["n_responses_b"]) == (2, 1)
+    # a grouping column the caller names keeps its groups apart
+    two = pd.concat([resp.iloc[[0, 3]].assign(persona="x"), resp.iloc[[1, 3]].assign(persona="y")])
+    by = sv.condition_shifts(two, between="language", by="persona").set_index("persona")
+    assert by.at["x", "distance"] == pytest.approx(sv.ordinal_emd([1, 0, 0], [0, 1, 0]))
+    assert by.at["y", "distance"] == pytest.approx(sv.ordinal_emd([0, 0, 1], [0, 1, 0]))
+
+
+def test_human_alignment_averages_repeated_responses():
+    human = pd.DataFrame({"item_id": "i1", "population": ["P"] * 3, "option": [1, 2, 3], "share": [0.2, 0.5, 0.3]})
+    base = {"model": "m", "item_id": "i1", "language": "en", "framing": "neutral", "country": None,
+            "reasoning": False, "scale": "ordinal"}
+    resp = pd.DataFrame([{**base, "probs": [1.0, 0.0, 0.0]}, {**base, "probs": [0.0, 1.0, 0.0]},
+                         {**base, "probs": [0.0, 1.0, 0.0]}, {**base, "probs": [0.0, 1.0, 0.0]},
+                         {**base, "probs": [np.nan, 0.5, 0.5]}])
+    with pytest.warns(UserWarning, match=r"dropped 1 of 5 responses.*item 'i1'"):
+        al = sv.human_alignment(resp, human)
+    assert len(al) == 1
+    row = al.iloc[0]
+    assert row["similarity"] == pytest.approx(_jsd_similarity([0.25, 0.75, 0.0], [0.2, 0.5, 0.3]))
+    assert row["model_answer"] == pytest.approx(1.75) and row["n_responses"] == 4
+
+
+def test_reasoning_effect_columns_agree_when_item_coverage_varies():
+    # item i1 has two populations, i2 one: all three summaries use the same items, weighted alike
+    al = pd.DataFrame({"model": "m", "language": "en", "framing": "neutral", "country": None,
+                       "item_id": ["i1"] * 4 + ["i2"] * 2, "population": ["P", "P", "Q", "Q", "P", "P"],
+                       "reasoning": [False, True] * 3, "similarity": [0.5, 0.6, 0.9, 0.8, 0.2, 0.6]})
+    eff = sv.reasoning_effect(al).iloc[0]
+    assert eff["difference"] == eff["with_reasoning"] - eff["zero_shot"]
+    # per item, the mean over populations: i1 zero-shot .7, reasoning .7; i2 .2 and .6
+    assert eff["zero_shot"] == pytest.approx(0.45) and eff["with_reasoning"] == pytest.approx(0.65)
+    assert eff["difference"] == pytest.approx(0.2) and eff["n_items"] == 2 and eff["n_pairs"] == 3
+
+
+def test_leakage_interval_uses_the_effective_size_of_clustered_responses():
+    from scipy.stats import norm, t
+
+    # ten items, three samples each sharing the item's logits: four items leak in every sample
+    c, m = 10, 3
+    leak = np.repeat([True] * 4 + [False] * 6, m)
+    resp = pd.DataFrame({"model": "m", "item_id": np.repeat([f"i{j}" for j in range(c)], m), "refused": True,
+                         "probs": [[0.9, 0.05, 0.05] if lk else [0.4, 0.3, 0.3] for lk in leak], "option_mass": 0.5})
+    row = sv.leakage_rates(resp, by="model").iloc[0]
+    # whole clusters agree, so (Kish) the ratio's cluster variance R(1-R)/(C-1) over the independent
+    # responses' R(1-R)/(N-1) gives a design effect of (N - 1)/(C - 1); Korn-Graubard scale by (z/t_(C-1))^2
+    deff = (c * m - 1) / (c - 1)
+    n_eff = c * m / deff * (norm.ppf(0.975) / t.ppf(0.975, c - 1)) ** 2
+    assert row["design_effect"] == pytest.approx(deff) and row["n_effective"] == pytest.approx(n_eff)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(0.4 * n_eff, n_eff))
+    assert row["n_clusters"] == c and row["leakage_rate"] == pytest.approx(0.4)
+    plain = sv.leakage_rates(resp, by="model", cluster=None).iloc[0]
+    assert (plain["ci_low"], plain["ci_high"]) == pytest.approx(wilson_interval(12, 30))
+    # one response per item: the plain Wilson interval
+    single = sv.leakage_rates(resp.iloc[::m], by="model").iloc[0]
+    assert (single["ci_low"], single["ci_high"]) == pytest.approx(wilson_interval(4, 10))
+    assert single["design_effect"] == 1
+    with pytest.raises(ValueError, match="cluster: responses has no column 'prompt'"):
+        sv.leakage_rates(resp, cluster="prompt")
+    with pytest.warns(UserWarning, match="differs on 12 rows"):
+        sv.leakage_rates(resp.assign(leaked=False))
