@@ -89,18 +89,6 @@ def calibrate_order_effect_half_pooled(n_sims: int = 200, seed: int = 0) -> dict
 
 
 # ----------------------------------------------------------------------------- sandwich, logits
-def _logit_like(truth: pd.DataFrame, pairs: pd.DataFrame, rng, misfit: float, bias: float) -> pd.DataFrame:
-    """Exact probabilities, as read from a model's logits, in both orders: a case V core plus a
-    pair-specific deviation no Thurstonian model captures."""
-    mu = truth.set_index("option_id")["mean"]
-    d = mu.reindex(pairs["option_a"]).to_numpy() - mu.reindex(pairs["option_b"]).to_numpy()
-    delta = rng.normal(0, misfit, len(pairs))
-    a, b = pairs["option_a"].to_numpy(object), pairs["option_b"].to_numpy(object)
-    p_ab, p_ba = norm.cdf(d + delta + bias), norm.cdf(d + delta - bias)
-    return pd.DataFrame({"option_a": np.r_[a, a], "option_b": np.r_[b, b], "shown_first": np.r_[a, b],
-                         "n_a": np.r_[p_ab, p_ba], "n_b": 1 - np.r_[p_ab, p_ba]})
-
-
 def calibrate_sandwich_logit_probabilities(n_sims: int = 200, seed: int = 0, method: str = "auto") -> dict:
     """Probabilities read from logits (one observation's worth per prompt), 30 options, 150
     random pairs of 435 drawn anew per data set, deviations of sd 0.4 from case V: coverage of
@@ -111,7 +99,9 @@ def calibrate_sandwich_logit_probabilities(n_sims: int = 200, seed: int = 0, met
     for rep in range(n_sims):
         rng = np.random.default_rng(30_000 * (seed + 1) + rep)
         pairs = vl.random_pairs(truth, 150, seed=int(rng.integers(1 << 30)))
-        fit = vl.fit_thurstonian(_logit_like(truth, pairs, rng, misfit=0.4, bias=0.3), uncertainty=method)
+        probs = vl.simulate_comparisons(truth, pairs, samples=None, misfit=0.4, order_bias=0.3,
+                                        seed=int(rng.integers(1 << 30)))
+        fit = vl.fit_thurstonian(probs.drop(columns="p_true"), uncertainty=method)
         used.add(fit.uncertainty)
         cover.append(_covered(fit.utilities, target).mean())
     return _result(f"fit_thurstonian ({'/'.join(sorted(used))}, logit probabilities)", "coverage", 0.95,
@@ -119,18 +109,21 @@ def calibrate_sandwich_logit_probabilities(n_sims: int = 200, seed: int = 0, met
 
 
 # ----------------------------------------------------------------------------- Bayesian bootstrap
-def calibrate_bootstrap_sampled_answers(n_sims: int = 100, seed: int = 0, n_resamples: int = 60) -> dict:
-    """Bayesian-bootstrap percentile intervals: 12 options, 40 pairs, 10 answers per order."""
-    truth = vl.simulate_utilities(12, variance=0.5, seed=seed)
+def calibrate_bootstrap_sampled_answers(n_sims: int = 100, seed: int = 0, n_resamples: int = 60,
+                                        model: str = "case_v") -> dict:
+    """Bayesian-bootstrap intervals: 20 options, 2 N log2 N = 172 pairs, 10 answers per order,
+    case V fits (see :mod:`valuelab.utility.uncertainty` on free variances)."""
+    fit_fn = {"case_v": vl.fit_case_v, "thurstonian": vl.fit_thurstonian}[model]
+    truth = vl.simulate_utilities(20, variance=0.5, seed=seed)
     target = _standardised_truth(truth)
-    pairs = vl.random_pairs(truth, 40, seed=seed + 1)
+    pairs = vl.random_pairs(truth, 172, seed=seed + 1)
     cover = []
     for rep in range(n_sims):
         comps = vl.simulate_comparisons(truth, pairs, samples=10, orders="both", seed=40_000 * (seed + 1) + rep)
-        fit = vl.fit_thurstonian(comps.drop(columns="p_true"), uncertainty="bootstrap", n_resamples=n_resamples,
-                                 progress=False, seed=rep)
+        fit = fit_fn(comps.drop(columns="p_true"), uncertainty="bootstrap", n_resamples=n_resamples,
+                     progress=False, seed=rep)
         cover.append(_covered(fit.utilities, target).mean())
-    return _result("fit_thurstonian (bayesian bootstrap)", "coverage", 0.95, np.mean(cover), n_sims)
+    return _result(f"fit_{model} (bayesian bootstrap)", "coverage", 0.95, np.mean(cover), n_sims)
 
 
 # ----------------------------------------------------------------------------- likelihood-ratio test
@@ -184,11 +177,9 @@ def transitive_agent(seed: int) -> np.ndarray:
 
 
 def intransitive_agent(seed: int) -> np.ndarray:
-    """P(i beats j) of an agent voting over three attributes (each option three N(0,1) values; each
-    attribute a bounded vote ``0.7 tanh(2 (x_i - x_j))``): majority-like, with Condorcet cycles."""
-    i, j = _all_pairs(_N_TRANS)
-    x = np.random.default_rng(seed).normal(size=(_N_TRANS, 3))
-    return norm.cdf((0.7 * np.tanh(2 * (x[i] - x[j]))).sum(axis=1))
+    """P(i beats j) of an agent voting over three attributes (:func:`valuelab.simulate_attribute_voter`):
+    majority-like, with Condorcet cycles."""
+    return vl.simulate_attribute_voter(_N_TRANS, seed=seed)["p_a"].to_numpy()
 
 
 def true_transitivity(p: np.ndarray) -> np.ndarray:
@@ -255,6 +246,11 @@ def calibrate_indecision(n_sims: int = 200, seed: int = 0, margin: float = 0.1) 
         lo, hi = summary.loc["observed", ["ci_low", "ci_high"]]
         hits.append(lo - 1e-12 <= true_share <= hi + 1e-12)
     return _result("indecision share near indifference", "coverage", 0.95, np.mean(hits), n_sims, high=1.0)
+
+
+def calibrate_lr_power(n_sims: int = 100, seed: int = 0) -> dict:
+    """Power of the bootstrap likelihood-ratio test when the variances truly differ."""
+    return calibrate_lr_test(n_sims=n_sims, seed=seed, alternative=True)
 
 
 ALL = [calibrate_wald_sampled_answers, calibrate_order_effect_half_pooled, calibrate_sandwich_logit_probabilities,

@@ -8,7 +8,7 @@ import pandas as pd
 
 __all__ = ["plot_utilities", "plot_calibration", "plot_recovery", "plot_exchange_curves", "plot_expected_utility",
            "plot_discounting", "plot_drift", "plot_value_profile", "plot_value_differences", "plot_shift_heatmap",
-           "plot_leakage", "plot_alignment"]
+           "plot_leakage", "plot_alignment", "plot_coverage", "plot_transitivity"]
 
 
 def _go():
@@ -104,6 +104,61 @@ def plot_recovery(truth: pd.Series, estimate: pd.DataFrame, *, title: str = "Est
                              text=[str(i) for i in estimate.index]))
     fig.update_layout(title=title, xaxis_title="true utility (standardised)",
                       yaxis_title="estimated utility", template="plotly_white")
+    return fig
+
+
+def plot_coverage(coverage: pd.DataFrame, *, color: str | None = None,
+                  title: str = "Interval coverage: nominal against actual") -> "go.Figure":
+    """Actual coverage of intervals against their nominal level, with binomial error bars.
+
+    Parameters
+    ----------
+    coverage : DataFrame
+        From :func:`valuelab.interval_coverage` (``level``, ``coverage``, ``se_coverage``).
+    color : str, optional
+        Column separating methods (one line each).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    go = _go()
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0.45, 1.0], y=[0.45, 1.0], mode="lines", line=dict(dash="dash", color="grey"),
+                             name="nominal = actual"))
+    groups = coverage.groupby(color, sort=False) if color else [("intervals", coverage)]
+    for name, grp in groups:
+        fig.add_trace(go.Scatter(x=grp["level"], y=grp["coverage"], mode="lines+markers", name=str(name),
+                                 error_y=dict(type="data", array=1.96 * grp["se_coverage"])))
+    fig.update_layout(title=title, xaxis_title="nominal level", yaxis_title="share of intervals containing the truth",
+                      template="plotly_white")
+    return fig
+
+
+def plot_transitivity(tables: dict, *, title: str = "Transitivity beyond answer noise") -> "go.Figure":
+    """Transitivity statistics of several agents side by side, with their intervals.
+
+    Parameters
+    ----------
+    tables : dict of name -> DataFrame
+        :func:`valuelab.transitivity` results (its ``observed`` rows are drawn).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    go = _go()
+    labels = {"cycle_probability": "cycle probability", "wst_violation_rate": "WST violations",
+              "sst_violation_rate": "SST violations"}
+    fig = go.Figure()
+    for name, table in tables.items():
+        obs = table[table["source"] == "observed"]
+        est = obs["estimate"].to_numpy()
+        fig.add_trace(go.Bar(x=[labels.get(s, s) for s in obs["statistic"]], y=est, name=str(name),
+                             error_y=dict(type="data", symmetric=False, array=obs["ci_high"].to_numpy() - est,
+                                          arrayminus=est - obs["ci_low"].to_numpy())))
+    fig.update_layout(title=title, barmode="group", yaxis_title="share of triads (agent's own probabilities)",
+                      template="plotly_white")
     return fig
 
 

@@ -5,7 +5,8 @@ from .evaluate import calibration_table, score_predictions, cross_validate, eval
 from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult
-from .simulate import CoherentAgent, random_pairs, simulate_coherent_agent, simulate_comparisons, simulate_utilities
+from .simulate import (CoherentAgent, interval_coverage, random_pairs, sample_answers, simulate_attribute_voter, simulate_coherent_agent,
+                       simulate_comparisons, simulate_utilities)
 from .convergence import utility_correlations, utility_drift, utility_embedding, utility_matrix
 from .discounting import fit_discounting
 from .exchange import ExchangeRates, fit_exchange_rates
@@ -34,6 +35,9 @@ __all__ = [
     "random_pairs",
     "simulate_comparisons",
     "simulate_coherent_agent",
+    "simulate_attribute_voter",
+    "sample_answers",
+    "interval_coverage",
     "CoherentAgent",
     "transitivity",
     "triad_table",

@@ -6,9 +6,10 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, ndtr
+from scipy.special import expit, ndtr, ndtri
 
-__all__ = ["simulate_utilities", "random_pairs", "simulate_comparisons", "simulate_coherent_agent", "CoherentAgent"]
+__all__ = ["simulate_utilities", "random_pairs", "simulate_comparisons", "simulate_coherent_agent", "CoherentAgent",
+           "simulate_attribute_voter", "sample_answers", "interval_coverage"]
 
 
 def simulate_utilities(n_options: int, *, mean_sd: float = 1.0, variance: float | tuple[float, float] = (0.5, 0.5),
@@ -96,9 +97,10 @@ def random_pairs(options, n_pairs: int, *, seed: int | None = 0, connected: bool
     return pd.DataFrame({"option_a": ids[a], "option_b": ids[b]})
 
 
-def simulate_comparisons(utilities: pd.DataFrame, pairs: pd.DataFrame, *, samples: int = 10,
+def simulate_comparisons(utilities: pd.DataFrame, pairs: pd.DataFrame, *, samples: int | None = 10,
                          orders: Literal["both", "single", "pooled"] = "both", order_bias: float = 0.0,
-                         link: Literal["probit", "logit"] = "probit", seed: int | None = 0) -> pd.DataFrame:
+                         link: Literal["probit", "logit"] = "probit", misfit: float = 0.0,
+                         seed: int | None = 0) -> pd.DataFrame:
     """Sample choices of an agent with known utilities.
 
     The agent prefers A with probability ``F((mu_A - mu_B + b s) / sqrt(var_A + var_B))``
@@ -112,14 +114,18 @@ def simulate_comparisons(utilities: pd.DataFrame, pairs: pd.DataFrame, *, sample
         ``option_id``, ``mean``, ``variance`` (as from :func:`simulate_utilities`).
     pairs : DataFrame
         ``option_a``, ``option_b``.
-    samples : int
-        Answers per pair and order.
+    samples : int or None
+        Answers per pair and order. None gives the probabilities themselves, as read from a
+        model's logits: ``n_a = p``, ``n_b = 1 - p`` (one observation's worth per row).
     orders : {"both", "single", "pooled"}
         "both": each pair asked in both orders (two rows); "single": one order chosen at
         random per pair; "pooled": both orders asked and counts summed into one row with no
         order column.
     order_bias : float
     link : {"probit", "logit"}
+    misfit : float
+        Sd of a pair-specific deviation added to the linear predictor (the same in both
+        orders): an agent no Thurstonian model fits exactly, like a real language model.
     seed : int or None
 
     Returns
@@ -138,29 +144,84 @@ def simulate_comparisons(utilities: pd.DataFrame, pairs: pd.DataFrame, *, sample
     if np.isnan(mu_a).any() or np.isnan(mu_b).any():
         raise ValueError("pairs: some option ids are not in utilities['option_id']")
     scale = np.sqrt(u["variance"].reindex(a).to_numpy() + u["variance"].reindex(b).to_numpy())
+    deviation = rng.normal(0.0, misfit, len(a)) if misfit > 0 else 0.0
 
     def prob(s):
         if link == "probit":
-            return ndtr((mu_a - mu_b + order_bias * s) / scale)
-        return expit(mu_a - mu_b + order_bias * s)
+            return ndtr((mu_a - mu_b + order_bias * s) / scale + deviation)
+        return expit(mu_a - mu_b + order_bias * s + deviation)
+
+    def draw(n, p):
+        return p * n if samples is None else rng.binomial(n, p)
+
+    n_per = 1 if samples is None else samples
 
     if orders == "single":
         s = np.where(rng.random(len(a)) < 0.5, 1.0, -1.0)
         p = prob(s)
-        n_a = rng.binomial(samples, p)
+        n_a = draw(n_per, p)
         return pd.DataFrame({"option_a": a, "option_b": b, "shown_first": np.where(s > 0, a, b),
-                             "n_a": n_a, "n_b": samples - n_a, "p_true": p})
+                             "n_a": n_a, "n_b": n_per - n_a, "p_true": p})
     p1, p2 = prob(np.ones(len(a))), prob(-np.ones(len(a)))
-    n1, n2 = rng.binomial(samples, p1), rng.binomial(samples, p2)
+    n1, n2 = draw(n_per, p1), draw(n_per, p2)
     if orders == "pooled":
-        return pd.DataFrame({"option_a": a, "option_b": b, "n_a": n1 + n2, "n_b": 2 * samples - n1 - n2,
+        return pd.DataFrame({"option_a": a, "option_b": b, "n_a": n1 + n2, "n_b": 2 * n_per - n1 - n2,
                              "p_true": (p1 + p2) / 2})
     return pd.DataFrame({
         "option_a": np.concatenate([a, a]), "option_b": np.concatenate([b, b]),
         "shown_first": np.concatenate([a, b]),
-        "n_a": np.concatenate([n1, n2]), "n_b": samples - np.concatenate([n1, n2]),
+        "n_a": np.concatenate([n1, n2]), "n_b": n_per - np.concatenate([n1, n2]),
         "p_true": np.concatenate([p1, p2]),
     })
+
+
+def simulate_attribute_voter(n_options: int, *, n_attributes: int = 3, strength: float = 0.7,
+                             sharpness: float = 2.0, seed: int | None = 0, prefix: str = "o") -> pd.DataFrame:
+    """Choice probabilities of an agent that votes over attributes: intransitive by construction.
+
+    Each option has ``n_attributes`` values drawn from N(0, 1); comparing A with B, each
+    attribute casts a bounded vote ``strength * tanh(sharpness * (x_A - x_B))`` and
+    ``P(A preferred) = Phi(sum of votes)``. Like a majority vote over three criteria it forms
+    Condorcet cycles (A beats B on two criteria, B beats C on two, C beats A on two), so no
+    utility function describes it.
+
+    Returns
+    -------
+    DataFrame
+        Every unordered pair: ``option_a``, ``option_b``, ``p_a`` (the agent's probability of
+        preferring ``option_a``).
+
+    References
+    ----------
+    .. [1] Tversky, A. (1969). Intransitivity of preferences. *Psychological Review* 76(1),
+       31–48 (lexicographic and majority rules over attributes).
+    """
+    if n_options < 3:
+        raise ValueError(f"n_options: expected at least 3, got {n_options!r}")
+    x = np.random.default_rng(seed).normal(size=(n_options, n_attributes))
+    i, j = np.triu_indices(n_options, 1)
+    ids = np.array([f"{prefix}{k}" for k in range(n_options)], dtype=object)
+    p = ndtr((strength * np.tanh(sharpness * (x[i] - x[j]))).sum(axis=1))
+    return pd.DataFrame({"option_a": ids[i], "option_b": ids[j], "p_a": p})
+
+
+def sample_answers(probabilities: pd.DataFrame, *, answers: int = 20, seed: int | None = 0) -> pd.DataFrame:
+    """Sample ``answers`` choices per pair from known probabilities (orders pooled).
+
+    Parameters
+    ----------
+    probabilities : DataFrame
+        ``option_a``, ``option_b``, ``p_a``.
+
+    Returns
+    -------
+    DataFrame
+        ``option_a``, ``option_b``, ``n_a``, ``n_b``, ``p_true``.
+    """
+    p = probabilities["p_a"].to_numpy(float)
+    n_a = np.random.default_rng(seed).binomial(answers, p)
+    return pd.DataFrame({"option_a": probabilities["option_a"].to_numpy(), "option_b": probabilities["option_b"].to_numpy(),
+                         "n_a": n_a, "n_b": answers - n_a, "p_true": p})
 
 
 class CoherentAgent:
@@ -284,3 +345,43 @@ def simulate_coherent_agent(options: pd.DataFrame, *, discount_form: Literal["hy
     util["variance"] = float(variance)
     lotteries = pd.DataFrame(lot_rows, columns=["lottery_id", "outcome_id", "probability", "kind"])
     return CoherentAgent(util, lotteries, curves, discount_form, float(discount_rate))
+
+
+def interval_coverage(estimates: pd.DataFrame, truth: pd.Series, *, levels=(0.5, 0.8, 0.9, 0.95, 0.99),
+                      estimate: str = "mean", se: str = "se_mean", by=None) -> pd.DataFrame:
+    """Share of ``estimate +- z se`` intervals that contain the truth, at several nominal levels.
+
+    Parameters
+    ----------
+    estimates : DataFrame
+        One row per estimate (for example ``fit.utilities`` of many simulated data sets,
+        concatenated), indexed by option id, with ``estimate`` and ``se`` columns.
+    truth : Series
+        True value per option id (on the estimates' scale: standardise it for utilities).
+    levels : sequence of float
+        Nominal levels ``1 - alpha``.
+    by : str or list of str, optional
+        Columns that separate methods (each gets its own curve).
+
+    Returns
+    -------
+    DataFrame
+        ``*by``, ``level``, ``coverage``, ``n_intervals``, ``se_coverage`` (binomial standard
+        error of the coverage, as if the intervals were independent).
+    """
+    by = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    t = truth.reindex(estimates.index).to_numpy(float)
+    err = np.abs(estimates[estimate].to_numpy(float) - t) / estimates[se].to_numpy(float)
+    work = estimates[by].reset_index(drop=True).assign(_err=err)
+    work = work[np.isfinite(work["_err"])]
+    rows = []
+    groups = work.groupby(by, sort=False) if by else [((), work)]
+    for key, grp in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        for level in levels:
+            hit = grp["_err"].to_numpy() <= ndtri(0.5 + level / 2)
+            n = len(hit)
+            c = hit.mean() if n else np.nan
+            rows.append({**dict(zip(by, key)), "level": float(level), "coverage": float(c), "n_intervals": n,
+                         "se_coverage": float(np.sqrt(c * (1 - c) / n)) if n else np.nan})
+    return pd.DataFrame(rows)

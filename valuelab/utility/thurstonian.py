@@ -32,7 +32,7 @@ from .uncertainty import METHODS, BootstrapDraws, information_covariance, pair_c
 __all__ = ["Prior", "fit_thurstonian", "fit_case_v", "fit_bradley_terry", "ConvergenceWarning"]
 
 DEFAULT_PRIOR = Prior()
-LOG_VARIANCE_BOUND = 10.0
+LOG_VARIANCE_BOUND = 7.0
 
 
 class ConvergenceWarning(UserWarning):
@@ -42,9 +42,10 @@ class ConvergenceWarning(UserWarning):
 def _variance_bounds(lik: PairwiseLikelihood):
     """Lower bounds on the log-variances of a maximum-likelihood fit (None when not needed).
 
-    Variances of an MLE can run to 0; below ``-LOG_VARIANCE_BOUND`` (a variance about 1e-9 of
-    another's) the likelihood no longer changes at any printed precision, so the fit stops
-    there and the result reports the option as on the boundary.
+    Variances of an MLE can run to 0. The optimiser fixes the scale so that log-variances
+    average 0; a log-variance below ``-LOG_VARIANCE_BOUND`` (a variance under 1e-3 of the
+    typical one, an sd of 3%) changes the choice probabilities by less than 0.1%, so the fit
+    stops there and the result reports the option as on the boundary.
     """
     if not (lik.free_variance and lik.prior is None):
         return None
