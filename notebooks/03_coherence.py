@@ -33,6 +33,7 @@
 
 # %% tags=["parameters"]
 SAMPLES = 10                 # simulated answers per pair and order
+TRIAD_ANSWERS = 20           # answers per pair for the transitive / intransitive agents
 N_PAIRS = 2500               # pairs asked of the simulated agent
 DISCOUNT_RATE = 1.5          # the simulated agent's hyperbolic discount rate, per year
 N_CHOICE_SETS = 60           # free-choice sets of 4 outcomes
@@ -74,8 +75,54 @@ print(f"{len(truth)} options, {len(pairs)} pairs, {len(sim)} rows; "
 # %% [markdown]
 # ## 1. Transitivity
 # The cycle probability is the chance that one answer per pair of a triad forms a cycle
-# (1/4 for a coin-flipping agent, 0 for a deterministic utility maximiser). A Thurstonian agent
-# with noise cycles sometimes; its fitted model never violates weak stochastic transitivity.
+# (1/4 for a coin-flipping agent, 0 for a deterministic utility maximiser). Weak and strong
+# stochastic transitivity (WST, SST) are statements about the agent's *probabilities*: WST
+# fails when the majority preferences of a triad form a cycle, SST when `P(x>z)` falls below
+# the larger of `P(x>y)` and `P(y>z)` although both favour x.
+#
+# Read off the shares of a few sampled answers, these rates measure answer noise: a perfectly
+# transitive agent asked 20 times per pair shows SST "violations" in a fifth to a third of
+# its triads. So valuelab estimates the agent's own rates from an empirical-Bayes posterior
+# of its probabilities (each pair a case V prediction plus a deviation whose size `tau` the
+# answers estimate), with intervals that carry the answer noise.
+#
+# First two agents side by side, 15 options, every pair, 20 answers per pair: a transitive
+# (case V) agent, and an agent that votes over three attributes, which forms Condorcet cycles.
+
+# %%
+n_side = 15
+side_truth = vl.simulate_utilities(n_side, variance=0.5, seed=SEED)
+all_side_pairs = vl.random_pairs(side_truth, n_side * (n_side - 1) // 2, seed=SEED)
+agents = {
+    "transitive (case V)": vl.simulate_comparisons(side_truth, all_side_pairs, samples=TRIAD_ANSWERS // 2,
+                                                   orders="pooled", seed=SEED),
+    "intransitive (attribute voter)": vl.sample_answers(vl.simulate_attribute_voter(n_side, seed=SEED),
+                                                        answers=TRIAD_ANSWERS, seed=SEED),
+}
+side = {name: vl.transitivity(df.drop(columns="p_true"), seed=SEED) for name, df in agents.items()}
+rows = []
+for name, df in agents.items():
+    own = vl.transitivity(df.assign(n_a=df["p_true"], n_b=1 - df["p_true"]))  # the agent's probabilities
+    shares = vl.triad_table(df.drop(columns="p_true"))  # what the raw shares say
+    est = side[name].set_index("statistic")
+    rows.append(pd.DataFrame({
+        "agent": name, "statistic": est.index, "agent's own rate": own.set_index("statistic")["estimate"],
+        "raw shares": [shares["cycle_probability"].mean(), shares["wst_violation"].mean(),
+                       shares["sst_violation"].mean()],
+        "estimate": est["estimate"], "ci_low": est["ci_low"], "ci_high": est["ci_high"], "tau": est["tau"]}))
+pd.concat(rows).reset_index(drop=True)
+
+# %%
+vl.plot_transitivity(side, title="Transitive and intransitive agents: rates of their own probabilities")
+
+# %% [markdown]
+# The transitive agent's estimated WST and SST rates are 0 with lower bounds at 0, although
+# its raw shares "violate" SST in many triads; the attribute voter's violations are found,
+# with lower bounds above 0, and its WST rate is close to that of its own probabilities.
+# The cycle probability is estimated well either way (it is a smooth function of the
+# probabilities).
+#
+# The coherent agent of this notebook, and its fitted model (which never violates WST):
 
 # %%
 vl.transitivity(sim, fit=sim_fit, seed=SEED)
@@ -83,7 +130,9 @@ vl.transitivity(sim, fit=sim_fit, seed=SEED)
 # %% [markdown]
 # ## 2. Indecision
 # Pairs within 0.1 of indifference, and the Spearman correlation between an option's fitted
-# variance and its share of such pairs.
+# variance and its share of such pairs. Like transitivity, the share is a statement about the
+# agent's probabilities: it is estimated from the same posterior (the shares of 10 answers
+# would put a fully indifferent agent "decided" on 40% of its pairs).
 
 # %%
 indecision_summary, indecision_options = vl.indecision(sim_fit, sim)
