@@ -159,3 +159,14 @@ def test_split_and_cross_validation_need_enough_pairs():
         vl.cross_validate(df, k=5)
     with pytest.raises(ValueError, match="at least 2"):
         vl.split_pairs(df.iloc[:1])
+
+
+def test_compare_fits_of_probabilities_warns_that_aic_depends_on_the_weight(small_agent):
+    truth, _ = small_agent
+    probs = vl.simulate_comparisons(truth, vl.random_pairs(truth, 100, seed=3), samples=None, seed=4)
+    probs = probs.drop(columns="p_true")
+    fits = {"free": vl.fit_thurstonian(probs, prior=None, uncertainty=None),
+            "case V": vl.fit_case_v(probs, prior=None, uncertainty=None)}
+    with pytest.warns(UserWarning, match="scale with the weight"):
+        table = vl.compare_fits(fits)
+    assert np.isnan(table.loc["free", "lr_pvalue"])  # no likelihood-ratio test on probabilities

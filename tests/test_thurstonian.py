@@ -359,3 +359,55 @@ def test_wald_coverage_with_free_variances():
         hits.append(((u.ci_low <= t) & (t <= u.ci_high)).to_numpy())
     coverage = np.concatenate(hits).mean()
     assert 0.90 <= coverage <= 0.99, coverage
+
+
+@pytest.mark.parametrize("method", ["wald", "sandwich", "bootstrap"])
+def test_every_uncertainty_column_comes_from_one_method(small_agent, method):
+    """Issue 15: bootstrap fits reported a bootstrap se_mean beside the Wald covariance and se_variance."""
+    from scipy.stats import norm
+
+    _, comps = small_agent
+    fit = vl.fit_thurstonian(comps, uncertainty=method, n_resamples=30, progress=False)
+    assert fit.uncertainty == method and method in fit.summary().as_text().lower()
+    u, n = fit.utilities, len(fit.options)
+    sd = np.sqrt(np.diag(fit.covariance))
+    np.testing.assert_allclose(u["se_mean"], sd[:n], rtol=1e-12)
+    np.testing.assert_allclose(u["se_variance"], sd[n : 2 * n], rtol=1e-12)
+    assert fit.order_effect_se == pytest.approx(sd[-1], rel=1e-12)
+    z = norm.ppf(0.975)
+    np.testing.assert_allclose(u["ci_high"] - u["mean"], z * u["se_mean"], rtol=1e-9)
+    assert fit.order_effect_ci[1] - fit.order_effect == pytest.approx(z * fit.order_effect_se, rel=1e-9)
+
+
+def test_bootstrap_replicates_that_do_not_converge_are_dropped_and_counted(small_agent):
+    _, comps = small_agent
+    with pytest.warns(vl.ConvergenceWarning, match="bootstrap: 12 of 12 replicates did not converge"):
+        fit = vl.fit_thurstonian(comps, uncertainty="bootstrap", n_resamples=12, max_iter=1, progress=False)
+    assert fit.bootstrap.n_failed == 12 and fit.utilities["se_mean"].isna().all()
+
+
+def test_bootstrap_replicates_are_standardised_over_all_options(small_agent):
+    """Each replicate is standardised like the estimate (mean 0, sd 1 over every option); with
+    resampling by pair weights no option ever drops out of a replicate."""
+    _, comps = small_agent
+    fit = vl.fit_thurstonian(comps, uncertainty="bootstrap", n_resamples=20, progress=False)
+    draws = fit.bootstrap_means.to_numpy()
+    assert np.isfinite(draws).all()
+    np.testing.assert_allclose(draws.mean(axis=1), 0, atol=1e-9)
+    np.testing.assert_allclose(draws.std(axis=1), 1, atol=1e-9)
+
+
+def test_sandwich_is_the_default_for_probabilities_and_ignores_their_weight(small_agent):
+    """Probabilities read from logits: the intervals must not depend on the arbitrary weight given
+    to each probability (Wald intervals shrink as 1/sqrt(weight))."""
+    truth, _ = small_agent
+    probs = vl.simulate_comparisons(truth, vl.random_pairs(truth, 150, seed=3), samples=None, misfit=0.3,
+                                    order_bias=0.2, seed=4).drop(columns="p_true")
+    one = vl.fit_thurstonian(probs, prior=None)
+    ten = vl.fit_thurstonian(probs.assign(n_a=probs.n_a * 10, n_b=probs.n_b * 10), prior=None)
+    assert one.uncertainty == ten.uncertainty == "sandwich"
+    np.testing.assert_allclose(one.utilities["se_mean"], ten.utilities["se_mean"], rtol=5e-3)
+    wald1 = vl.fit_thurstonian(probs, prior=None, uncertainty="wald").utilities["se_mean"]
+    wald10 = vl.fit_thurstonian(probs.assign(n_a=probs.n_a * 10, n_b=probs.n_b * 10), prior=None,
+                                uncertainty="wald").utilities["se_mean"]
+    np.testing.assert_allclose(wald1 / wald10, np.sqrt(10), rtol=5e-3)

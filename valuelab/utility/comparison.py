@@ -208,6 +208,11 @@ def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = 
     table["n_resamples_ok"] = np.nan
     counts = np.concatenate([small._lik.source.n_a, small._lik.source.n_b])
     whole = np.allclose(counts, np.round(counts), rtol=0, atol=1e-9)
+    if not whole:
+        warnings.warn("compare_fits: the counts are not whole numbers (probabilities read from logits?): the "
+                      "log-likelihood, AIC and BIC scale with the weight given to each probability, so their "
+                      "differences do not choose a model; compare held-out log loss (vl.cross_validate) instead",
+                      UserWarning, stacklevel=2)
     for name in names:
         if not table.at[name, "nested"]:
             continue
@@ -218,9 +223,7 @@ def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = 
                           stacklevel=2)
             continue
         if not whole:
-            warnings.warn("compare_fits: the counts are not whole numbers (probabilities read from logits?); a "
-                          "likelihood-ratio test needs counts of sampled answers", UserWarning, stacklevel=2)
-            continue
+            continue  # a likelihood-ratio test needs counts of sampled answers (warned above)
         big_ll = big.loglike
         if test == "bootstrap":
             with warnings.catch_warnings():
