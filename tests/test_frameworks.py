@@ -399,6 +399,21 @@ def test_steerability_bias_adjusted_sees_a_pure_shift_in_action():
     assert {"q_value", "q_value_bias_adjusted"} <= set(out.index)
 
 
+def test_resampling_options_are_checked_by_name():
+    actions = _one_label_dilemmas([1, -1])
+    choices = pd.DataFrame({"dilemma_id": [0, 1], "choice": ["to_do", "to_do"]})
+    with pytest.raises(ValueError, match="n_resamples: expected a positive integer, got 0"):
+        score_dilemmas(actions, choices, lexicon=SYN, n_resamples=0)
+    with pytest.raises(ValueError, match="alpha: expected a level in"):
+        score_differences(actions, choices.assign(model="m"), reference="m", lexicon=SYN, alpha=1.5)
+    with pytest.raises(ValueError, match="principles: the table is empty"):
+        steerability(actions, choices, choices, {})
+    with pytest.raises(ValueError, match="y: expected 0/1"):
+        conditional_permutation_pvalue(np.array([0, 2]), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="a: expected 3 rows"):
+        conditional_permutation_pvalue(np.array([0, 1, 1]), np.array([1.0, 2.0]))
+
+
 def test_model_differences_paired():
     actions = pd.DataFrame({"dilemma_id": np.repeat([1, 2, 3], 2), "action_type": ["to_do", "not_to_do"] * 3,
                             "values": [["honesty"], ["loyalty"]] * 3})
