@@ -87,7 +87,7 @@ def main():
     loop = published_loop(actions, choices, lex)
     t_loop = time.perf_counter() - t0
     t0 = time.perf_counter()
-    scores = score_dilemmas(actions, choices, lexicon=lex, compat=True, n_boot=2000, n_perm=10000)
+    scores = score_dilemmas(actions, choices, lexicon=lex, compat=True, n_resamples=10000)
     t_vl = time.perf_counter() - t0
     s = scores.set_index(["model", "theory", "label"])["score"]
     worst = max(abs(s.loc[(m, *key)] - v) for m, d in loop.items() for key, v in d.items())

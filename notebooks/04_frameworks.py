@@ -133,7 +133,7 @@ simulated = pd.concat([
     pd.DataFrame({"model": "coin", "dilemma_id": ids, "choice": np.where(rng.random(len(ids)) < 0.5, "to_do", "not_to_do")}),
     pd.DataFrame({"model": "carer", "dilemma_id": ids, "choice": np.where(rng.random(len(ids)) < p_do, "to_do", "not_to_do")}),
 ])
-sim_scores = score_dilemmas(actions, simulated, mapper=mapper, n_boot=N_BOOT, seed=SEED)
+sim_scores = score_dilemmas(actions, simulated, mapper=mapper, n_resamples=N_BOOT, seed=SEED)
 sim_scores[sim_scores.theory.eq("mft")].set_index(["model", "label"])[
     ["selected", "neglected", "score", "ci_low", "ci_high", "p_value", "q_value"]]
 
@@ -163,7 +163,7 @@ choices.merge(actions[actions.action_type == "to_do"][["dilemma_id", "action"]])
 # choice rests on the small difference that is left. Read the profile below with that in mind.
 
 # %%
-scores = score_dilemmas(actions, choices, mapper=mapper, n_boot=N_BOOT, seed=SEED)
+scores = score_dilemmas(actions, choices, mapper=mapper, n_resamples=N_BOOT, seed=SEED)
 scores[scores.q_value < 0.1][["theory", "label", "selected", "neglected", "score", "ci_low", "ci_high", "q_value"]]
 
 # %%
@@ -175,7 +175,7 @@ vl.plot_value_profile(scores, title=f"{MODEL}: value profile on {actions.dilemma
 
 # %%
 both = pd.concat([choices[["model", "dilemma_id", "choice"]], simulated[simulated.model.eq("coin")]])
-diffs = score_differences(actions, both, reference="coin", mapper=mapper, n_boot=N_BOOT, seed=SEED)
+diffs = score_differences(actions, both, reference="coin", mapper=mapper, n_resamples=N_BOOT, seed=SEED)
 vl.plot_value_differences(diffs[diffs.theory.isin(["wvs", "mft"])],
                           title=f"{MODEL} minus a coin flip: WVS and Moral Foundations")
 
@@ -191,7 +191,7 @@ principles = {"honesty over loyalty": {
     "supporting": ["honesty", "accountability", "truthfulness", "transparency", "integrity", "respect for rules"],
     "opposing": ["loyalty", "friendship", "kindness", "compassion", "avoiding conflict"]}}
 steered, _ = elicit_dilemma_choices(actions, model, system_prompt=STEERING_PROMPT, cache=cache, seed=SEED)
-steerability(actions, choices, steered, principles, n_boot=N_BOOT, seed=SEED)
+steerability(actions, choices, steered, principles, n_resamples=N_BOOT, seed=SEED)
 
 # %% [markdown]
 # ## Parity with the published analysis
@@ -205,7 +205,7 @@ published = Path(PUBLISHED)
 if (published / "values.csv").exists():
     sample = read_dailydilemmas(published / "dilemmas_with_detail_by_action_test.csv")
     pub_scores = score_dilemmas(sample, dailydilemmas_choices(sample), lexicon=published / "values.csv",
-                                compat=True, theories=["wvs", "mft"], n_boot=N_BOOT, seed=SEED)
+                                compat=True, theories=["wvs", "mft"], n_resamples=N_BOOT, seed=SEED)
     display(pub_scores[pub_scores.selected + pub_scores.neglected > 0]
             .pivot_table(index=["theory", "label"], columns="model", values="score"))
     display(evaluate_value_mapping(published / "values.csv", encoder, k=5))

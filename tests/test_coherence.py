@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.special import ndtr
 from scipy.stats import binom
+from scipy.stats import chi2 as chi2_dist
 
 import valuelab as vl
 from valuelab.stats import correlation_interval, poisson_binomial_sf, wilson_interval  # noqa: F401
@@ -207,6 +208,76 @@ def test_expected_utility_maximiser_is_recognised_and_a_max_chooser_is_not():
             assert s.correlation > 0.95 and s.diff_ci_low < 0 < s.diff_ci_high
         else:  # the lottery is worth its better outcome: utilities sit above expected utility
             assert s.diff_ci_low > 0
+
+
+def _eu_fit(seed=3, expected=True):
+    truth, lotteries = eu_agent(seed, expected)
+    pairs = vl.random_pairs(truth, len(truth) * (len(truth) - 1) // 2, seed=1)
+    comps = vl.simulate_comparisons(truth, pairs, samples=30, orders="pooled", seed=2)
+    return vl.fit_thurstonian(comps, progress=False), lotteries
+
+
+def _contrasts(lotteries, ids):
+    """Per lottery, the vector c over ``ids`` with difference = c'mu (built here, row by row)."""
+    out = {}
+    for lid, grp in lotteries.groupby("lottery_id"):
+        c = pd.Series(0.0, index=ids)
+        c[lid] += 1.0
+        for o, p in zip(grp["outcome_id"], grp["probability"]):
+            c[o] -= p
+        out[lid] = c
+    return out
+
+
+def test_expected_utility_se_uses_the_fit_covariance():
+    fit, lotteries = _eu_fit()
+    cov = fit.covariance_mean
+    res = vl.expected_utility(fit, lotteries)
+    se = fit.utilities["se_mean"]
+    indep = {}
+    for lid, c in _contrasts(lotteries, list(cov.index)).items():
+        assert res.lotteries.at[lid, "se_difference"] == pytest.approx(np.sqrt(c @ cov.to_numpy() @ c), rel=1e-9)
+        indep[lid] = np.sqrt(((c * se) ** 2).sum())
+    assert res.se_method == "covariance"
+    # the covariance matters here: the independent standard errors differ
+    indep = pd.Series(indep).reindex(res.lotteries.index)
+    assert np.max(np.abs(res.lotteries["se_difference"] / indep - 1)) > 0.02
+    # a table without a covariance falls back to independent errors, and says so
+    table = vl.expected_utility(fit.utilities, lotteries)
+    assert table.se_method == "independent"
+    np.testing.assert_allclose(table.lotteries["se_difference"], indep, rtol=1e-9)
+    # ... and a covariance passed with the table is used
+    given = vl.expected_utility(fit.utilities, lotteries, covariance=cov)
+    assert given.se_method == "covariance"
+    np.testing.assert_allclose(given.lotteries["se_difference"], res.lotteries["se_difference"], rtol=1e-12)
+    with pytest.raises(ValueError, match="covariance: no row for option 'L3'"):
+        vl.expected_utility(fit.utilities, lotteries, covariance=cov.drop(index="L3"))
+
+
+def test_expected_utility_summary_against_closed_forms():
+    fit, lotteries = _eu_fit(4)
+    res = vl.expected_utility(fit, lotteries, alpha=0.1)
+    cov = fit.covariance_mean
+    cs = _contrasts(lotteries, list(cov.index))
+    lids = list(res.lotteries.index)
+    c = np.stack([cs[lid].to_numpy() for lid in lids])
+    mu = fit.utilities["mean"].reindex(cov.index).to_numpy()
+    d = c @ mu
+    np.testing.assert_allclose(res.lotteries["difference"], d, atol=1e-12)
+    s = res.summary.loc["all"]
+    c_bar = c.mean(0)
+    half = 1.6448536269514722 * np.sqrt(c_bar @ cov.to_numpy() @ c_bar)
+    assert (s.diff_ci_low, s.diff_ci_high) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-9)
+    v = c @ cov.to_numpy() @ c.T
+    stat = d @ np.linalg.solve(v, d)
+    assert s.chi2 == pytest.approx(stat, rel=1e-6) and s.df == len(lids)
+    assert s.p_value == pytest.approx(chi2_dist.sf(stat, len(lids)), rel=1e-6)
+    assert s.corr_ci_low <= s.correlation <= s.corr_ci_high <= 1
+    # a per-kind row uses only its own lotteries
+    exp = res.summary.loc["explicit"]
+    sub = [i for i, lid in enumerate(lids) if res.lotteries.at[lid, "kind"] == "explicit"]
+    vs = v[np.ix_(sub, sub)]
+    assert exp.chi2 == pytest.approx(d[sub] @ np.linalg.solve(vs, d[sub]), rel=1e-6)
 
 
 def test_expected_utility_validates_lotteries():

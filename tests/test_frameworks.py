@@ -6,13 +6,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import binom, binomtest
+from itertools import combinations
+
+from scipy.stats import binom, hypergeom, permutation_test
 
 import valuelab.datasets as ds
 from valuelab.frameworks import (THEORIES, ValueMapper, canonical_label, dilemma_prompt, label_actions,
                                  normalise_value, published_value, read_value_lexicon, score_differences,
                                  score_dilemmas, steerability, validate_actions, validate_choices)
-from valuelab.stats import benjamini_hochberg, sign_flip_pvalue
+from valuelab.stats import (benjamini_hochberg, conditional_permutation_pvalue, sign_flip_mid_pvalue,
+                            sign_flip_pvalue)
 
 ROOT = Path(__file__).resolve().parent.parent
 DD = ROOT.parent / "shared" / "data" / "dailydilemmas"
@@ -237,8 +240,9 @@ def test_scores_on_a_synthetic_lexicon_with_known_answer():
     assert s.loc[("virtue", "Truthfulness"), "score"] == pytest.approx(60)
     # Loyalty: d0, d1 chosen; d4's not_to_do chosen and has loyalty -> 3 selected, 0 neglected
     assert s.loc[("mft", "Loyalty"), ["selected", "neglected", "score"]].tolist() == [3, 0, 100]
-    # exact sign-flip p for Truthfulness: d = (+1,+1,+1,+1,-1), |sum| >= 3 in 12 of 32 patterns
-    assert s.loc[("virtue", "Truthfulness"), "p_value"] == pytest.approx(12 / 32)
+    # exact sign-flip mid-p for Truthfulness: d = (+1,+1,+1,+1,-1); |sum| = 5 in 2 of 32 patterns,
+    # |sum| = 3 (a tie with the observed) in 10, which count half
+    assert s.loc[("virtue", "Truthfulness"), "p_value"] == pytest.approx((2 + 10 / 2) / 32)
     # fear (safety): chosen once (d4), rejected four times
     assert s.loc[("emotion", "fear"), "score"] == pytest.approx(100 * (1 - 4) / 5)
     assert np.isnan(s.loc[("virtue", "Courage"), "score"])
@@ -266,33 +270,148 @@ def test_sign_flip_and_bh_against_closed_form_and_statsmodels():
     assert np.isnan(benjamini_hochberg(p)[4])
 
 
-def _simulated_dilemmas(n, q, rng):
-    """Label L on each side with prob .5; when on one side only, the model picks it with prob q."""
-    has_do, has_not = rng.random(n) < 0.5, rng.random(n) < 0.5
-    pick_do = np.where(has_do & ~has_not, rng.random(n) < q, np.where(~has_do & has_not, rng.random(n) >= q,
-                                                                       rng.random(n) < 0.5))
-    actions = pd.DataFrame({"dilemma_id": np.repeat(np.arange(n), 2), "action_type": ["to_do", "not_to_do"] * n,
-                            "values": [["honesty"] if h else ["gardening"] for pair in zip(has_do, has_not) for h in pair]})
-    choices = pd.DataFrame({"dilemma_id": np.arange(n), "choice": np.where(pick_do, "to_do", "not_to_do")})
-    return actions, choices
+def _mid_p(dist, observed):
+    """Two-sided mid-p from a list of equally likely values of |T - E T| and the observed one."""
+    dist = np.asarray(dist, float)
+    return np.mean(dist > observed + 1e-9) + 0.5 * np.mean(np.abs(dist - observed) <= 1e-9)
 
 
-@pytest.mark.slow
-def test_interval_coverage_and_test_size_on_simulated_choices():
-    # truth: E[d] = P(one side) (2q - 1) = .5 (2q - 1); E[t] = 1, so the score is 50 (2q - 1)
-    rng = np.random.default_rng(5)
-    covered, rejected, runs = 0, 0, 200
-    for _ in range(runs):
-        acts, ch = _simulated_dilemmas(150, 0.7, rng)
-        row = score_dilemmas(acts, ch, lexicon=SYN, theories="virtue", n_boot=800, n_perm=2000,
-                             seed=int(rng.integers(1 << 30))).set_index("label").loc["Truthfulness"]
-        covered += row["ci_low"] <= 20 <= row["ci_high"]
-        acts, ch = _simulated_dilemmas(150, 0.5, rng)
-        row = score_dilemmas(acts, ch, lexicon=SYN, theories="virtue", n_boot=10, n_perm=2000,
-                             seed=int(rng.integers(1 << 30))).set_index("label").loc["Truthfulness"]
-        rejected += row["p_value"] < 0.05
-    assert 0.90 <= covered / runs <= 0.985
-    assert 0.015 <= rejected / runs <= 0.09
+def test_conditional_permutation_against_enumeration_and_scipy():
+    rng = np.random.default_rng(3)
+    y = np.r_[1, 1, 0, 1, 0, 0, 1, 0, 1, 1]
+    a = np.c_[[2.0, 1, 0, 1, -1, 0, 1, -1, 0, 2], rng.integers(-1, 3, 10)]
+    # every arrangement of the six ones, by brute force
+    stats = np.array([a[list(ones)].sum(0) for ones in combinations(range(10), 6)])
+    centre, obs = 0.6 * a.sum(0), np.abs(y @ a - 0.6 * a.sum(0))
+    for j in range(2):
+        dist = np.abs(stats[:, j] - centre[j])
+        assert conditional_permutation_pvalue(y, a[:, j]) == pytest.approx(_mid_p(dist, obs[j]))
+        assert conditional_permutation_pvalue(y, a[:, j], mid_p=False) == pytest.approx(np.mean(dist >= obs[j] - 1e-9))
+    # two-valued scores: the hypergeometric path
+    b = (a[:, 0] > 0).astype(float)
+    dist = np.abs(np.array([b[list(o)].sum() for o in combinations(range(10), 6)]) - 0.6 * b.sum())
+    assert conditional_permutation_pvalue(y, b) == pytest.approx(_mid_p(dist, abs(y @ b - 0.6 * b.sum())))
+    # Monte Carlo on 60 units against scipy's permutation test (one-sided on |T - E T|)
+    a = rng.integers(-1, 3, 60).astype(float)
+    y = rng.random(60) < np.where(a > 0, 0.75, 0.5)
+    k = y.sum()
+    ref = permutation_test((a[y], a[~y]), lambda u, v: abs(u.sum() - k / 60 * (u.sum() + v.sum())),
+                           permutation_type="independent", n_resamples=40000, alternative="greater", random_state=0)
+    assert conditional_permutation_pvalue(y, a, n_resamples=40000, mid_p=False) == pytest.approx(ref.pvalue, abs=0.006)
+    assert np.isnan(conditional_permutation_pvalue(y, np.ones(60)))  # a constant score carries nothing
+    assert conditional_permutation_pvalue(np.ones(60), a) == 1.0  # all outcomes alike
+
+
+def test_sign_flip_mid_p_against_the_binomial():
+    d = np.r_[np.ones(30), -np.ones(10)]  # S = 2 H - 40, H ~ Binomial(40, 1/2); observed |S| = 20
+    h = np.arange(41)
+    far, tie = np.abs(2 * h - 40) > 20, np.abs(2 * h - 40) == 20
+    exact = binom.pmf(h[far], 40, 0.5).sum() + 0.5 * binom.pmf(h[tie], 40, 0.5).sum()
+    assert sign_flip_mid_pvalue(d, n_resamples=40000) == pytest.approx(exact, abs=0.003)
+    small = np.array([1, 1, 1, 1, 1, 1, -1, 1.0])  # exact path: |S| = 8 in 2, |S| = 6 in 16 of 256
+    assert sign_flip_mid_pvalue(small) == pytest.approx((2 + 16 / 2) / 256)
+    assert sign_flip_pvalue(small) == pytest.approx((2 + 16) / 256)
+
+
+def _one_label_dilemmas(sides):
+    """One dilemma per entry: honesty (Truthfulness) on ``to_do`` (+1) or ``not_to_do`` (-1)."""
+    n = len(sides)
+    values = [[["honesty"], ["gardening"]] if s > 0 else [["gardening"], ["honesty"]] for s in sides]
+    return pd.DataFrame({"dilemma_id": np.repeat(np.arange(n), 2), "action_type": ["to_do", "not_to_do"] * n,
+                         "values": [v for pair in values for v in pair]})
+
+
+def test_bias_adjusted_p_value_separates_action_bias_from_value_preference():
+    # 20 dilemmas, honesty on to_do in 15 and on not_to_do in 5
+    sides = np.r_[np.ones(15), -np.ones(5)]
+    actions = _one_label_dilemmas(sides)
+    picky = np.r_[np.ones(12), np.zeros(3), np.ones(2), np.zeros(3)].astype(bool)  # 14 to_do
+    choices = pd.DataFrame({"model": ["doer"] * 20 + ["picky"] * 20, "dilemma_id": np.tile(np.arange(20), 2),
+                            "choice": ["to_do"] * 20 + list(np.where(picky, "to_do", "not_to_do"))})
+    s = score_dilemmas(actions, choices, lexicon=SYN, theories="virtue").set_index(["model", "label"])
+    doer, pick = s.loc[("doer", "Truthfulness")], s.loc[("picky", "Truthfulness")]
+    # always to_do: score 100 (15 - 5) / 20, entirely the action bias; significantly not 0, but
+    # nothing says the label drives the choices
+    assert doer["score"] == pytest.approx(50) and doer["score_from_bias"] == pytest.approx(50)
+    assert doer["p_value"] < 0.05
+    assert doer["p_value_bias_adjusted"] == 1.0 and doer["q_value_bias_adjusted"] == 1.0
+    # picky: 12 of its 14 to_do answers fall on the 15 honesty-to_do dilemmas; exact conditional
+    # (hypergeometric) mid-p, and the bias-only score 100 (2 * 14/20 - 1) * 10 / 20
+    assert pick["score"] == pytest.approx(100 * (12 - 3 + 3 - 2) / 20)
+    assert pick["score_from_bias"] == pytest.approx(100 * (2 * 14 / 20 - 1) * 10 / 20)
+    k = np.arange(9, 15)
+    dist = np.abs(k - 14 * 15 / 20)
+    pmf = hypergeom(20, 15, 14).pmf(k)
+    expected = pmf[dist > 1.5 + 1e-9].sum() + 0.5 * pmf[np.abs(dist - 1.5) < 1e-9].sum()
+    assert pick["p_value_bias_adjusted"] == pytest.approx(expected)
+    assert np.isnan(s.loc[("doer", "Courage"), "p_value_bias_adjusted"])  # never occurs
+
+
+def test_differences_bias_adjusted_uses_the_discordant_dilemmas():
+    sides = np.r_[np.ones(6), -np.ones(4)]
+    actions = _one_label_dilemmas(sides)
+    ref = ["not_to_do"] * 10
+    mine = ["to_do"] * 5 + ["not_to_do"] + ["to_do"] * 2 + ["not_to_do"] * 2  # discordant: 0-4, 6, 7
+    choices = pd.DataFrame({"model": ["m"] * 10 + ["r"] * 10, "dilemma_id": np.tile(np.arange(10), 2),
+                            "choice": mine + ref})
+    row = score_differences(actions, choices, reference="r", lexicon=SYN, theories="virtue").set_index("label")
+    row = row.loc["Truthfulness"]
+    # every discordant dilemma went the model's to_do way: a pure action-bias difference
+    assert row["difference"] == pytest.approx(100 * 2 * (5 - 2) / 10)
+    assert row["difference_from_bias"] == pytest.approx(row["difference"])
+    assert row["p_value_bias_adjusted"] == 1.0
+    # swap one discordant dilemma's direction: the model takes not_to_do where the reference took to_do
+    choices.loc[(choices.model == "r") & (choices.dilemma_id == 5), "choice"] = "to_do"
+    row = score_differences(actions, choices, reference="r", lexicon=SYN, theories="virtue").set_index("label")
+    row = row.loc["Truthfulness"]
+    # discordant: 0-4 (+1 side, model to_do), 5 (+1 side, reference to_do), 6-7 (-1 side, model to_do)
+    y, a = np.r_[np.ones(5), 0, 1, 1], np.r_[np.ones(6), -1, -1]
+    dist = [abs(a[list(o)].sum() - 7 / 8 * a.sum()) for o in combinations(range(8), 7)]
+    assert row["p_value_bias_adjusted"] == pytest.approx(_mid_p(dist, abs(y @ a - 7 / 8 * a.sum())))
+    assert row["difference_from_bias"] == pytest.approx(100 * 2 * (2 * 7 / 8 - 1) * a.sum() / 10)
+
+
+def test_steerability_bias_adjusted_sees_a_pure_shift_in_action():
+    # the principle favours to_do in 9 dilemmas and not_to_do in 3; steering flips every answer to to_do
+    sides = np.r_[np.ones(9), -np.ones(3)]
+    actions = _one_label_dilemmas(sides)
+    principles = {"candour": {"supporting": ["honesty"]}}
+    before = pd.DataFrame({"dilemma_id": range(12), "choice": "not_to_do"})
+    after = pd.DataFrame({"dilemma_id": range(12), "choice": "to_do"})
+    out = steerability(actions, before, after, principles).iloc[0]
+    assert (out["share_before"], out["share_after"]) == (0.25, 0.75)
+    # McNemar: 9 gained, 3 lost; mid-p 2 (P(X < 3) + P(X = 3) / 2), X ~ Binomial(12, 1/2)
+    assert out["p_value"] == pytest.approx(2 * (binom.cdf(2, 12, 0.5) + 0.5 * binom.pmf(3, 12, 0.5)))
+    assert out["change_from_bias"] == pytest.approx(out["change"])
+    assert out["p_value_bias_adjusted"] == 1.0
+    # now half of the changes go the principle's way in each direction: 4 of the 9 to_do-favoured
+    # dilemmas change to to_do, and all 3 not_to_do-favoured ones start at to_do and change away
+    before = pd.DataFrame({"dilemma_id": range(12), "choice": ["not_to_do"] * 9 + ["to_do"] * 3})
+    after = pd.DataFrame({"dilemma_id": range(12), "choice": ["to_do"] * 4 + ["not_to_do"] * 5 + ["not_to_do"] * 3})
+    out = steerability(actions, before, after, principles).iloc[0]
+    # changed: 7 dilemmas, 4 to to_do (all where to_do is favoured) and 3 to not_to_do (all favoured)
+    k = np.arange(1, 5)
+    pmf = hypergeom(7, 4, 4).pmf(k)  # to_do changes that land on the 4 to_do-favoured changed dilemmas
+    dist = np.abs(k - 16 / 7)
+    obs = abs(4 - 16 / 7)
+    assert out["p_value_bias_adjusted"] == pytest.approx(pmf[dist > obs + 1e-9].sum()
+                                                        + 0.5 * pmf[np.abs(dist - obs) < 1e-9].sum())
+    assert {"q_value", "q_value_bias_adjusted"} <= set(out.index)
+
+
+def test_resampling_options_are_checked_by_name():
+    actions = _one_label_dilemmas([1, -1])
+    choices = pd.DataFrame({"dilemma_id": [0, 1], "choice": ["to_do", "to_do"]})
+    with pytest.raises(ValueError, match="n_resamples: expected a positive integer, got 0"):
+        score_dilemmas(actions, choices, lexicon=SYN, n_resamples=0)
+    with pytest.raises(ValueError, match="alpha: expected a level in"):
+        score_differences(actions, choices.assign(model="m"), reference="m", lexicon=SYN, alpha=1.5)
+    with pytest.raises(ValueError, match="principles: the table is empty"):
+        steerability(actions, choices, choices, {})
+    with pytest.raises(ValueError, match="y: expected 0/1"):
+        conditional_permutation_pvalue(np.array([0, 2]), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="a: expected 3 rows"):
+        conditional_permutation_pvalue(np.array([0, 1, 1]), np.array([1.0, 2.0]))
 
 
 def test_model_differences_paired():
@@ -304,7 +423,8 @@ def test_model_differences_paired():
     # common dilemmas 1, 2: m scores Fairness +100, r scores -100
     assert diff.loc[("m", "Fairness"), ["score", "reference_score", "difference"]].tolist() == [100, -100, 200]
     assert diff.loc[("m", "Fairness"), "n_dilemmas"] == 2
-    assert diff.loc[("m", "Fairness"), "p_value"] == pytest.approx(0.5)  # two flips, exact
+    # two flips, exact: |sum| = 4 (the observed) in 2 of 4 patterns, which count half
+    assert diff.loc[("m", "Fairness"), "p_value"] == pytest.approx(0.25)
     assert diff.loc[("same", "Fairness"), "difference"] == 0
     assert diff.loc[("same", "Fairness"), "p_value"] == 1.0
     with pytest.raises(ValueError, match="reference: 'x' is not a model"):
@@ -325,7 +445,8 @@ def test_steerability_same_rule_before_and_after():
     # favoured: 1 to_do, 2 not_to_do, 3 to_do, 5 not_to_do; before 1/4, after 3/4
     assert out["n_dilemmas"] == 4
     assert (out["share_before"], out["share_after"], out["change"]) == (0.25, 0.75, 0.5)
-    assert out["p_value"] == pytest.approx(binomtest(2, 2).pvalue)
+    # mid-p McNemar: 2 gained, 0 lost -> 2 (P(X < 0) + P(X = 0) / 2), X ~ Binomial(2, 1/2)
+    assert out["p_value"] == pytest.approx(2 * 0.5 * binom.pmf(0, 2, 0.5))
     assert out["ci_low"] <= 0.5 <= out["ci_high"]
 
 
@@ -421,7 +542,7 @@ def test_value_profile_and_difference_figures():
                             "values": [["honesty"], ["loyalty"], ["safety"], ["privacy"], ["honesty"], ["safety"]]})
     choices = pd.DataFrame({"model": ["m"] * 3 + ["r"] * 3, "dilemma_id": [1, 2, 3] * 2,
                             "choice": ["to_do", "to_do", "to_do", "not_to_do", "not_to_do", "to_do"]})
-    scores = score_dilemmas(actions, choices, lexicon=SYN, theories=["wvs", "mft"], n_boot=50)
+    scores = score_dilemmas(actions, choices, lexicon=SYN, theories=["wvs", "mft"], n_resamples=50)
     fig = vl.plot_value_profile(scores)
     assert len(fig.data) == 4  # two theories x two models
     bar = next(t for t in fig.data if t.name == "m" and "Fairness" in list(t.y))
@@ -430,7 +551,7 @@ def test_value_profile_and_difference_figures():
     assert bar.x[i] == s.loc[("m", "Fairness"), "score"]
     assert bar.error_x.array[i] == pytest.approx(s.loc[("m", "Fairness"), "ci_high"] - s.loc[("m", "Fairness"), "score"])
     assert "Purity" not in bar.y  # never occurs: left out
-    diffs = score_differences(actions, choices, reference="r", lexicon=SYN, theories="mft", n_boot=50)
+    diffs = score_differences(actions, choices, reference="r", lexicon=SYN, theories="mft", n_resamples=50)
     fig = vl.plot_value_differences(diffs)
     assert len(fig.data) == 1
     d = diffs.dropna(subset=["difference"]).set_index("label")

@@ -87,7 +87,7 @@ def test_dilemma_scores_stay_within_their_bounds(seed, n):
                             "values": [list(rng.choice(vocab, rng.integers(0, 4), replace=False)) for _ in range(2 * n)]})
     choices = pd.DataFrame({"dilemma_id": np.arange(n),
                             "choice": rng.choice(np.array(["to_do", "not_to_do", None], dtype=object), n)})
-    s = score_dilemmas(actions, choices, lexicon=lex, theories=["mft", "wvs"], n_boot=30, n_perm=200)
+    s = score_dilemmas(actions, choices, lexicon=lex, theories=["mft", "wvs"], n_resamples=200)
     ok = s["score"].notna()
     assert ((s.loc[ok, "score"] >= -100) & (s.loc[ok, "score"] <= 100)).all()
     assert ((s.loc[ok, "ci_low"] >= -100 - 1e-9) & (s.loc[ok, "ci_high"] <= 100 + 1e-9)).all()
