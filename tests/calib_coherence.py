@@ -284,13 +284,20 @@ def _true_rate(agent, rng, n_sets: int = 4000, n_draws: int = 50) -> float:
     return float(np.mean(draws.argmax(-1) == mu.argmax(-1)[:, None]))
 
 
+@functools.lru_cache(maxsize=4)
+def true_rates(n_sims: int, seed: int) -> tuple:
+    """Each lean agent's true rate (:func:`_true_rate`), cached."""
+    return tuple(_true_rate(agent, np.random.default_rng([seed, s, 98]))
+                 for s, (agent, _) in enumerate(agent_fits(n_sims, seed)))
+
+
 def _maximisation_runs(n_sims: int, seed: int, how: str, n_sets: int):
     """``(summary, true rate)`` per data set."""
     out = []
-    for s, (agent, fit) in enumerate(agent_fits(n_sims, seed)):
+    for s, ((agent, fit), true) in enumerate(zip(agent_fits(n_sims, seed), true_rates(n_sims, seed))):
         rng = np.random.default_rng([seed, s, 99])
         _, summary = vl.utility_maximisation(fit, _choices(agent, n_sets, rng, how), alpha=ALPHA)
-        out.append((summary, _true_rate(agent, rng)))
+        out.append((summary, true))
     return out
 
 

@@ -420,7 +420,7 @@ def test_correlation_interval_coverage():
 def test_exact_utilities_have_no_options_interval_and_the_fisher_population_interval():
     x = np.random.default_rng(3).normal(size=(2, 25))
     out = vl.utility_correlations({"a": pd.Series(x[0]), "b": pd.Series(x[1])})
-    assert out[["ci_low", "ci_high"]].isna().all().all()  # no noise: the options' correlation is known
+    assert out[["ci_low", "ci_high"]].isna().all().all()  # Series carry no uncertainty: the noise is unknown
     pop = vl.utility_correlations({"a": pd.Series(x[0]), "b": pd.Series(x[1])}, target="population").iloc[0]
     assert (pop.ci_low, pop.ci_high) == pytest.approx(correlation_interval(pop.correlation, 25))
 

@@ -100,7 +100,8 @@ def utility_correlations(fits, *, method: str = "pearson", target: str = "option
 
     * ``"options"`` (Pearson only): the correlation of the two agents' true utility vectors
       on exactly these options. Its only uncertainty is estimation noise, propagated from
-      each fit's covariance by a parametric bootstrap; a fit given as a Series has none.
+      each fit's covariance by a parametric bootstrap. A Series carries no uncertainty, so
+      between two Series this interval is NaN (the noise is unknown).
     * ``"population"``: the correlation across a population of options of which these are a
       random sample (a bivariate normal ``rho``): the Fisher-z interval, widened by the
       estimation noise.

@@ -107,20 +107,27 @@ def utility_maximisation(utilities, choices: pd.DataFrame, *, alpha: float = 0.0
     df = choices.assign(utility=table["mean"].reindex(choices["option_id"]).to_numpy())
     df["sd"] = np.sqrt(table["variance"].reindex(choices["option_id"]).to_numpy()) if has_var else np.nan
     df["rank"] = df.groupby("set_id")["utility"].rank(ascending=False, method="min")
-    rows, stacks = {}, {}
-    for set_id, grp in df.groupby("set_id", sort=False):
-        chosen = grp.loc[grp["chosen"]].iloc[0]
-        order = np.argsort(-grp["utility"].to_numpy(), kind="stable")  # best first
-        rows[set_id] = {"chosen": chosen["option_id"], "best": grp["option_id"].iloc[order[0]],
-                        "maximised": bool(chosen["rank"] == 1), "set_size": len(grp),
-                        "chosen_rank": int(chosen["rank"]), "p_best": np.nan}
-        stacks.setdefault(len(grp), []).append((set_id, grp["utility"].to_numpy()[order], grp["sd"].to_numpy()[order]))
-    sets = pd.DataFrame.from_dict(rows, orient="index")
-    sets.index.name = "set_id"
+    # best first within each set (ties: the first listed), sets in order of first appearance
+    df["_set"] = pd.factorize(df["set_id"])[0]
+    df = df.iloc[np.lexsort((-df["utility"].to_numpy(), df["_set"].to_numpy()))]
+    first = df.groupby("_set", sort=True)
+    chosen = df[df["chosen"]].set_index("_set").sort_index()
+    sets = pd.DataFrame({"chosen": chosen["option_id"].to_numpy(), "best": first["option_id"].first().to_numpy(),
+                         "maximised": (chosen["rank"] == 1).to_numpy(), "set_size": first.size().to_numpy(),
+                         "chosen_rank": chosen["rank"].astype(int).to_numpy(), "p_best": np.nan},
+                        index=pd.Index(first["set_id"].first().to_numpy(), name="set_id"))
     if has_var:
-        for stack in stacks.values():  # sets of one size at once
-            ids, mean, sd = zip(*stack)
-            sets.loc[list(ids), "p_best"] = max_probability(np.array(mean), np.array(sd))
+        pos = first.cumcount().to_numpy()
+        for size in np.unique(sets["set_size"]):  # sets of one size at once, best option in column 0
+            rows = np.flatnonzero(sets["set_size"].to_numpy() == size)
+            sel = np.isin(df["_set"].to_numpy(), rows)
+            shape = (len(rows), size)
+            mean = np.empty(shape)
+            sd = np.empty(shape)
+            r = np.searchsorted(rows, df["_set"].to_numpy()[sel])
+            mean[r, pos[sel]] = df["utility"].to_numpy()[sel]
+            sd[r, pos[sel]] = df["sd"].to_numpy()[sel]
+            sets.iloc[rows, sets.columns.get_loc("p_best")] = max_probability(mean, sd)
     k, n = int(sets["maximised"].sum()), len(sets)
     lo, hi = wilson_interval(k, n, alpha=alpha)
     chance = 1.0 / sets["set_size"].to_numpy()
