@@ -318,6 +318,42 @@ def test_poisson_binomial_matches_binomial():
     assert poisson_binomial_sf(7, np.full(20, 0.3)) == pytest.approx(binom.sf(6, 20, 0.3), rel=1e-12)
 
 
+def test_p_best_matches_numerical_integration():
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
+    from valuelab.utility.maximisation import max_probability
+
+    rng = np.random.default_rng(8)
+    mean, sd = rng.normal(size=(5, 4)), rng.uniform(0.2, 1.5, (5, 4))
+    expected = [quad(lambda u: norm.pdf(u, m[0], s[0]) * np.prod(norm.cdf((u - m[1:]) / s[1:])), -30, 30,
+                     epsabs=1e-13)[0] for m, s in zip(mean, sd)]
+    np.testing.assert_allclose(max_probability(mean, sd), expected, atol=1e-7)
+
+
+def test_utilities_test_matches_enumeration():
+    rng = np.random.default_rng(9)
+    u = pd.DataFrame({"mean": rng.normal(size=12), "variance": rng.uniform(0.2, 0.8, 12)},
+                     index=[f"o{i}" for i in range(12)])
+    choices = choice_sets(u["mean"], 8, 3, rng, lambda opts: rng.choice(opts))
+    sets, s = vl.utility_maximisation(u, choices)
+    p = sets["p_best"].to_numpy()
+    # brute force over the 2^8 patterns of maximised / not maximised
+    patterns = (np.arange(2**8)[:, None] >> np.arange(8)) & 1
+    prob = np.prod(np.where(patterns == 1, p, 1 - p), axis=1)
+    k, total = int(sets["maximised"].sum()), patterns.sum(1)
+    expected = min(1.0, 2 * min(prob[total >= k].sum(), prob[total <= k].sum()))
+    assert s.p_value_utilities == pytest.approx(expected, rel=1e-10)
+    assert s.expected_rate == pytest.approx(p.mean())
+    # p_best by simulation of the agent's draws
+    draws = rng.normal(0, 1, (100_000, 3))
+    first = choices[choices["set_id"] == 0]
+    best = first["option_id"].iloc[np.argmax(u.loc[first["option_id"], "mean"])]
+    others = [o for o in first["option_id"] if o != best]
+    m, sdv = u.loc[[best, *others], "mean"].to_numpy(), np.sqrt(u.loc[[best, *others], "variance"].to_numpy())
+    assert sets.loc[0, "p_best"] == pytest.approx(np.mean((m + sdv * draws).argmax(1) == 0), abs=0.005)
+
+
 def test_maximisation_needs_one_choice_per_set():
     u = pd.DataFrame({"mean": [0.0, 1.0]}, index=["a", "b"])
     with pytest.raises(ValueError, match="set 0 has 2 chosen options"):
@@ -349,6 +385,73 @@ def test_exchange_rate_ignores_the_utility_scale():
     assert a.log_se == pytest.approx(b.log_se, rel=1e-10)
 
 
+def test_unified_gls_matches_statsmodels_and_handles_a_singular_covariance():
+    import statsmodels.api as sm
+
+    from valuelab.utility.exchange import unified_gls
+
+    rng = np.random.default_rng(10)
+    n = 12
+    x = np.column_stack([np.repeat(np.eye(3), 4, axis=0), np.repeat(np.eye(3), 4, axis=0) * rng.uniform(0, 5, (n, 1))])
+    a = rng.normal(size=(n, n))
+    cov = a @ a.T / n + 0.1 * np.eye(n)
+    y = rng.normal(size=n)
+    beta, cov_beta = unified_gls(y, x, cov)
+    ref = sm.GLS(y, x, sigma=cov).fit()
+    np.testing.assert_allclose(beta, ref.params, rtol=1e-8)
+    np.testing.assert_allclose(cov_beta, ref.normalized_cov_params, rtol=1e-8, atol=1e-12)
+    # centred (singular) covariance, as of standardised utilities: the limit of GLS with a ridge
+    j = np.eye(n) - 1.0 / n
+    sing = j @ cov @ j
+    beta, cov_beta = unified_gls(y, x, sing)
+    ref = sm.GLS(y, x, sigma=sing + 1e-9 * np.eye(n)).fit()
+    contrast = np.array([1, -1, 0, 0, 0, 0.0])  # intercept differences and slopes are estimable
+    for c in (contrast, np.eye(6)[3], np.eye(6)[5]):
+        assert c @ beta == pytest.approx(c @ ref.params, rel=1e-5, abs=1e-7)
+        assert c @ cov_beta @ c == pytest.approx(c @ ref.normalized_cov_params @ c, rel=1e-5)
+
+
+def test_fieller_interval_is_the_set_it_defines():
+    from scipy.stats import norm
+
+    from valuelab.utility.exchange import fieller_interval
+
+    z = norm.ppf(0.975)
+    num, den, v_nn, v_dd, v_nd = -2.0, 0.5, 0.3, 0.01, 0.02
+    lo, hi = fieller_interval(num, den, v_nn, v_dd, v_nd, z)
+    theta = np.linspace(-20, 10, 300_001)
+    inside = (num - theta * den) ** 2 <= z * z * (v_nn - 2 * theta * v_nd + theta**2 * v_dd)
+    assert lo == pytest.approx(theta[inside].min(), abs=2e-4) and hi == pytest.approx(theta[inside].max(), abs=2e-4)
+    # an exact denominator gives the symmetric interval of the numerator
+    assert fieller_interval(num, den, v_nn, 0.0, 0.0, z) == pytest.approx(
+        ((num - z * np.sqrt(v_nn)) / den, (num + z * np.sqrt(v_nn)) / den))
+    assert fieller_interval(num, 0.1, v_nn, 0.01, 0.0, z) == (-np.inf, np.inf)  # slope not distinguishable from 0
+
+
+def test_exchange_rates_use_the_fits_covariance():
+    import statsmodels.api as sm
+
+    from valuelab.datasets import load_outcomes
+
+    agent = vl.simulate_coherent_agent(load_outcomes(), seed=3)
+    u = agent.utilities
+    comps = vl.simulate_comparisons(u, vl.random_pairs(u, 1400, seed=4), samples=10, seed=5)
+    fit = vl.fit_thurstonian(comps, options=u.drop(columns=["mean", "variance"]), progress=False)
+    rates = vl.fit_exchange_rates(fit)
+    same = vl.fit_exchange_rates(fit.utilities, covariance=fit.covariance_mean)
+    pd.testing.assert_frame_equal(rates.curves, same.curves)
+    # one good's curve alone is the GLS of its points in their covariance block (statsmodels),
+    # up to what the other goods' points say through the correlations
+    pts = rates.points[rates.points["good"] == "lives saved"]
+    ref = sm.GLS(pts["mean"].to_numpy(), sm.add_constant(np.log(pts["quantity"].to_numpy())),
+                 sigma=fit.covariance_mean.loc[pts.index, pts.index].to_numpy()).fit()
+    assert rates.curves.loc["lives saved", "b"] == pytest.approx(ref.params[1], rel=0.1)
+    assert rates.covariance.loc[("lives saved", "b"), ("money for you", "b")] != 0  # curves are correlated
+    row = rates.rate("lives saved", "money for you", 10)
+    assert row.ci_low < row.equivalent < row.ci_high and row.bounded
+    assert rates.rate("lives saved", "money for you", 1e6).extrapolated  # a million lives: beyond the data
+
+
 def test_exchange_rates_errors():
     df = log_agent(np.random.default_rng(3))
     with pytest.raises(ValueError, match="'quantity' must be a positive number; option 'o0'"):
@@ -376,6 +479,54 @@ def test_discounting_recovers_rate_and_form(form):
     assert np.mean(preferred) > 0.75
 
 
+def test_discounting_is_gls_in_the_utilities_covariance():
+    from scipy.optimize import curve_fit
+    from scipy.stats import chi2
+
+    rng = np.random.default_rng(11)
+    n = len(DELAYS)
+    cov = 0.04**2 * (0.8 * np.ones((n, n)) + 0.2 * np.eye(n))  # shared noise, as between delayed versions
+    u = 0.3 + 1.2 / (1 + 2 * DELAYS) + np.linalg.cholesky(cov) @ rng.normal(size=n)
+    ids = [f"d{i}" for i in range(n)]
+    table = pd.DataFrame({"mean": u, "se_mean": 0.04, "reward": "r", "delay_years": DELAYS}, index=ids)
+    out = vl.fit_discounting(table, covariance=pd.DataFrame(cov, index=ids, columns=ids), forms=("hyperbolic",))
+    row = out.iloc[0]
+
+    def curve(t, c, s, k):
+        return c + s / (1 + k * t)
+
+    ref, _ = curve_fit(curve, DELAYS, u, p0=[0.3, 1.2, 2.0], sigma=cov, absolute_sigma=True)
+    assert (row.c, row.s, row.k) == pytest.approx(tuple(ref), rel=1e-5)
+
+    def chi2_at(k):  # the profile: best c and s for this k, generalised residuals
+        x = np.column_stack([np.ones(n), 1 / (1 + k * DELAYS)])
+        w = np.linalg.inv(cov)
+        coef = np.linalg.solve(x.T @ w @ x, x.T @ w @ u)
+        r = u - x @ coef
+        return r @ w @ r
+
+    for end in (row.k_ci_low, row.k_ci_high):
+        assert chi2_at(end) - row.chi2 == pytest.approx(chi2.ppf(0.95, 1), rel=1e-6)
+    assert row.chi2 == pytest.approx(chi2_at(row.k), rel=1e-8)
+
+
+def test_discounting_interval_covers_with_correlated_utilities():
+    # WLS on the standard errors alone ignored the shared noise: intervals ~2.5 times too wide
+    rng = np.random.default_rng(12)
+    n = len(DELAYS)
+    cov = 0.04**2 * (0.8 * np.ones((n, n)) + 0.2 * np.eye(n))
+    ids = [f"d{i}" for i in range(n)]
+    frame = pd.DataFrame(cov, index=ids, columns=ids)
+    chol = np.linalg.cholesky(cov)
+    hits = []
+    for _ in range(200):
+        u = 0.3 + 1.2 / (1 + 2 * DELAYS) + chol @ rng.normal(size=n)
+        table = pd.DataFrame({"mean": u, "se_mean": 0.04, "reward": "r", "delay_years": DELAYS}, index=ids)
+        row = vl.fit_discounting(table, covariance=frame, forms=("hyperbolic",)).iloc[0]
+        hits.append(row.k_ci_low <= 2 <= row.k_ci_high)
+    assert 0.92 <= np.mean(hits) <= 0.98
+
+
 def test_discounting_needs_the_immediate_reward():
     df = pd.DataFrame({"mean": [1, 0.8, 0.6, 0.5], "se_mean": 0.1, "reward": "r", "delay_years": [1, 2, 3, 4]})
     with pytest.raises(ValueError, match="needs the immediate reward"):
@@ -389,10 +540,82 @@ def test_correlation_interval_coverage():
     for _ in range(400):
         x = rng.multivariate_normal([0, 0], [[1, rho], [rho, 1]], n)
         fits = {"a": pd.Series(x[:, 0]), "b": pd.Series(x[:, 1])}
-        row = vl.utility_correlations(fits).iloc[0]
+        row = vl.utility_correlations(fits, target="population").iloc[0]
         assert row.correlation == pytest.approx(np.corrcoef(x.T)[0, 1])
+        assert row.corrected == row.correlation  # exact utilities: nothing to correct
         hits.append(row.ci_low <= rho <= row.ci_high)
     assert 0.92 <= np.mean(hits) <= 0.98
+
+
+def test_exact_utilities_have_no_options_interval_and_the_fisher_population_interval():
+    x = np.random.default_rng(3).normal(size=(2, 25))
+    out = vl.utility_correlations({"a": pd.Series(x[0]), "b": pd.Series(x[1])})
+    assert out[["ci_low", "ci_high"]].isna().all().all()  # Series carry no uncertainty: the noise is unknown
+    pop = vl.utility_correlations({"a": pd.Series(x[0]), "b": pd.Series(x[1])}, target="population").iloc[0]
+    assert (pop.ci_low, pop.ci_high) == pytest.approx(correlation_interval(pop.correlation, 25))
+
+
+def noisy_tables(truth_a, truth_b, se_a, se_b, rng):
+    ids = [f"o{i}" for i in range(len(truth_a))]
+    return {"a": pd.DataFrame({"mean": truth_a + rng.normal(0, se_a), "se_mean": se_a}, index=ids),
+            "b": pd.DataFrame({"mean": truth_b + rng.normal(0, se_b), "se_mean": se_b}, index=ids)}
+
+
+def test_corrected_correlation_is_spearmans_disattenuation():
+    rng = np.random.default_rng(4)
+    n = 30
+    truth = rng.multivariate_normal([0, 0], [[1, 0.8], [0.8, 1]], n).T
+    se_a, se_b = rng.uniform(0.1, 0.4, n), rng.uniform(0.1, 0.4, n)
+    fits = noisy_tables(truth[0], truth[1], se_a, se_b, rng)
+    row = vl.utility_correlations(fits).iloc[0]
+    xa, xb = fits["a"]["mean"].to_numpy(), fits["b"]["mean"].to_numpy()
+    # reliability: share of the observed spread that is not noise (Spearman 1904)
+    rel_a = 1 - np.sum(se_a**2) * (1 - 1 / n) / np.sum((xa - xa.mean()) ** 2)
+    rel_b = 1 - np.sum(se_b**2) * (1 - 1 / n) / np.sum((xb - xb.mean()) ** 2)
+    assert row.correlation == pytest.approx(np.corrcoef(xa, xb)[0, 1])
+    assert row.corrected == pytest.approx(row.correlation / np.sqrt(rel_a * rel_b), rel=1e-10)
+
+
+def test_options_interval_covers_the_true_vectors_correlation():
+    # fixed true utilities, noisy estimates with known standard errors: the interval is for the
+    # correlation of the true vectors on these options (the Fisher interval covered it ~100%)
+    rng = np.random.default_rng(5)
+    n = 40
+    truth = rng.multivariate_normal([0, 0], [[1, 0.6], [0.6, 1]], n).T
+    se = np.full(n, 0.3)
+    target = np.corrcoef(truth)[0, 1]
+    hits, raw, corrected = [], [], []
+    for _ in range(300):
+        row = vl.utility_correlations(noisy_tables(truth[0], truth[1], se, se, rng), n_resamples=400,
+                                      seed=int(rng.integers(1 << 30))).iloc[0]
+        hits.append(row.ci_low <= target <= row.ci_high)
+        raw.append(row.correlation)
+        corrected.append(row.corrected)
+    assert 0.915 <= np.mean(hits) <= 0.98  # binomial 99% range for 300 intervals at 95%
+    # noise attenuates the raw correlation; the correction removes most of it
+    assert np.mean(raw) < target - 0.03
+    assert abs(np.mean(corrected) - target) < abs(np.mean(raw) - target) / 3
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+def test_population_interval_covers_rho_with_noisy_utilities(method):
+    rng = np.random.default_rng(6)
+    n, rho = 40, 0.6
+    # Spearman's rho of a bivariate normal (Pearson 1907): 6/pi arcsin(rho/2)
+    target = rho if method == "pearson" else 6 / np.pi * np.arcsin(rho / 2)
+    hits = []
+    for _ in range(300):
+        t = rng.multivariate_normal([0, 0], [[1, rho], [rho, 1]], n).T
+        row = vl.utility_correlations(noisy_tables(t[0], t[1], np.full(n, 0.3), np.full(n, 0.3), rng), method=method,
+                                      target="population", n_resamples=400, seed=int(rng.integers(1 << 30))).iloc[0]
+        hits.append(row.ci_low <= target <= row.ci_high)
+    assert 0.915 <= np.mean(hits) <= 0.98
+
+
+def test_spearman_has_no_options_interval():
+    x = np.random.default_rng(7).normal(size=(2, 10))
+    with pytest.raises(ValueError, match="method='spearman' has no interval"):
+        vl.utility_correlations({"a": pd.Series(x[0]), "b": pd.Series(x[1])}, method="spearman")
 
 
 def test_embedding_places_agreeing_fits_together():
@@ -455,9 +678,10 @@ def test_discounting_flags_an_unidentified_rate():
     # everything delayed is worth the same: value is lost before the first delay
     u = np.r_[1.0, np.full(len(DELAYS) - 1, 0.0)] + np.random.default_rng(0).normal(0, 0.01, len(DELAYS))
     out = vl.fit_discounting(pd.DataFrame({"mean": u, "se_mean": 0.01, "reward": "r", "delay_years": DELAYS}))
-    assert not out["identified"].any() and out["k_ci_low"].isna().all()
-    assert np.isfinite(out["k"]).all()
+    assert not out["identified"].any() and out["k_ci_high"].isna().all()
+    # the profile still bounds k from below: half the value is gone within the first week
+    assert (out["k_ci_low"] > 52).all() and np.isfinite(out["k"]).all()
     # no discounting signal at all: flat utilities, so k could be anything
     flat = 0.5 + np.random.default_rng(1).normal(0, 0.05, len(DELAYS))
     out = vl.fit_discounting(pd.DataFrame({"mean": flat, "se_mean": 0.05, "reward": "r", "delay_years": DELAYS}))
-    assert not out["identified"].any()
+    assert not out["identified"].any() and out[["k_ci_low", "k_ci_high"]].isna().all().all()

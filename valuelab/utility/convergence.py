@@ -8,16 +8,19 @@ References
    post-training. arXiv:2510.26707 (values settle early in training).
 .. [3] Gower, J. C. (1966). Some distance properties of latent root and vector methods used
    in multivariate analysis. *Biometrika* 53(3/4), 325–338 (classical scaling).
+.. [4] Spearman, C. (1904). The proof and measurement of association between two things.
+   *American Journal of Psychology* 15(1), 72–101 (correction for attenuation).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import pearsonr, spearmanr
+import scipy.linalg as sl
+from scipy.stats import norm, rankdata
 
-from ..stats import correlation_interval
-from .results import utility_table
+from .exchange import option_covariance
+from .results import ThurstonianResult, utility_table
 
 __all__ = ["utility_matrix", "utility_correlations", "utility_embedding", "utility_drift"]
 
@@ -35,9 +38,7 @@ def utility_matrix(fits) -> pd.DataFrame:
     DataFrame
         Means on the options all fits share (rows with any missing value dropped).
     """
-    items = list(fits.items()) if isinstance(fits, dict) else list(fits)
-    if len(items) < 2:
-        raise ValueError("fits: expected at least two fits to compare")
+    items = _items(fits)
     cols = {}
     for name, f in items:
         cols[name] = pd.Series(f) if isinstance(f, (pd.Series, dict, list, np.ndarray)) else utility_table(f)["mean"]
@@ -47,35 +48,158 @@ def utility_matrix(fits) -> pd.DataFrame:
     return wide
 
 
-def utility_correlations(fits, *, method: str = "pearson", alpha: float = 0.05) -> pd.DataFrame:
+def _items(fits) -> list:
+    items = list(fits.items()) if isinstance(fits, dict) else list(fits)
+    if len(items) < 2:
+        raise ValueError("fits: expected at least two fits to compare")
+    return items
+
+
+def _noise_root(fit, ids: pd.Index) -> np.ndarray | None:
+    """``R`` with ``R R'`` the covariance of a fit's means on ``ids``; None when it has none.
+
+    A fit's ``covariance_mean``, else ``diag(se_mean^2)`` of a table; a Series (or a table
+    without ``se_mean``) has no uncertainty.
+    """
+    if isinstance(fit, (pd.Series, dict, list, np.ndarray)):
+        return None
+    if not isinstance(fit, ThurstonianResult) and "se_mean" not in utility_table(fit).columns:
+        return None
+    cov = option_covariance(fit, ids)
+    lam, vec = sl.eigh(cov)
+    return vec * np.sqrt(np.clip(lam, 0, None))
+
+
+def _correlations(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    """Row-wise correlation of ``x`` and ``y`` (draws x options)."""
+    if method == "spearman":
+        x, y = rankdata(x, axis=-1), rankdata(y, axis=-1)
+    x = x - x.mean(-1, keepdims=True)
+    y = y - y.mean(-1, keepdims=True)
+    return (x * y).sum(-1) / np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
+
+
+def _pearson_corrected(x, y, noise_x, noise_y) -> np.ndarray:
+    """Pearson correlation with each side's variance net of its noise variance (rows: draws)."""
+    x = x - x.mean(-1, keepdims=True)
+    y = y - y.mean(-1, keepdims=True)
+    vx = (x * x).sum(-1) - noise_x
+    vy = (y * y).sum(-1) - noise_y
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (x * y).sum(-1) / np.sqrt(vx * vy)
+    return np.where((vx > 0) & (vy > 0), r, np.nan)
+
+
+def utility_correlations(fits, *, method: str = "pearson", target: str = "options", alpha: float = 0.05,
+                         n_resamples: int = 1000, seed: int | None = 0) -> pd.DataFrame:
     """Correlation of utilities between every two fits, on their shared options, with intervals.
+
+    Fitted utilities are the true ones plus estimation noise, and noise pulls their
+    correlation towards 0. ``corrected`` estimates the correlation of the *true* utilities,
+    and the interval is for one of two quantities (``target``):
+
+    * ``"options"`` (Pearson only): the correlation of the two agents' true utility vectors
+      on exactly these options. Its only uncertainty is estimation noise, propagated from
+      each fit's covariance by a parametric bootstrap. A Series carries no uncertainty, so
+      between two Series this interval is NaN (the noise is unknown).
+    * ``"population"``: the correlation across a population of options of which these are a
+      random sample (a bivariate normal ``rho``): the Fisher-z interval, widened by the
+      estimation noise.
 
     Parameters
     ----------
     fits : dict of name -> fit (see :func:`utility_matrix`)
+        Fits (ThurstonianResult: their ``covariance_mean`` is the noise), tables with
+        ``mean`` and ``se_mean`` (noise independent across options), or Series (exact).
+        The fits must come from separate data: their noises are taken as independent.
     method : {"pearson", "spearman"}
+    target : {"options", "population"}
+        Which correlation the interval is for (see above).
     alpha : float
+        1 - confidence level.
+    n_resamples : int
+        Parametric-bootstrap draws of both fits' noise.
+    seed : int or None
 
     Returns
     -------
     DataFrame
-        One row per pair of fits: ``fit_a``, ``fit_b``, ``correlation``, ``ci_low``,
-        ``ci_high`` (Fisher z; for Spearman the same transform, an approximation),
-        ``n_options``. ``.pivot(index="fit_a", columns="fit_b", values="correlation")``
-        gives the matrix.
+        One row per pair of fits: ``fit_a``, ``fit_b``, ``correlation`` (of the fitted
+        means, as observed), ``corrected`` (estimate of the correlation of the true
+        utilities: for Pearson each side's variance net of its noise variance, for Spearman
+        ``2 r - mean(r*)`` over the bootstrap draws ``r*``; NaN when noise swamps a side),
+        ``ci_low``, ``ci_high`` (for ``target``: "options", the basic bootstrap interval on
+        the Fisher-z scale, whose draws add fresh noise to the fitted means, NaN when no fit
+        of the pair has uncertainty; "population", Fisher z with variance ``1 / (n - 3)`` (Pearson) or
+        ``(1 + r^2 / 2) / (n - 3)`` (Spearman) plus the noise variance), ``n_options``,
+        ``target``. ``.pivot(index="fit_a", columns="fit_b", values="corrected")`` gives
+        the matrix.
+
+    References
+    ----------
+    .. [1] Spearman, C. (1904). The proof and measurement of association between two things.
+       *American Journal of Psychology* 15(1), 72–101 (correction for attenuation).
+    .. [2] Fisher, R. A. (1921). On the "probable error" of a coefficient of correlation
+       deduced from a small sample. *Metron* 1, 3–32.
+    .. [3] Bonett, D. G. and Wright, T. A. (2000). Sample size requirements for estimating
+       Pearson, Kendall and Spearman correlations. *Psychometrika* 65(1), 23–28.
+    .. [4] Efron, B. and Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*,
+       §6.5 and ch. 10 (parametric bootstrap, bias correction). Chapman & Hall.
     """
     if method not in ("pearson", "spearman"):
         raise ValueError(f"method: expected 'pearson' or 'spearman', got {method!r}")
-    wide = utility_matrix(fits)
-    corr = pearsonr if method == "pearson" else spearmanr
+    if target not in ("options", "population"):
+        raise ValueError(f"target: expected 'options' or 'population', got {target!r}")
+    if method == "spearman" and target == "options":
+        raise ValueError("target: method='spearman' has no interval for the true vectors on these options (their "
+                         "rank correlation cannot be corrected for noise reliably); use target='population' or "
+                         "method='pearson'")
+    items = dict(_items(fits))
+    wide = utility_matrix(items)
+    n = len(wide)
+    j = np.eye(n) - 1.0 / n
+    roots = {name: _noise_root(items[name], wide.index) for name in wide.columns}
+    rng = np.random.default_rng(seed)
+    draws = {name: (None if r is None else wide[name].to_numpy() + rng.normal(size=(n_resamples, r.shape[1])) @ r.T)
+             for name, r in roots.items()}
+    noise = {name: (0.0 if r is None else float(np.sum((j @ r) ** 2))) for name, r in roots.items()}
+    z = norm.ppf(1 - alpha / 2)
     rows = []
     names = list(wide.columns)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            r = float(corr(wide[a], wide[b]).statistic)
-            lo, hi = correlation_interval(r, len(wide), alpha=alpha)
-            rows.append({"fit_a": a, "fit_b": b, "correlation": r, "ci_low": lo, "ci_high": hi,
-                         "n_options": len(wide)})
+            x, y = wide[a].to_numpy(float), wide[b].to_numpy(float)
+            r = float(_correlations(x, y, method))
+            has_noise = roots[a] is not None or roots[b] is not None
+            star = None
+            if has_noise:
+                xs = x[None, :] if draws[a] is None else draws[a]
+                ys = y[None, :] if draws[b] is None else draws[b]
+                # the bootstrap world's true utilities are the fitted ones: its truth is r
+                star = (_pearson_corrected(xs, ys, noise[a], noise[b]) if method == "pearson"
+                        else _correlations(xs, ys, method))
+            if method == "pearson":
+                est = float(_pearson_corrected(x, y, noise[a], noise[b]))
+            else:
+                est = float(2 * r - np.mean(star)) if has_noise else r
+            est = float(np.clip(est, -1.0, 1.0)) if np.isfinite(est) else np.nan
+            z_est = np.arctanh(np.clip(est, -1 + 1e-12, 1 - 1e-12))
+            lo = hi = np.nan
+            if has_noise and np.isfinite(est):
+                z_star = np.arctanh(np.clip(star[np.isfinite(star)], -1 + 1e-12, 1 - 1e-12))
+                # Pearson draws estimate r (the bootstrap world's truth); Spearman draws are
+                # uncorrected, and their spread about their own mean is the estimate's
+                centre = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12)) if method == "pearson" else np.mean(z_star)
+            if target == "options" and has_noise and np.isfinite(est):
+                q_lo, q_hi = np.quantile(z_star, [alpha / 2, 1 - alpha / 2])
+                lo, hi = np.tanh(z_est - (q_hi - centre)), np.tanh(z_est - (q_lo - centre))
+            elif target == "population" and np.isfinite(est) and n > 3:
+                var = (1.0 if method == "pearson" else 1.0 + est * est / 2) / (n - 3)
+                if has_noise:
+                    var += float(np.var(z_star))
+                lo, hi = np.tanh(z_est - z * np.sqrt(var)), np.tanh(z_est + z * np.sqrt(var))
+            rows.append({"fit_a": a, "fit_b": b, "correlation": r, "corrected": est, "ci_low": float(lo),
+                         "ci_high": float(hi), "n_options": n, "target": target})
     return pd.DataFrame(rows)
 
 
