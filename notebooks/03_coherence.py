@@ -211,14 +211,17 @@ drift
 vl.plot_drift(drift, title="Simulated checkpoints: drift and settling")
 
 # %% [markdown]
-# Convergence across models: the correlation matrix of utility vectors (with Fisher-z
-# intervals) and a two-dimensional embedding in which correlated fits lie close together.
-# Here the "models" are the checkpoints above plus two noisy copies of the final agent.
+# Convergence across models: the correlation matrix of utility vectors and a two-dimensional
+# embedding in which correlated fits lie close together. Here the "models" are the
+# checkpoints above plus two noisy copies of the final agent, plain utility vectors without
+# a fit's covariance: their intervals are for the population of options (Fisher z), since
+# nothing says how noisy each vector is. Between fits, `utility_correlations` also gives the
+# correlation corrected for estimation noise and an interval for the true vectors.
 
 # %%
 models = {**checkpoints, "copy A": base + 0.3 * noise.sample(frac=1, random_state=1).to_numpy(),
           "copy B": base + 0.3 * noise.sample(frac=1, random_state=2).to_numpy()}
-print(vl.utility_correlations(models).query("fit_a == 'step 5'").to_string(index=False))  # with intervals
+print(vl.utility_correlations(models, target="population").query("fit_a == 'step 5'").to_string(index=False))
 vl.utility_matrix(models).corr().round(2)
 
 # %%
