@@ -116,7 +116,7 @@ summary.unstack("model").round(2)
 
 # %%
 flagged = sv.detect_leakage(responses, tau=TAU, min_mass=MIN_MASS)
-rates = sv.leakage_rates(flagged, by=["model", "language", "framing", "reasoning"])
+rates = sv.leakage_rates(flagged, by=["model", "language", "framing", "reasoning"], tau=TAU, min_mass=MIN_MASS)
 rates[(rates.framing == "neutral") & (~rates.reasoning)].drop(columns=["framing", "reasoning"])
 
 # %%

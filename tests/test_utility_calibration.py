@@ -43,9 +43,8 @@ def test_bootstrap_intervals_cover_with_sampled_answers():
 
 def test_likelihood_ratio_test_has_its_size_where_chi_square_does_not():
     """Issue 15: case V true, 10 options, every pair, 20 answers: the chi-square reference rejected in
-    12-17% of data sets. Here 120 data sets (99% binomial window); benchmarks/bench_calibration.py
-    runs the 200 of the issue's criterion."""
-    r = cu.calibrate_lr_test(n_sims=120)
+    12-17% of data sets. The bootstrap must reject in 2-8% of 200."""
+    r = cu.calibrate_lr_test(n_sims=200)
     assert r["boundary_share"] > 0.3  # the design puts many free-variance MLEs on the boundary
     _check(r)
 
