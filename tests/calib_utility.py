@@ -28,8 +28,9 @@ def tolerance(nominal: float, n: int) -> tuple[float, float]:
 
 
 def _result(function, quantity, nominal, measured, n_sims, low=None, high=None, **extra):
-    if low is None:
-        low, high = tolerance(nominal, n_sims)
+    default_low, default_high = tolerance(nominal, n_sims)
+    low = default_low if low is None else low
+    high = default_high if high is None else high
     return {"function": function, "quantity": quantity, "nominal": nominal, "measured": float(measured),
             "n_sims": n_sims, "low": float(low), "high": float(high), **extra}
 
@@ -252,6 +253,17 @@ def calibrate_indecision(n_sims: int = 200, seed: int = 0, margin: float = 0.1) 
         lo, hi = summary.loc["observed", ["ci_low", "ci_high"]]
         hits.append(lo - 1e-12 <= true_share <= hi + 1e-12)
     return _result("indecision share near indifference", "coverage", 0.95, np.mean(hits), n_sims, high=1.0)
+
+
+def calibrate_transitivity_transitive_agents(n_sims: int = 200, seed: int = 0) -> list[dict]:
+    """:func:`calibrate_transitivity` on case V agents (their rates are 0; the intervals are
+    unions over a confidence set for ``tau``, so they may cover more than 95%)."""
+    return calibrate_transitivity(n_sims=n_sims, seed=seed, kind="transitive")
+
+
+def calibrate_order_effect_free_variances(n_sims: int = 200, seed: int = 0) -> dict:
+    """:func:`calibrate_order_effect_half_pooled` with the default free-variance fit (conservative)."""
+    return calibrate_order_effect_half_pooled(n_sims=n_sims, seed=seed, model="thurstonian")
 
 
 def calibrate_lr_power(n_sims: int = 100, seed: int = 0) -> dict:
