@@ -509,13 +509,3 @@ CALIBRATIONS = [
 def table(n_sims: int = 200, seed: int = 0) -> pd.DataFrame:
     """Every calibration as one table (for a benchmark script)."""
     return pd.DataFrame([f(n_sims=n_sims, seed=seed) for f in CALIBRATIONS])
-
-
-if __name__ == "__main__":
-    import time
-
-    for f in CALIBRATIONS:
-        t0 = time.perf_counter()
-        r = f()
-        print(f"{r['function']:48s} {r['quantity']:9s} nominal {r['nominal']:.2f} measured {r['measured']:.3f} "
-              f"[{r['low']:.3f}, {r['high']:.3f}] n={r['n_sims']}  {time.perf_counter() - t0:5.1f} s")

@@ -377,13 +377,3 @@ def calibrate_closest_population_size(n_sims: int = 200, seed: int = 0) -> dict:
 CALIBRATIONS = [calibrate_leakage_rates, calibrate_compare_conditions_size, calibrate_compare_conditions_power,
                 calibrate_reasoning_effect_coverage, calibrate_reasoning_effect_size,
                 calibrate_closest_population_coverage, calibrate_closest_population_size]
-
-
-if __name__ == "__main__":
-    import time
-
-    for f in CALIBRATIONS:
-        t0 = time.perf_counter()
-        r = f()
-        print(f"{r['function']:20s} {r['quantity']:9s} nominal {r['nominal']:.3f} measured {r['measured']:.3f} "
-              f"[{r['low']:.3f}, {r['high']:.3f}] n={r['n_sims']}  {time.perf_counter() - t0:.1f}s")

@@ -39,6 +39,7 @@ from scipy.stats import chi2
 
 from ..schema import ComparisonData
 from .results import ThurstonianResult
+from .uncertainty import counts_are_whole
 
 __all__ = ["compare_fits"]
 
@@ -206,8 +207,7 @@ def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = 
         table[col] = np.nan
     table["lr_reference"] = None
     table["n_resamples_ok"] = np.nan
-    counts = np.concatenate([small._lik.source.n_a, small._lik.source.n_b])
-    whole = np.allclose(counts, np.round(counts), rtol=0, atol=1e-9)
+    whole = counts_are_whole(np.concatenate([small._lik.source.n_a, small._lik.source.n_b]))
     if not whole:
         warnings.warn("compare_fits: the counts are not whole numbers (probabilities read from logits?): the "
                       "log-likelihood, AIC and BIC scale with the weight given to each probability, so their "

@@ -16,6 +16,7 @@ from scipy.stats import spearmanr
 
 from ..schema import _combine, validate_comparisons
 from .pair_posterior import pair_posterior
+from .uncertainty import counts_are_whole
 
 __all__ = ["indecision"]
 
@@ -106,7 +107,7 @@ def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 
         pooled = _combine(checked, keep_order=False)
         pooled = pooled[(pooled["n_a"] + pooled["n_b"]) > 0]
         counts = pooled[["n_a", "n_b"]].to_numpy(float)
-        if np.allclose(counts, np.round(counts), rtol=0, atol=1e-9):
+        if counts_are_whole(counts):
             post = pair_posterior(pooled.drop(columns="first"), alpha=alpha)
             pa, pb = post.pairs["option_a"].to_numpy(object), post.pairs["option_b"].to_numpy(object)
             est, lo, hi = post.statistic(lambda d: _near(d, margin).mean(axis=1), n_draws=n_draws, seed=seed)

@@ -27,7 +27,7 @@ from .graph import check_connected, components as graph_components, strongly_con
 from .likelihood import PairwiseLikelihood, Prior
 from .optimize import lbfgs, newton_cg
 from .results import ThurstonianResult
-from .uncertainty import METHODS, BootstrapDraws, information_covariance, pair_clusters, standardise
+from .uncertainty import METHODS, BootstrapDraws, counts_are_whole, information_covariance, pair_clusters, standardise
 
 __all__ = ["Prior", "fit_thurstonian", "fit_case_v", "fit_bradley_terry", "ConvergenceWarning"]
 
@@ -193,8 +193,7 @@ def _resolve_uncertainty(uncertainty, data: ComparisonData) -> str | None:
         raise ValueError(f"uncertainty: expected 'auto', 'wald', 'sandwich', 'bootstrap' or None, got {uncertainty!r}")
     if uncertainty != "auto":
         return uncertainty
-    counts = np.concatenate([data.n_a, data.n_b])
-    return "wald" if np.allclose(counts, np.round(counts), rtol=0, atol=1e-9) else "sandwich"
+    return "wald" if counts_are_whole(np.concatenate([data.n_a, data.n_b])) else "sandwich"
 
 
 def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_resamples, alpha, n_jobs, seed,

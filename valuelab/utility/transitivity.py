@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..schema import _combine, validate_comparisons
 from .pair_posterior import pair_posterior
+from .uncertainty import counts_are_whole
 
 __all__ = ["transitivity", "triad_table"]
 
@@ -125,10 +126,6 @@ def _triad_codes(triads: np.ndarray, pair_code: dict) -> tuple[np.ndarray, np.nd
     return np.column_stack(cols), np.column_stack(flips)
 
 
-def _whole(counts: np.ndarray) -> bool:
-    return bool(np.allclose(counts, np.round(counts), rtol=0, atol=1e-9))
-
-
 def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads: int = 20_000,
                  n_draws: int = 200, alpha: float = 0.05, seed: int | None = 0) -> pd.DataFrame:
     """How transitive an agent's preferences are, beyond the noise in its answers.
@@ -213,7 +210,7 @@ def transitivity(comparisons: pd.DataFrame | None = None, *, fit=None, n_triads:
             triads = triads[rng.choice(len(triads), n_triads, replace=False)]
         if len(triads) == 0:
             add("observed", nan3, nan3, nan3, 0, "no triad asked")
-        elif not _whole(checked[["n_a", "n_b"]].to_numpy()):
+        elif not counts_are_whole(checked[["n_a", "n_b"]].to_numpy()):
             add("observed", _triad_statistics(_triad_probs(triads, prob)).mean(axis=0), nan3, nan3, len(triads),
                 "exact probabilities")
         else:

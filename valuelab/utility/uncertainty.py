@@ -57,10 +57,21 @@ import scipy.linalg as sl
 from ..schema import ComparisonData
 from .likelihood import PairwiseLikelihood
 
-__all__ = ["Standardised", "standardise", "standardised_jacobian", "information_covariance", "pair_clusters",
+__all__ = ["counts_are_whole", "Standardised", "standardise", "standardised_jacobian", "information_covariance", "pair_clusters",
            "BootstrapDraws"]
 
 METHODS = ("wald", "sandwich", "bootstrap")
+
+
+def counts_are_whole(counts) -> bool:
+    """Whole-number counts (sampled answers) rather than probabilities read from logits.
+
+    The one rule behind every default that depends on where the data came from: Wald or
+    sandwich intervals, a likelihood-ratio test or none, an empirical-Bayes posterior of the
+    pairs' probabilities or the probabilities taken as exact.
+    """
+    counts = np.asarray(counts, float)
+    return bool(np.allclose(counts, np.round(counts), rtol=0, atol=1e-9))
 
 
 @dataclass(frozen=True)
