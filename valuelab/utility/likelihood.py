@@ -51,7 +51,7 @@ import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_ndtr, ndtr, ndtri
 
 from ..schema import ComparisonData
-from .optimize import _pcg
+from .optimize import _dot, _pcg
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 _LOG_2 = np.log(2.0)
@@ -175,6 +175,21 @@ class PairwiseLikelihood:
                 scale[-1] = theta[-1]
             cols.append(scale)
         return np.column_stack([c / np.linalg.norm(c) for c in cols])
+
+    def gauge_eigenvalues(self, theta: np.ndarray) -> np.ndarray:
+        """Eigenvalues of the Hessian (exact or Fisher) along :meth:`gauge_directions`, NaN
+        where the direction is not an eigenvector.
+
+        The likelihood ignores a common shift of the means, so its Hessian annihilates the
+        shift direction; a prior of the same precision on every mean adds that precision.
+        The rescaling direction is no eigenvector (its curvature comes from the likelihood's
+        gradient along the curved orbit), so it stays NaN.
+        """
+        k = 2 if self.free_variance else 1
+        out = np.full(k, np.nan)
+        if self.prior is not None:
+            out[0] = self._prior_prec[0]
+        return out
 
     # ------------------------------------------------------------------ parameters
     def _prior_arrays(self):
@@ -367,7 +382,7 @@ class PairwiseLikelihood:
             uz = -0.5 * u * z
             out[n : 2 * n] = np.bincount(d.a, uz * qa, n) + np.bincount(d.b, uz * (1.0 - qa), n)
         if self.order_effect:
-            out[-1] = float(um @ self._s)
+            out[-1] = _dot(um, self._s)
         return out
 
     def jacobian(self, theta: np.ndarray) -> sp.csr_matrix:
@@ -512,7 +527,7 @@ class PairwiseLikelihood:
                 if s is not None:
                     vg = v[-1]
                     w_d += blocks["s_uu"] * vg
-                    gamma_out = float(blocks["s_uu"] @ y_d) + blocks["ss_uu"] * vg
+                    gamma_out = _dot(blocks["s_uu"], y_d) + blocks["ss_uu"] * vg
                 if self.free_variance:
                     y_l = y[k : 2 * k]
                     w_d += blocks["ul"] * y_l
@@ -521,7 +536,7 @@ class PairwiseLikelihood:
                     w_l += blocks["ll"] * y_l
                     if s is not None:
                         w_l += blocks["s_ul"] * vg
-                        gamma_out += float(blocks["s_ul"] @ y_l)
+                        gamma_out += _dot(blocks["s_ul"], y_l)
                     if with_m:
                         np.multiply(blocks["mm"], y[2 * k :], out=w[2 * k :])
                     else:

@@ -53,13 +53,27 @@ class SolverInfo:
     message: str
 
 
-def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None):
+def _dot(x: np.ndarray, y: np.ndarray) -> float:
+    """``x . y`` without BLAS: a threaded BLAS call on a vector of a few thousand entries
+    waits for its threads, which on a loaded machine costs milliseconds (measured: 16 ms
+    for 20,000 entries under load against 0.01 ms single-threaded)."""
+    return float(np.add.reduce(np.multiply(x, y)))
+
+
+def _norm(x: np.ndarray) -> float:
+    return _dot(x, x) ** 0.5
+
+
+def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None, eigenvalues=None):
     """Preconditioned conjugate gradients for ``H x = b``; flags negative curvature of H.
 
     ``deflate`` (columns spanning a subspace, e.g. the near-null gauge directions of the
     likelihood) is solved exactly by a Galerkin projection and removed from the Krylov
     iteration (deflated CG), so that directions pinned only by a weak prior do not slow
-    convergence.
+    convergence. ``eigenvalues`` (one per column, NaN where unknown) gives ``H w = lambda w``
+    for columns that are exact eigenvectors (the common shift of the means, which the
+    likelihood ignores and a uniform prior on the means pins with its precision), saving
+    their products.
 
     References
     ----------
@@ -69,9 +83,16 @@ def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None):
     n_products = 0
     if deflate is not None:
         w = deflate
-        aw = np.column_stack([hessp(w[:, j]) for j in range(w.shape[1])])
-        n_products += w.shape[1]
-        e = w.T @ aw
+        k = w.shape[1]
+        known = np.full(k, np.nan) if eigenvalues is None else np.asarray(eigenvalues, float)
+        aw = np.empty_like(w)
+        for j in range(k):
+            if np.isfinite(known[j]):
+                aw[:, j] = known[j] * w[:, j]
+            else:
+                aw[:, j] = hessp(w[:, j])
+                n_products += 1
+        e = np.array([[_dot(w[:, i], aw[:, j]) for j in range(k)] for i in range(k)])
         try:
             e_inv = np.linalg.inv(e)
         except np.linalg.LinAlgError:
@@ -79,12 +100,18 @@ def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None):
         if e_inv is None or np.any(np.diag(e) <= 0):
             deflate = None
     if deflate is not None:
-        x = w @ (e_inv @ (w.T @ b))
-        r = b - hessp(x)
-        n_products += 1
+        def combine(cols, coef):
+            out = cols[:, 0] * coef[0]
+            for j in range(1, len(coef)):
+                out += cols[:, j] * coef[j]
+            return out
+
+        coef = e_inv @ np.array([_dot(w[:, j], b) for j in range(k)])
+        x = combine(w, coef)
+        r = b - combine(aw, coef)  # H x, since x lies in the span of w
 
         def project(v):
-            return v - w @ (e_inv @ (aw.T @ v))
+            return v - combine(w, e_inv @ np.array([_dot(aw[:, j], v) for j in range(k)]))
     else:
         x = np.zeros_like(b)
         r = b.copy()
@@ -94,21 +121,21 @@ def _pcg(hessp, b, precond_inv, rtol, maxiter, deflate=None):
 
     zv = precond_inv(r)
     p = project(zv)
-    rz = r @ zv
-    b_norm = np.linalg.norm(b)
+    rz = _dot(r, zv)
+    b_norm = _norm(b)
     for _ in range(maxiter):
-        if np.linalg.norm(r) <= rtol * b_norm:
+        if _norm(r) <= rtol * b_norm:
             break
         hp = hessp(p)
         n_products += 1
-        php = p @ hp
+        php = _dot(p, hp)
         if php <= 0:
             return x, n_products, True
         alpha = rz / php
         x += alpha * p
         r -= alpha * hp
         zv = precond_inv(r)
-        rz_new = r @ zv
+        rz_new = _dot(r, zv)
         p = project(zv) + (rz_new / rz) * p
         rz = rz_new
     return x, n_products, False
@@ -172,12 +199,14 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
         step = None
         use_exact = objective.exact_is_convex or (last_full_step and decrement < exact_below)
         deflate = objective.gauge_directions(theta)
+        known = getattr(objective, "gauge_eigenvalues", None)
+        known = None if known is None else known(theta) + ridge
         free = None
         if lower is not None:
             # Parameters within eps of their bound that the gradient pushes further out move
             # to the bound (a gradient-projection step); the Newton step is taken in the others
             # with the cross-terms dropped, as Bertsekas' projected Newton method prescribes.
-            eps = min(1.0, float(np.linalg.norm(theta - np.maximum(theta - g, lower))))
+            eps = min(1.0, _norm(theta - np.maximum(theta - g, lower)))
             free = ~((theta <= lower + eps) & (g > 0))
             if free.all():
                 free = None
@@ -186,16 +215,17 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
             deflate = deflate * free[:, None]
             deflate = deflate[:, np.linalg.norm(deflate, axis=0) > 1e-12]
             deflate = deflate / np.linalg.norm(deflate, axis=0) if deflate.shape[1] else None
+            known = None
         rhs = -g if free is None else -g * free
         if use_exact:
             step, k, negative = _pcg(lambda v: exact(v) + ridge * v, rhs, precond, rtol=forcing, maxiter=max_cg,
-                                     deflate=deflate)
+                                     deflate=deflate, eigenvalues=known)
             n_hessp += k
             if negative:
                 step = None
         if step is None:
             step, k, _ = _pcg(lambda v: fisher(v) + ridge * v, rhs, precond, rtol=forcing, maxiter=max_cg,
-                              deflate=deflate)
+                              deflate=deflate, eigenvalues=known)
             n_hessp += k
         if free is not None:
             step = np.where(free, step, lower - theta)
@@ -204,10 +234,10 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
             # Directions of vanishing curvature (a variance shrinking to 0 in an
             # unpenalised fit) give huge Newton steps; bound them like a trust region.
             step *= max_step / biggest
-        slope = float(g @ step)
+        slope = _dot(g, step)
         if not np.isfinite(slope) or slope >= 0:
             step = precond(rhs)
-            slope = float(g @ step)
+            slope = _dot(g, step)
         decrement = -slope / scale
         if decrement < tol:
             converged, message = True, "Newton decrement below tolerance"
@@ -219,7 +249,7 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
                 trial = np.maximum(trial, lower)
             f_new, g_new = objective.value_and_grad(trial)
             n_eval += 1
-            if np.isfinite(f_new) and f_new <= f + 1e-4 * float(g @ (trial - theta)):
+            if np.isfinite(f_new) and f_new <= f + 1e-4 * _dot(g, trial - theta):
                 break
             t *= 0.5
             if t < 1e-10:

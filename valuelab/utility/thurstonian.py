@@ -86,6 +86,9 @@ class _ScaleFixed:
     def gauge_directions(self, theta):
         return self.lik.gauge_directions(theta)[:, :1]  # the location only
 
+    def gauge_eigenvalues(self, theta):
+        return self.lik.gauge_eigenvalues(theta)[:1]  # the penalty on mean(log variance) ignores the location
+
 
 def _fit_once(lik: PairwiseLikelihood, theta0, solver: str, tol: float, max_iter: int | None):
     scale = lik.data.n_obs
