@@ -1,0 +1,359 @@
+"""Standard errors of a utility fit without the dense inverse of its information matrix.
+
+Work in progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .likelihood import PairwiseLikelihood
+from .optimize import _pcg
+from .uncertainty import standardise
+
+
+@dataclass
+class HessianBlocks:
+    """The Hessian of the negative log-posterior in the blocks of the comparison graph.
+
+    Option ``i`` owns ``q`` parameters (its mean, and its log-variance when variances are
+    free); ``index[i]`` lists their positions in ``theta``. The Hessian is
+
+    * ``diag[i]``: the ``q x q`` block of option ``i`` (prior included);
+    * ``cross[c]``: the ``q x q`` block between the options ``pa[c]`` (rows) and ``pb[c]``
+      (columns) of pair ``c``;
+    * ``h``, ``h_gg``: the order effect's column (length ``n_params``, zero at the order
+      effect itself) and its diagonal entry (None without an order effect).
+    """
+
+    n: int
+    q: int
+    index: np.ndarray
+    diag: np.ndarray
+    pa: np.ndarray
+    pb: np.ndarray
+    cross: np.ndarray
+    h: np.ndarray | None
+    h_gg: float | None
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        """``H v`` from the blocks (for checks)."""
+        x = v[self.index]  # (n, q)
+        out = np.einsum("nij,nj->ni", self.diag, x)
+        ya = np.einsum("kij,kj->ki", self.cross, x[self.pb])
+        yb = np.einsum("kji,kj->ki", self.cross, x[self.pa])
+        for j in range(self.q):
+            out[:, j] += np.bincount(self.pa, ya[:, j], self.n) + np.bincount(self.pb, yb[:, j], self.n)
+        res = np.zeros_like(v)
+        res[self.index] = out
+        if self.h is not None:
+            res += self.h * v[-1]
+            res[-1] = self.h @ v + self.h_gg * v[-1]
+        return res
+
+
+def hessian_blocks(lik: PairwiseLikelihood, theta: np.ndarray, fisher: bool = False) -> HessianBlocks:
+    """The exact Hessian of ``lik`` at ``theta`` as :class:`HessianBlocks` (one pass over rows)."""
+    z, inv_sigma, qa, _, dz, neg_d2z, w_f = lik._state(theta)[:7]
+    d, n = lik.data, lik.n_options
+    free, order = lik.free_variance, lik.order_effect
+    q = 2 if free else 1
+    c, g = neg_d2z, -dz
+    if fisher:
+        assert lik._mix is None
+        c, g = w_f, np.zeros_like(dz)
+    k = c * inv_sigma * inv_sigma
+    s = lik._s
+    rows = {"00": k, "22": k, "02": -k}  # local slots: 0 mu_a, 1 lv_a, 2 mu_b, 3 lv_b, 4 gamma
+    if free:
+        qb = 1.0 - qa
+        t = -0.5 * (c * z + g) * inv_sigma
+        ll = 0.25 * z * (c * z + g)
+        mm = -0.5 * g * z * qa * qb
+        rows.update({"01": t * qa, "03": t * qb, "21": -t * qa, "23": -t * qb,
+                     "11": ll * qa * qa + mm, "33": ll * qb * qb + mm, "13": ll * qa * qb - mm})
+    if order:
+        rows.update({"44": k * s * s, "40": k * s, "42": -k * s})
+        if free:
+            rows.update({"41": t * s * qa, "43": t * s * qb})
+    a_rows, b_rows = d.a, d.b
+    row_pair, rep = lik._pairs()
+    if lik._mix is not None:
+        # rank-one parts of pooled rows: n_a u u' + n_b v v' on the same slots
+        ip, im = lik._mix[0], lik._mix[1]
+        mix = lik._state(theta)[7]
+        isg, zp, zm = inv_sigma[ip], z[ip], z[im]
+        extra = {key: np.zeros(len(ip)) for key in rows}
+        for weight, (cp, cm) in ((mix["n_a"], mix["w"]), (mix["n_b"], mix["v"])):
+            vec = {"0": (cp + cm) * isg, "2": -(cp + cm) * isg, "4": (cp - cm) * isg}
+            if free:
+                zz = cp * zp + cm * zm
+                vec["1"], vec["3"] = -0.5 * zz * qa[ip], -0.5 * zz * (1.0 - qa[ip])
+            for key in extra:
+                extra[key] += weight * vec[key[0]] * vec[key[1]]
+        rows = {key: np.concatenate([val, extra[key]]) for key, val in rows.items()}
+        a_rows, b_rows = np.concatenate([a_rows, d.a[ip]]), np.concatenate([b_rows, d.b[ip]])
+        row_pair = np.concatenate([row_pair, row_pair[ip]])
+    n_pairs = len(rep)
+    prior = lik._prior_prec
+    diag = np.zeros((n, q, q))
+    cross = np.zeros((n_pairs, q, q))
+    local = [(0, 2), (1, 3)][:q]  # slots of (a, b) for parameter j
+    for i in range(q):
+        for j in range(q):
+            sa, sb = local[i][0], local[j][0]
+            key = f"{min(sa, sb)}{max(sa, sb)}"
+            diag[:, i, j] += np.bincount(a_rows, rows[key], n)
+            sa, sb = local[i][1], local[j][1]
+            key = f"{min(sa, sb)}{max(sa, sb)}"
+            diag[:, i, j] += np.bincount(b_rows, rows[key], n)
+            sa, sb = local[i][0], local[j][1]
+            key = f"{sa}{sb}" if f"{sa}{sb}" in rows else f"{sb}{sa}"
+            cross[:, i, j] = np.bincount(row_pair, rows[key], n_pairs)
+    index = np.column_stack([np.arange(n), n + np.arange(n)][:q]) if free else np.arange(n)[:, None]
+    for j in range(q):
+        diag[:, j, j] += prior[index[:, j]]
+    h = h_gg = None
+    if order:
+        h = np.zeros(lik.n_params)
+        for j in range(q):
+            h[index[:, j]] = (np.bincount(a_rows, rows[f"4{local[j][0]}"], n)
+                              + np.bincount(b_rows, rows[f"4{local[j][1]}"], n))
+        h_gg = float(rows["44"].sum() + prior[-1])
+    return HessianBlocks(n, q, index, diag, d.a[rep], d.b[rep], cross, h, h_gg)
+
+
+def _inv(m: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of symmetric 1x1 or 2x2 matrices."""
+    if m.shape[-1] == 1:
+        return 1.0 / m
+    a, b, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 1]
+    det = a * d - b * b
+    out = np.empty_like(m)
+    out[:, 0, 0], out[:, 1, 1] = d / det, a / det
+    out[:, 0, 1] = out[:, 1, 0] = -b / det
+    return out
+
+
+def _congruence(c: np.ndarray, x: np.ndarray, left: bool) -> np.ndarray:
+    """``c' x c`` (``left=False``) or ``c x c'`` (``left=True``) for stacks of small matrices,
+    ``x`` symmetric."""
+    if c.shape[-1] == 1:
+        return c * c * x
+    if left:
+        c = np.swapaxes(c, 1, 2)
+    c11, c12, c21, c22 = c[:, 0, 0], c[:, 0, 1], c[:, 1, 0], c[:, 1, 1]
+    x11, x12, x22 = x[:, 0, 0], x[:, 0, 1], x[:, 1, 1]
+    y11, y12 = x11 * c11 + x12 * c21, x11 * c12 + x12 * c22
+    y21, y22 = x12 * c11 + x22 * c21, x12 * c12 + x22 * c22
+    out = np.empty_like(x)
+    out[:, 0, 0] = c11 * y11 + c21 * y21
+    out[:, 0, 1] = out[:, 1, 0] = c11 * y12 + c21 * y22
+    out[:, 1, 1] = c12 * y12 + c22 * y22
+    return out
+
+
+def _scatter(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Sum a stack of small matrices into ``n`` bins."""
+    q = values.shape[-1]
+    out = np.empty((n, q, q))
+    for i in range(q):
+        for j in range(i, q):
+            out[:, i, j] = np.bincount(index, values[:, i, j], n)
+            out[:, j, i] = out[:, i, j]
+    return out
+
+
+@dataclass
+class Cavity:
+    """Gaussian belief propagation on the options' Hessian ``K`` (the cavity method).
+
+    Attributes
+    ----------
+    marginal : ndarray (n, q, q)
+        Approximate diagonal blocks of ``K^-1``.
+    cavity_a, cavity_b : ndarray (pairs, q, q)
+        Precision of option ``pa`` without pair ``c`` (and of ``pb``).
+    iterations : int
+    converged : bool
+    """
+
+    marginal: np.ndarray
+    cavity_a: np.ndarray
+    cavity_b: np.ndarray
+    iterations: int
+    converged: bool
+
+    def pair_cross(self, blocks: HessianBlocks) -> np.ndarray:
+        """Approximate ``K^-1`` blocks between the two options of each pair (rows ``pa``)."""
+        inv_a = _inv(self.cavity_a)
+        return -np.einsum("kij,kjl,klm->kim", inv_a, blocks.cross, self.marginal[blocks.pb])
+
+
+def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-7) -> Cavity:
+    """Gaussian belief propagation for the diagonal blocks of ``K^-1``.
+
+    The message from option ``a`` to option ``b`` over their pair is
+    ``-K_ba (K_aa + sum of a's other incoming messages)^-1 K_ab``; at the fixed point the
+    marginal precision of ``b`` is ``K_bb`` plus all its incoming messages. Exact on a
+    tree; on a graph with cycles the marginals are the Bethe approximation [1]_, [2]_.
+
+    References
+    ----------
+    .. [1] Weiss, Y. and Freeman, W. T. (2001). Correctness of belief propagation in
+       Gaussian graphical models of arbitrary topology. *Neural Computation* 13(10),
+       2173-2200.
+    .. [2] Malioutov, D. M., Johnson, J. K. and Willsky, A. S. (2006). Walk-sums and belief
+       propagation in Gaussian graphical models. *Journal of Machine Learning Research* 7,
+       2031-2064.
+    """
+    n = blocks.n
+    pa, pb, c = blocks.pa, blocks.pb, blocks.cross
+    to_b = np.zeros_like(c)  # message a -> b (acts on b)
+    to_a = np.zeros_like(c)
+    total = np.zeros_like(blocks.diag)
+    scale = float(np.abs(blocks.diag).max())
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        cav_a = blocks.diag[pa] + total[pa] - to_a
+        cav_b = blocks.diag[pb] + total[pb] - to_b
+        new_b = -_congruence(c, _inv(cav_a), left=False)  # K_ba cav_a^-1 K_ab
+        new_a = -_congruence(c, _inv(cav_b), left=True)  # K_ab cav_b^-1 K_ba
+        change = max(float(np.abs(new_b - to_b).max()), float(np.abs(new_a - to_a).max()))
+        to_b, to_a = new_b, new_a
+        total = _scatter(pb, to_b, n) + _scatter(pa, to_a, n)
+        if change <= rtol * scale:
+            converged = True
+            break
+    cav_a = blocks.diag[pa] + total[pa] - to_a
+    cav_b = blocks.diag[pb] + total[pb] - to_b
+    return Cavity(_inv(blocks.diag + total), cav_a, cav_b, it, converged)
+
+
+class OptionSystem:
+    """The options' block ``K`` of the Hessian (the order effect held fixed): products,
+    a block-Jacobi preconditioner and deflated conjugate-gradient solves.
+
+    ``W`` holds the gauge directions restricted to the options (a common shift of the
+    means, and with free variances the joint rescaling); ``K`` is nearly singular along
+    them, so CG solves them exactly by a Galerkin projection (deflated CG) and ``E = W' K W``
+    is kept for the deflated inverse ``Z = K^-1 - W E^-1 W'``.
+    """
+
+    def __init__(self, lik: PairwiseLikelihood, theta: np.ndarray, blocks: HessianBlocks):
+        self.lik, self.theta, self.blocks = lik, theta, blocks
+        self.p = lik.n_params
+        self.o = self.p - 1 if lik.order_effect else self.p
+        self._exact = lik.newton_system(theta)[0]
+        self._binv = _inv(blocks.diag)
+        w = lik.gauge_directions(theta)[: self.o]
+        self.W = w / np.linalg.norm(w, axis=0)
+        self.eigenvalues = lik.gauge_eigenvalues(theta)
+        self.n_products = 0
+        kw = np.column_stack([self.matvec(self.W[:, j]) for j in range(self.W.shape[1])])
+        self.KW = kw
+        self.E = self.W.T @ kw
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        full = np.zeros(self.p)
+        full[: self.o] = v
+        self.n_products += 1
+        return self._exact(full)[: self.o]
+
+    def precondition(self, r: np.ndarray) -> np.ndarray:
+        x = r[self.blocks.index]  # (n, q)
+        y = np.einsum("nij,nj->ni", self._binv, x)
+        out = np.empty_like(r)
+        out[self.blocks.index] = y
+        return out
+
+    def solve(self, b: np.ndarray, *, rtol: float = 1e-9, max_iter: int = 1000) -> np.ndarray:
+        """``K^-1 b`` by deflated, block-Jacobi preconditioned conjugate gradients."""
+        x, k, _ = _pcg(self.matvec, b, self.precondition, rtol=rtol, maxiter=max_iter, deflate=self.W,
+                       eigenvalues=np.where(np.isfinite(self.eigenvalues), self.eigenvalues, np.nan))
+        self.n_products += k
+        return x
+
+    def deflated(self, b: np.ndarray, kb: np.ndarray) -> np.ndarray:
+        """``Z b`` from ``K^-1 b``."""
+        return kb - self.W @ np.linalg.solve(self.E, self.W.T @ b)
+
+
+@dataclass
+class JacobianParts:
+    """The standardisation Jacobian ``J`` (rows: means, variances, order effect) as
+    ``J = R + U V' + g e_gamma'``: ``R`` has at most one entry per row (``d`` at column
+    ``col``; ``col`` is -1 where there is none), ``V`` (options' parameters x 2) holds the
+    shift and the standardised means on the mean block, and ``g`` is the order effect's
+    column."""
+
+    col: np.ndarray
+    d: np.ndarray
+    U: np.ndarray
+    V: np.ndarray
+    g: np.ndarray | None
+
+    def R_times(self, x: np.ndarray) -> np.ndarray:
+        """``R x`` for an options' vector (or matrix of columns) ``x``."""
+        safe = np.where(self.col >= 0, self.col, 0)
+        return (self.d if x.ndim == 1 else self.d[:, None]) * x[safe]
+
+    def times(self, x: np.ndarray) -> np.ndarray:
+        """``J_o x`` (options' columns of ``J``)."""
+        return self.R_times(x) + self.U @ (self.V.T @ x)
+
+
+def jacobian_parts(lik: PairwiseLikelihood, theta: np.ndarray) -> JacobianParts:
+    n = lik.n_options
+    std = standardise(lik, theta)
+    mu_s, var_s, g_s, sd = std.mean, std.variance, std.order_effect, std.scale
+    o = lik.n_params - (1 if lik.order_effect else 0)
+    cols, ds, us = [np.arange(n)], [np.full(n, 1.0 / sd)], [np.column_stack([np.full(n, -1.0 / (n * sd)), -mu_s / (n * sd)])]
+    if lik.link == "probit":
+        cols.append(n + np.arange(n) if lik.free_variance else np.full(n, -1))
+        ds.append(var_s if lik.free_variance else np.zeros(n))
+        us.append(np.column_stack([np.zeros(n), -2.0 * var_s / (n * sd)]))
+    g = None
+    if lik.order_effect:
+        cols.append([-1]), ds.append([0.0]), us.append([[0.0, -g_s * mu_s @ np.ones(n) * 0 - g_s / (n * sd) * 0]])
+        us[-1] = np.array([[0.0, -g_s / (n * sd)]])
+    col, d, u = np.concatenate(cols), np.concatenate(ds), np.vstack(us)
+    if lik.order_effect:
+        g = np.zeros(len(col))
+        g[-1] = 1.0 / sd
+    v = np.zeros((o, 2))
+    v[:n, 0], v[:n, 1] = 1.0, mu_s
+    return JacobianParts(col.astype(np.int64), d.astype(float), u, v, g)
+
+
+def wald_variances(lik: PairwiseLikelihood, theta: np.ndarray, *, system: OptionSystem | None = None,
+                   cav: Cavity | None = None) -> np.ndarray:
+    """Diagonal of the Wald covariance ``J H^-1 J'`` of the standardised parameters."""
+    blocks = system.blocks if system is not None else hessian_blocks(lik, theta)
+    system = system or OptionSystem(lik, theta, blocks)
+    cav = cav or cavity(blocks)
+    jp = jacobian_parts(lik, theta)
+    V = jp.V
+    kv = np.column_stack([system.solve(V[:, j]) for j in range(V.shape[1])])
+    zv = np.column_stack([system.deflated(V[:, j], kv[:, j]) for j in range(V.shape[1])])
+    t = V.T @ zv
+    # local part: diagonal of Z from belief propagation
+    flat = np.zeros(system.o)
+    for j in range(blocks.q):
+        flat[blocks.index[:, j]] = cav.marginal[:, j, j]
+    safe = np.where(jp.col >= 0, jp.col, 0)
+    out = jp.d**2 * flat[safe]
+    out += 2.0 * jp.d * np.einsum("rk,rk->r", jp.U, zv[safe])
+    out += np.einsum("rk,kl,rl->r", jp.U, t, jp.U)
+    jw = jp.times(system.W)
+    out += np.einsum("rk,kl,rl->r", jw, np.linalg.inv(system.E), jw)
+    if lik.order_effect:
+        h = blocks.h[: system.o]
+        y = system.solve(h)
+        sigma = blocks.h_gg - float(h @ y)
+        ju = jp.times(y) - jp.g
+        out += ju * ju / sigma
+    return out
