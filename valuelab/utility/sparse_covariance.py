@@ -158,10 +158,13 @@ def _congruence(c: np.ndarray, x: np.ndarray, left: bool) -> np.ndarray:
 def _scatter(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Sum a stack of small matrices into ``n`` bins."""
     q = values.shape[-1]
-    out = np.empty((n, q, q))
+    out = np.empty((n, q, q), dtype=values.dtype)
     for i in range(q):
         for j in range(i, q):
-            out[:, i, j] = np.bincount(index, values[:, i, j], n)
+            v = values[:, i, j]
+            out[:, i, j] = np.bincount(index, v.real, n)
+            if np.iscomplexobj(v):
+                out[:, i, j] += 1j * np.bincount(index, v.imag, n)
             out[:, j, i] = out[:, i, j]
     return out
 
@@ -192,7 +195,7 @@ class Cavity:
         return -np.einsum("kij,kjl,klm->kim", inv_a, blocks.cross, self.marginal[blocks.pb])
 
 
-def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-7) -> Cavity:
+def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-7, perturbation=None) -> Cavity:
     """Gaussian belief propagation for the diagonal blocks of ``K^-1``.
 
     The message from option ``a`` to option ``b`` over their pair is
@@ -211,15 +214,18 @@ def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-7) -> 
     """
     n = blocks.n
     pa, pb, c = blocks.pa, blocks.pb, blocks.cross
+    diag = blocks.diag
+    if perturbation is not None:  # (diag, cross) added to the blocks, possibly complex
+        diag, c = diag + perturbation[0], c + perturbation[1]
     to_b = np.zeros_like(c)  # message a -> b (acts on b)
     to_a = np.zeros_like(c)
-    total = np.zeros_like(blocks.diag)
-    scale = float(np.abs(blocks.diag).max())
+    total = np.zeros_like(diag)
+    scale = float(np.abs(diag).max())
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
-        cav_a = blocks.diag[pa] + total[pa] - to_a
-        cav_b = blocks.diag[pb] + total[pb] - to_b
+        cav_a = diag[pa] + total[pa] - to_a
+        cav_b = diag[pb] + total[pb] - to_b
         new_b = -_congruence(c, _inv(cav_a), left=False)  # K_ba cav_a^-1 K_ab
         new_a = -_congruence(c, _inv(cav_b), left=True)  # K_ab cav_b^-1 K_ba
         change = max(float(np.abs(new_b - to_b).max()), float(np.abs(new_a - to_a).max()))
@@ -228,9 +234,9 @@ def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-7) -> 
         if change <= rtol * scale:
             converged = True
             break
-    cav_a = blocks.diag[pa] + total[pa] - to_a
-    cav_b = blocks.diag[pb] + total[pb] - to_b
-    return Cavity(_inv(blocks.diag + total), cav_a, cav_b, it, converged)
+    cav_a = diag[pa] + total[pa] - to_a
+    cav_b = diag[pb] + total[pb] - to_b
+    return Cavity(_inv(diag + total), cav_a, cav_b, it, converged)
 
 
 class OptionSystem:
@@ -243,12 +249,13 @@ class OptionSystem:
     is kept for the deflated inverse ``Z = K^-1 - W E^-1 W'``.
     """
 
-    def __init__(self, lik: PairwiseLikelihood, theta: np.ndarray, blocks: HessianBlocks):
+    def __init__(self, lik: PairwiseLikelihood, theta: np.ndarray, blocks: HessianBlocks,
+                 preconditioner: np.ndarray | None = None):
         self.lik, self.theta, self.blocks = lik, theta, blocks
         self.p = lik.n_params
         self.o = self.p - 1 if lik.order_effect else self.p
         self._exact = lik.newton_system(theta)[0]
-        self._binv = _inv(blocks.diag)
+        self._binv = _inv(blocks.diag) if preconditioner is None else preconditioner
         w = lik.gauge_directions(theta)[: self.o]
         self.W = w / np.linalg.norm(w, axis=0)
         self.eigenvalues = lik.gauge_eigenvalues(theta)
@@ -270,7 +277,7 @@ class OptionSystem:
         out[self.blocks.index] = y
         return out
 
-    def solve(self, b: np.ndarray, *, rtol: float = 1e-9, max_iter: int = 1000) -> np.ndarray:
+    def solve(self, b: np.ndarray, *, rtol: float = 1e-5, max_iter: int = 1000) -> np.ndarray:
         """``K^-1 b`` by deflated, block-Jacobi preconditioned conjugate gradients."""
         x, k, _ = _pcg(self.matvec, b, self.precondition, rtol=rtol, maxiter=max_iter, deflate=self.W,
                        eigenvalues=np.where(np.isfinite(self.eigenvalues), self.eigenvalues, np.nan))
@@ -357,3 +364,216 @@ def wald_variances(lik: PairwiseLikelihood, theta: np.ndarray, *, system: Option
         ju = jp.times(y) - jp.g
         out += ju * ju / sigma
     return out
+
+
+class PairScores:
+    """The jackknife (CR3) scores of the pairs on their few parameters, and the meat
+    ``M = (G-1)/G sum_c (s_c - s_bar)(s_c - s_bar)'`` they define.
+
+    ``s_c = J_c' (I - W_c A_c)^-1 g_c`` with ``A_c = J_c H^-1 J_c'`` the pair's leverage
+    block (see :func:`valuelab.utility.uncertainty._jackknife_meat`); ``local[c]`` holds it on
+    the pair's parameters ``slots[c]`` (its two options' parameters, then the order effect).
+    """
+
+    def __init__(self, lik, theta, blocks, h_local, local_cols):
+        state = lik._state(theta)
+        z, inv_sigma, qa, dz, w = state[0], state[1], state[2], state[4], state[6]
+        d = lik.data
+        row_pair, rep = lik._pairs()
+        k = len(rep)
+        q = blocks.q
+        L = local_cols.shape[1]
+        # each row's gradient of z on the local slots [a params, b params, gamma]
+        jr = np.zeros((d.n_rows, L))
+        jr[:, 0], jr[:, q] = inv_sigma, -inv_sigma
+        if q == 2:
+            jr[:, 1], jr[:, 3] = -0.5 * z * qa, -0.5 * z * (1.0 - qa)
+        if lik.order_effect:
+            jr[:, -1] = lik._s * inv_sigma
+        order = np.argsort(row_pair, kind="stable")
+        counts = np.bincount(row_pair, minlength=k)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        local = np.zeros((k, L))
+        for m in np.unique(counts):
+            pairs = np.flatnonzero(counts == m)
+            rows = order[starts[pairs][:, None] + np.arange(m)]  # (pairs, m)
+            j = jr[rows]  # (pairs, m, L)
+            a = np.einsum("kml,klh,knh->kmn", j, h_local[pairs], j)
+            system = np.eye(m) - w[rows][:, :, None] * a
+            r = np.linalg.solve(system, dz[rows][:, :, None])[:, :, 0]
+            local[pairs] = np.einsum("kml,km->kl", j, r)
+        self.local, self.cols, self.p, self.g = local, local_cols, lik.n_params, k
+        self.mean = np.bincount(local_cols.ravel(), local.ravel(), self.p) / k
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        """``M v``."""
+        x = np.einsum("kl,kl->k", self.local, v[self.cols])
+        out = np.bincount(self.cols.ravel(), (self.local * x[:, None]).ravel(), self.p)
+        out -= self.g * self.mean * float(self.mean @ v)
+        return out * ((self.g - 1) / self.g)
+
+    def option_blocks(self, blocks: HessianBlocks):
+        """The sum over pairs of ``s_c s_c'`` on the options' parameters as (diag, cross)
+        blocks (without the centring and the (G-1)/G factor)."""
+        q = blocks.q
+        sa, sb = self.local[:, :q], self.local[:, q : 2 * q]
+        diag = _scatter(blocks.pa, sa[:, :, None] * sa[:, None, :], blocks.n)
+        diag += _scatter(blocks.pb, sb[:, :, None] * sb[:, None, :], blocks.n)
+        return diag, sa[:, :, None] * sb[:, None, :]
+
+
+def _local_columns(lik, blocks):
+    cols = [blocks.index[blocks.pa], blocks.index[blocks.pb]]
+    if lik.order_effect:
+        cols.append(np.full((len(blocks.pa), 1), lik.n_params - 1))
+    return np.concatenate(cols, axis=1)
+
+
+def _gather_local(mat_fn, cols):
+    return mat_fn(cols)
+
+
+class ScalableCovariance:
+    """Standard errors of the standardised parameters without a dense inverse.
+
+    Work in progress; see the module docstring.
+    """
+
+    def __init__(self, lik: PairwiseLikelihood, theta: np.ndarray, method: str):
+        if lik.prior is None:
+            raise ValueError("the scalable standard errors need a prior (a MAP fit)")
+        self.lik, self.theta, self.method = lik, theta, method
+        self.blocks = hessian_blocks(lik, theta)
+        self.cav = cavity(self.blocks)
+        # the belief-propagation marginals make a better block preconditioner than the blocks' inverses
+        self.system = OptionSystem(lik, theta, self.blocks, preconditioner=self.cav.marginal)
+        self.jp = jacobian_parts(lik, theta)
+        self.Einv = np.linalg.inv(self.system.E)
+        b = self.blocks
+        if lik.order_effect:
+            self.y = self.system.solve(b.h[: self.system.o])
+            self.sigma = b.h_gg - float(b.h[: self.system.o] @ self.y)
+        self.scores = None
+        if method == "sandwich":
+            self.scores = PairScores(lik, theta, b, self._local_inverse(), _local_columns(lik, b))
+
+    # -- H^-1 -------------------------------------------------------------
+    def solve(self, v: np.ndarray, rtol: float = 1e-8) -> np.ndarray:
+        """``H^-1 v`` (exact up to the CG tolerance)."""
+        o = self.system.o
+        x = np.zeros(self.lik.n_params)
+        x[:o] = self.system.solve(v[:o], rtol=rtol)
+        if self.lik.order_effect:
+            c = (float(self.y @ v[:o]) - v[-1]) / self.sigma
+            x[:o] += self.y * c
+            x[-1] = -c
+        return x
+
+    def _local_inverse(self) -> np.ndarray:
+        """``H^-1`` on each pair's parameters (belief propagation for the options' part,
+        exact low-rank parts)."""
+        b, cav = self.blocks, self.cav
+        q = b.q
+        k = len(b.pa)
+        cols = _local_columns(self.lik, b)
+        L = cols.shape[1]
+        out = np.zeros((k, L, L))
+        out[:, :q, :q] = cav.marginal[b.pa]
+        out[:, q : 2 * q, q : 2 * q] = cav.marginal[b.pb]
+        cross = cav.pair_cross(b)
+        out[:, :q, q : 2 * q] = cross
+        out[:, q : 2 * q, :q] = np.swapaxes(cross, 1, 2)
+        o = self.system.o
+        wl = np.zeros((k, L, self.system.W.shape[1]))
+        wl[:, : 2 * q] = self.system.W[cols[:, : 2 * q]]
+        out += np.einsum("kli,ij,kmj->klm", wl, self.Einv, wl)
+        if self.lik.order_effect:
+            u = np.zeros((k, L))
+            u[:, : 2 * q] = self.y[cols[:, : 2 * q]]
+            u[:, -1] = -1.0
+            out += u[:, :, None] * u[:, None, :] / self.sigma
+        return out
+
+    # -- variances --------------------------------------------------------
+    def _flat(self, marginal: np.ndarray) -> np.ndarray:
+        flat = np.zeros(self.system.o, dtype=marginal.dtype)
+        for j in range(self.blocks.q):
+            flat[self.blocks.index[:, j]] = marginal[:, j, j]
+        return flat
+
+    def variances(self) -> np.ndarray:
+        """Diagonal of the covariance of the standardised parameters."""
+        jp, sysm = self.jp, self.system
+        o = sysm.o
+        V = jp.V
+        zv1 = sysm.deflated(V[:, 1], sysm.solve(V[:, 1]))
+        safe = np.where(jp.col >= 0, jp.col, 0)
+        jw = jp.times(sysm.W)
+        coef_w = jw @ self.Einv  # rows x 2
+        basis = [np.r_[zv1, np.zeros(self.lik.n_params - o)]]
+        coef = [jp.U[:, 1]]
+        for j in range(sysm.W.shape[1]):
+            basis.append(np.r_[sysm.W[:, j], np.zeros(self.lik.n_params - o)])
+            coef.append(coef_w[:, j])
+        if self.lik.order_effect:
+            basis.append(np.r_[self.y, -1.0])
+            coef.append((jp.times(self.y) - jp.g) / self.sigma)
+        basis, coef = np.column_stack(basis), np.column_stack(coef)
+        if self.method == "wald":
+            # f_r' H f_r with f_r = d_r [Z e_col; 0] + basis coef_r: Z K Z = Z, Z K W = 0 and
+            # H u = (0, -sigma), so only the first basis vector has a cross term, Z V_1.
+            local = self._flat(self.cav.marginal)
+            hb = np.column_stack([self._h_times(basis[:, j]) for j in range(basis.shape[1])])
+            cross = np.zeros((o, basis.shape[1]))
+            cross[:, 0] = zv1
+            gram = basis.T @ hb
+        else:
+            sc = self.scores
+            mb = np.column_stack([sc.apply(basis[:, j]) for j in range(basis.shape[1])])
+            cross = np.column_stack([sysm.deflated(mb[:o, j], sysm.solve(mb[:o, j])) for j in range(basis.shape[1])])
+            gram = basis.T @ mb
+            local = self._sandwich_local()
+        out = jp.d**2 * local[safe]
+        out += 2.0 * jp.d * np.einsum("rk,rk->r", coef, cross[safe])
+        out += np.einsum("rk,kl,rl->r", coef, gram, coef)
+        return out
+
+    def _h_times(self, v):
+        return self.lik.newton_system(self.theta)[0](v)
+
+    def _sandwich_local(self) -> np.ndarray:
+        """``diag(Z' M_oo Z')`` on the options' parameters: the linear response of belief
+        propagation to the meat's pair blocks (complex step), and the centring exactly."""
+        sc, b = self.scores, self.blocks
+        pd_, pc = sc.option_blocks(b)
+        eps = 1e-20 * float(np.abs(b.diag).max()) / max(float(np.abs(pd_).max()), 1e-300)
+        cav = cavity(b, perturbation=(-1j * eps * pd_, -1j * eps * pc))
+        lr = self._flat(cav.marginal).imag / eps
+        o = self.system.o
+        zs = self.system.deflated(sc.mean[:o], self.system.solve(sc.mean[:o]))
+        return (lr - sc.g * zs * zs) * ((sc.g - 1) / sc.g)
+
+    # -- exact covariances of a few rows -----------------------------------
+    def jacobian_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``J' e_r`` for the standardised rows ``rows`` (parameters x rows, dense)."""
+        jp, o = self.jp, self.system.o
+        out = np.zeros((self.lik.n_params, len(rows)))
+        out[:o] = jp.V @ jp.U[rows].T
+        for k, r in enumerate(rows):
+            if jp.col[r] >= 0:
+                out[jp.col[r], k] += jp.d[r]
+        if jp.g is not None:
+            out[-1] += jp.g[rows]
+        return out
+
+    def rows_covariance(self, rows) -> np.ndarray:
+        """The exact covariance of the standardised rows ``rows`` (one solve per row)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        jt = self.jacobian_rows(rows)
+        x = np.column_stack([self.solve(jt[:, k]) for k in range(len(rows))]) if len(rows) else jt
+        if self.method == "wald":
+            cov = jt.T @ x
+        else:
+            mx = np.column_stack([self.scores.apply(x[:, k]) for k in range(len(rows))]) if len(rows) else x
+            cov = x.T @ mx
+        return 0.5 * (cov + cov.T)
