@@ -491,7 +491,7 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     if rule == "predictive" and n > 2000:
         raise ValueError(f"rule='predictive' keeps a dense {2 * n}x{2 * n} covariance; for {n} options use "
                          "rule='published' or a regular_graph_pairs design")
-    fit_kwargs = {"progress": False, **(fit_kwargs or {}), "uncertainty": "wald", "max_se_options": max(n, 2000)}
+    fit_kwargs = {"progress": False, **(fit_kwargs or {}), "uncertainty": "wald", "se_method": "dense"}
     rng = np.random.default_rng(seed)
     code_of = {v: i for i, v in enumerate(ids)}
 

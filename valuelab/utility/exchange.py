@@ -21,7 +21,7 @@ import scipy.linalg as sl
 from scipy.stats import norm
 
 from ..schema import _plain
-from .results import ThurstonianResult, utility_table
+from .results import ThurstonianResult, means_covariance, utility_table
 
 __all__ = ["fit_exchange_rates", "ExchangeRates"]
 
@@ -41,7 +41,7 @@ def option_covariance(utilities, ids, covariance=None) -> np.ndarray:
     """
     ids = pd.Index(ids)
     if covariance is None and isinstance(utilities, ThurstonianResult):
-        covariance = utilities.covariance_mean
+        covariance = means_covariance(utilities, ids)
         if covariance is None:
             raise ValueError("utilities: the fit has no covariance of its means; fit with uncertainty='auto' "
                              "(or 'wald', 'sandwich', 'bootstrap')")

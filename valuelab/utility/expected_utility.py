@@ -32,7 +32,7 @@ from scipy.linalg import eigh
 from scipy.stats import chi2, norm
 
 from ..schema import _plain, _require_columns
-from .results import ThurstonianResult, utility_table
+from .results import ThurstonianResult, means_covariance, utility_table
 
 __all__ = ["expected_utility", "ExpectedUtilityResult"]
 
@@ -77,7 +77,7 @@ class ExpectedUtilityResult:
 def _covariance(utilities, covariance, table: pd.DataFrame, ids: list):
     """The covariance of the means of ``ids`` and how it was obtained."""
     if covariance is None and isinstance(utilities, ThurstonianResult):
-        covariance = utilities.covariance_mean
+        covariance = means_covariance(utilities, ids)
     if covariance is None:
         se = table["se_mean"].reindex(ids).to_numpy(dtype=float)
         return np.diag(se**2), "independent"

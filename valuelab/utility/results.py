@@ -51,7 +51,11 @@ class ThurstonianResult:
     covariance : ndarray or None
         Covariance of the standardised parameters, in the order: means, variances (probit
         models), order effect (when estimated); None without standard errors.
-        ``covariance_mean`` is its means block as a DataFrame labelled by option.
+        ``covariance_mean`` is its means block as a DataFrame labelled by option. Both are
+        computed on first use when the standard errors came from the scalable route (large
+        fits, see :mod:`valuelab.utility.sparse_covariance`); a fit too large for a dense
+        matrix raises ``MemoryError`` there: use :meth:`covariance_of` for the options a
+        contrast needs.
     boundary_options, at_boundary : Index, bool
         Options whose variance went to 0 (a maximum-likelihood fit on the boundary).
     n_pooled_rows : int
@@ -75,7 +79,8 @@ class ThurstonianResult:
     """
 
     def __init__(self, *, likelihood: PairwiseLikelihood, theta: np.ndarray, info: SolverInfo, spec,
-                 covariance: np.ndarray | None, bootstrap, alpha: float, uncertainty, option_table, se_note):
+                 covariance: np.ndarray | None, bootstrap, alpha: float, uncertainty, option_table, se_note,
+                 scalable=None, variances: np.ndarray | None = None):
         self._lik = likelihood
         self._theta = theta
         self._spec = spec
@@ -97,12 +102,13 @@ class ThurstonianResult:
         se_mu = np.full(n, np.nan)
         se_var = np.full(n, np.nan)
         se_gamma = np.nan
-        self.covariance_mean = None
-        self.covariance = covariance
+        self._covariance = covariance
+        self._scalable = scalable
         if covariance is not None:
-            d = np.sqrt(np.clip(np.diag(covariance), 0, None))
+            variances = np.diag(covariance)
+        if variances is not None:
+            d = np.sqrt(np.clip(variances, 0, None))
             se_mu = d[:n]
-            self.covariance_mean = pd.DataFrame(covariance[:n, :n], index=data.options, columns=data.options)
             if likelihood.link == "probit":
                 se_var = d[n : 2 * n]
             if likelihood.order_effect:
@@ -137,6 +143,79 @@ class ThurstonianResult:
         self.iterations = info.iterations
         self.grad_norm = info.grad_norm
         self.boundary_options = self._boundary(var_s)
+
+    # ------------------------------------------------------------------ covariance
+    @property
+    def covariance(self) -> np.ndarray | None:
+        """Covariance of the standardised parameters (means, variances, order effect)."""
+        if self._covariance is None and self._scalable is not None:
+            self._covariance = self._scalable.dense()
+        return self._covariance
+
+    @property
+    def covariance_mean(self) -> pd.DataFrame | None:
+        """The means block of :attr:`covariance`, labelled by option."""
+        cov = self.covariance
+        if cov is None:
+            return None
+        n = len(self.options)
+        return pd.DataFrame(cov[:n, :n], index=self.options, columns=self.options)
+
+    def _rows(self, options, parameters) -> tuple[np.ndarray, pd.Index]:
+        n = len(self.options)
+        ids = self.options if options is None else pd.Index(options)
+        pos = self.options.get_indexer(ids)
+        if (pos < 0).any():
+            raise ValueError(f"options: {_plain(ids[np.flatnonzero(pos < 0)[0]])!r} was not in the fit")
+        names = (parameters,) if isinstance(parameters, str) else tuple(parameters)
+        offsets = {"mean": 0}
+        if self._lik.link == "probit":
+            offsets["variance"] = n
+        bad = [p for p in names if p not in offsets]
+        if bad:
+            raise ValueError(f"parameters: expected some of {sorted(offsets)}, got {bad[0]!r}")
+        rows = np.concatenate([pos + offsets[p] for p in names])
+        if len(names) == 1:
+            return rows, pd.Index(ids)
+        return rows, pd.MultiIndex.from_product([names, ids], names=["parameter", "option_id"])
+
+    def covariance_of(self, options=None, *, parameters="mean") -> pd.DataFrame:
+        """Covariance of the standardised parameters of some options, computed as needed.
+
+        The covariance a contrast needs (a difference of two utilities, an exchange rate
+        from a few options' utilities) without the covariance of all options. For a fit whose
+        standard errors took the scalable route it is exact (one conjugate-gradient solve
+        per option and parameter; the sandwich's leverage correction uses the approximate
+        leverages of :mod:`valuelab.utility.sparse_covariance`); otherwise it is a block of
+        :attr:`covariance`.
+
+        Parameters
+        ----------
+        options : list-like, optional
+            Option ids (default: all options).
+        parameters : {"mean", "variance"} or a list of them
+            Which standardised parameters; with several, rows and columns are a
+            ``(parameter, option_id)`` MultiIndex.
+
+        Returns
+        -------
+        DataFrame
+            Square, labelled by option id on both axes.
+
+        Raises
+        ------
+        ValueError
+            The fit has no standard errors, or an option was not in the fit.
+        """
+        if self.uncertainty is None or (self._covariance is None and self._scalable is None):
+            raise ValueError("the fit has no covariance; fit with uncertainty='auto' (or 'wald', 'sandwich', "
+                             "'bootstrap')")
+        rows, labels = self._rows(options, parameters)
+        if self._covariance is not None:
+            block = self._covariance[np.ix_(rows, rows)]
+        else:
+            block = self._scalable.rows_covariance(rows)
+        return pd.DataFrame(block, index=labels, columns=labels)
 
     def _boundary(self, var_s: np.ndarray) -> pd.Index:
         """Options whose variance collapsed towards 0 (a maximum-likelihood fit on the boundary)."""
@@ -290,6 +369,15 @@ class ThurstonianResult:
                 raise ValueError("plot(kind='calibration') needs comparisons=... (the pairs to check)")
             return viz.plot_calibration(calibration_table(self, comparisons, bins=kwargs.pop("bins", 10)), **kwargs)
         raise ValueError(f"kind: expected 'utilities' or 'calibration', got {kind!r}")
+
+
+def means_covariance(fit: ThurstonianResult, ids) -> pd.DataFrame | None:
+    """Covariance of the standardised means of the options ``ids`` that ``fit`` has (None
+    without standard errors), computed for those options only (:meth:`ThurstonianResult.covariance_of`)."""
+    if fit.uncertainty is None or (fit._covariance is None and fit._scalable is None):
+        return None
+    ids = pd.Index(ids)
+    return fit.covariance_of(ids[ids.isin(fit.options)].unique())
 
 
 def utility_table(utilities, columns=("mean",)) -> pd.DataFrame:

@@ -553,6 +553,19 @@ class ScalableCovariance:
         zs = self.system.deflated(sc.mean[:o], self.system.solve(sc.mean[:o]))
         return (lr - sc.g * zs * zs) * ((sc.g - 1) / sc.g)
 
+    def dense(self) -> np.ndarray:
+        """The whole covariance, by the dense route (exact), within the memory guard."""
+        from .uncertainty import MAX_DENSE_PARAMETERS, information_covariance
+
+        p = self.lik.n_params
+        if p > MAX_DENSE_PARAMETERS:
+            raise MemoryError(
+                f"the covariance of all {p} standardised parameters is a dense {p}x{p} matrix "
+                f"({8 * p * p / 2**30:.1f} GiB) and would be computed from a dense information matrix; the "
+                f"limit is MAX_DENSE_PARAMETERS = {MAX_DENSE_PARAMETERS}. Use fit.covariance_of(options=[...]) "
+                "for the options a contrast needs")
+        return information_covariance(self.lik, self.theta, self.method)
+
     # -- exact covariances of a few rows -----------------------------------
     def jacobian_rows(self, rows: np.ndarray) -> np.ndarray:
         """``J' e_r`` for the standardised rows ``rows`` (parameters x rows, dense)."""

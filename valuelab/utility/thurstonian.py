@@ -27,7 +27,8 @@ from .graph import check_connected, components as graph_components, strongly_con
 from .likelihood import PairwiseLikelihood, Prior
 from .optimize import lbfgs, newton_cg
 from .results import ThurstonianResult
-from .uncertainty import METHODS, BootstrapDraws, counts_are_whole, information_covariance, pair_clusters, standardise
+from .uncertainty import (METHODS, BootstrapDraws, counts_are_whole, information_covariance, pair_clusters,
+                          se_route, standardise)
 
 __all__ = ["Prior", "fit_thurstonian", "fit_case_v", "fit_bradley_terry", "ConvergenceWarning"]
 
@@ -191,6 +192,31 @@ def _bootstrap_one(spec: FitSpec, data: ComparisonData, cluster, theta0, seed):
     return standardise(lik, theta).vector(lik), bool(info.converged)
 
 
+def _bootstrap(spec: FitSpec, data: ComparisonData, lik: PairwiseLikelihood, theta: np.ndarray, *,
+               n_resamples: int, n_jobs: int, seed, progress: bool) -> BootstrapDraws:
+    """Bayesian-bootstrap replicates, warm-started at the estimate, run in parallel by joblib
+    (results are collected as they finish, so the progress bar counts finished replicates)."""
+    from joblib import Parallel, delayed
+
+    cluster = pair_clusters(data)
+    seeds = np.random.SeedSequence(seed).spawn(n_resamples)
+    tasks = (delayed(_bootstrap_one)(spec, data, cluster, theta, s) for s in seeds)
+    out = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+    if progress:
+        from tqdm.auto import tqdm
+
+        out = tqdm(out, total=n_resamples, desc="bootstrap")
+    out = list(out)
+    ok = np.array([c for _, c in out], bool)
+    boot = BootstrapDraws(np.array([v for v, _ in out])[ok], n_resamples, int((~ok).sum()),
+                          n_clusters=int(cluster.max()) + 1,
+                          n_free=lik.n_params - (2 if lik.free_variance else 1))
+    if boot.n_failed:
+        warnings.warn(f"bootstrap: {boot.n_failed} of {n_resamples} replicates did not converge and were "
+                      "discarded", ConvergenceWarning, stacklevel=4)
+    return boot
+
+
 def _resolve_uncertainty(uncertainty, data: ComparisonData) -> str | None:
     if uncertainty not in ("auto", None, *METHODS):
         raise ValueError(f"uncertainty: expected 'auto', 'wald', 'sandwich', 'bootstrap' or None, got {uncertainty!r}")
@@ -200,7 +226,7 @@ def _resolve_uncertainty(uncertainty, data: ComparisonData) -> str | None:
 
 
 def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_resamples, alpha, n_jobs, seed,
-         component_policy, max_se_options, progress, init=None):
+         component_policy, se_method, progress, init=None):
     if spec.prior is not None and not isinstance(spec.prior, Prior):
         raise TypeError(f"prior: expected a valuelab Prior, 'default' or None, got {type(spec.prior).__name__}")
     if not 0 < alpha < 1:
@@ -228,7 +254,7 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_re
                 results.append(
                     _fit(sub, spec, options=sub_opts, uncertainty=uncertainty, n_resamples=n_resamples,
                          alpha=alpha, n_jobs=n_jobs, seed=seed, component_policy="raise",
-                         max_se_options=max_se_options, progress=progress, init=init)
+                         se_method=se_method, progress=progress, init=init)
                 )
         return results
     elif component_policy != "raise":
@@ -256,34 +282,26 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_re
             stacklevel=3,
         )
 
-    cov, boot, se_note = None, None, None
-    if method in ("wald", "sandwich") and data.n_options <= max_se_options:
-        cov = information_covariance(lik, theta, method)
-        if cov is None:
-            se_note = "the information matrix is not positive definite; standard errors are unavailable"
-    elif method in ("wald", "sandwich"):
-        se_note = (
-            f"standard errors from the information matrix are computed for up to {max_se_options} options "
-            f"(this fit has {data.n_options}); raise max_se_options or use uncertainty='bootstrap'"
-        )
+    cov, boot, se_note, scalable, variances = None, None, None, None, None
+    if method in ("wald", "sandwich"):
+        route = se_route(se_method, lik)
+        if route == "dense":
+            cov = information_covariance(lik, theta, method)
+            if cov is None:
+                se_note = "the information matrix is not positive definite; standard errors are unavailable"
+        elif route == "scalable":
+            from .sparse_covariance import ScalableCovariance
+
+            scalable = ScalableCovariance(lik, theta, method)
+            variances = scalable.variances()
+            if not np.all(np.isfinite(variances)) or np.any(variances < 0):
+                scalable, variances = None, None
+                se_note = "the information matrix is not positive definite; standard errors are unavailable"
+        else:
+            se_note = route
     elif method == "bootstrap":
-        from joblib import Parallel, delayed
-
-        cluster = pair_clusters(data)
-        seeds = np.random.SeedSequence(seed).spawn(n_resamples)
-        tasks = (delayed(_bootstrap_one)(spec, data, cluster, theta, s) for s in seeds)
-        if progress:
-            from tqdm.auto import tqdm
-
-            tasks = tqdm(tasks, total=n_resamples, desc="bootstrap")
-        out = Parallel(n_jobs=n_jobs)(tasks)
-        ok = np.array([c for _, c in out], bool)
-        boot = BootstrapDraws(np.array([v for v, _ in out])[ok], n_resamples, int((~ok).sum()),
-                              n_clusters=int(cluster.max()) + 1,
-                              n_free=lik.n_params - (2 if lik.free_variance else 1))
-        if boot.n_failed:
-            warnings.warn(f"bootstrap: {boot.n_failed} of {n_resamples} replicates did not converge and were "
-                          "discarded", ConvergenceWarning, stacklevel=3)
+        boot = _bootstrap(spec, data, lik, theta, n_resamples=n_resamples, n_jobs=n_jobs, seed=seed,
+                          progress=progress)
         cov = boot.covariance()
         if cov is None:
             se_note = f"only {len(boot.draws)} bootstrap replicates converged; standard errors are unavailable"
@@ -291,7 +309,8 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_re
     option_table = validate_options(options) if options is not None else None
     return ThurstonianResult(
         likelihood=lik, theta=theta, info=info, spec=spec, covariance=cov, bootstrap=boot,
-        alpha=alpha, uncertainty=method, option_table=option_table, se_note=se_note,
+        alpha=alpha, uncertainty=method, option_table=option_table, se_note=se_note, scalable=scalable,
+        variances=variances,
     )
 
 
@@ -310,7 +329,7 @@ def fit_thurstonian(
     components: Literal["raise", "separate"] = "raise",
     tol: float = 1e-9,
     max_iter: int | None = None,
-    max_se_options: int = 2000,
+    se_method: Literal["auto", "dense", "scalable"] = "auto",
     progress: bool = True,
     init: ThurstonianResult | None = None,
 ) -> ThurstonianResult:
@@ -371,8 +390,16 @@ def fit_thurstonian(
         any statistically meaningful difference).
     max_iter : int, optional
         Iteration cap of the solver.
-    max_se_options : int
-        Largest number of options for which the dense information matrix is inverted.
+    se_method : {"auto", "dense", "scalable"}
+        How "wald" and "sandwich" standard errors are computed. "dense" inverts the
+        information matrix (exact; memory and time grow as the square and the cube of the
+        number of parameters, so it is refused above
+        :data:`~valuelab.utility.uncertainty.MAX_DENSE_PARAMETERS`); "scalable" never forms
+        it (:mod:`valuelab.utility.sparse_covariance`: cost and memory grow with the number
+        of pairs; needs a prior). "auto" takes "dense" up to
+        :data:`~valuelab.utility.uncertainty.DENSE_PARAMETERS` parameters and for
+        maximum-likelihood fits, "scalable" above. Either way ``covariance`` and
+        ``covariance_of`` give covariances on demand.
     progress : bool
         Show a progress bar during the bootstrap.
     init : ThurstonianResult, optional
@@ -421,13 +448,13 @@ def fit_thurstonian(
     return _public_fit(comparisons, "thurstonian", "probit", True, dict(
         options=options, order_effect=order_effect, prior=prior, solver=solver, uncertainty=uncertainty,
         n_resamples=n_resamples, alpha=alpha, n_jobs=n_jobs, seed=seed, components=components, tol=tol,
-        max_iter=max_iter, max_se_options=max_se_options, progress=progress, init=init))
+        max_iter=max_iter, se_method=se_method, progress=progress, init=init))
 
 
 def _public_fit(comparisons, model: str, link: str, free_variance: bool, kwargs: dict):
     defaults = dict(options=None, order_effect="auto", prior="default", solver="auto", uncertainty="auto",
                     n_resamples=200, alpha=0.05, n_jobs=1, seed=0, components="raise", tol=1e-9, max_iter=None,
-                    max_se_options=2000, progress=True, init=None)
+                    se_method="auto", progress=True, init=None)
     unknown = set(kwargs) - set(defaults)
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {sorted(unknown)}")
@@ -438,7 +465,7 @@ def _public_fit(comparisons, model: str, link: str, free_variance: bool, kwargs:
     spec = FitSpec(model, link, free_variance, k["order_effect"], prior, k["solver"], k["tol"], k["max_iter"])
     return _fit(comparisons, spec, options=k["options"], uncertainty=k["uncertainty"],
                 n_resamples=k["n_resamples"], alpha=k["alpha"], n_jobs=k["n_jobs"], seed=k["seed"],
-                component_policy=k["components"], max_se_options=k["max_se_options"], progress=k["progress"],
+                component_policy=k["components"], se_method=k["se_method"], progress=k["progress"],
                 init=k["init"])
 
 

@@ -58,9 +58,39 @@ from ..schema import ComparisonData
 from .likelihood import PairwiseLikelihood
 
 __all__ = ["counts_are_whole", "Standardised", "standardise", "standardised_jacobian", "information_covariance", "pair_clusters",
-           "BootstrapDraws"]
+           "BootstrapDraws", "se_route", "MAX_DENSE_PARAMETERS", "DENSE_PARAMETERS"]
 
 METHODS = ("wald", "sandwich", "bootstrap")
+
+#: Memory guard: the dense route holds a few matrices of ``8 p^2`` bytes for ``p`` parameters
+#: (8,000 parameters: 512 MB each), so it is refused above this.
+MAX_DENSE_PARAMETERS = 8000
+
+#: ``se_method="auto"`` inverts the information matrix up to this many parameters and takes
+#: the scalable route (:mod:`valuelab.utility.sparse_covariance`) above.
+DENSE_PARAMETERS = 1500
+
+
+def se_route(se_method: str, lik: PairwiseLikelihood) -> str:
+    """"dense", "scalable", or a note saying why there are no standard errors."""
+    if se_method not in ("auto", "dense", "scalable"):
+        raise ValueError(f"se_method: expected 'auto', 'dense' or 'scalable', got {se_method!r}")
+    p = lik.n_params
+    if se_method == "dense" and p > MAX_DENSE_PARAMETERS:
+        raise ValueError(f"se_method='dense': {p} parameters need a dense {p}x{p} information matrix "
+                         f"({8 * p * p / 2**30:.1f} GiB per copy); the limit is MAX_DENSE_PARAMETERS = "
+                         f"{MAX_DENSE_PARAMETERS}. Use se_method='scalable' (or 'auto')")
+    if se_method == "scalable" and lik.prior is None:
+        raise ValueError("se_method='scalable' needs a MAP fit (a prior); with prior=None use se_method='dense'")
+    if se_method != "auto":
+        return se_method
+    if lik.prior is None:
+        if p <= MAX_DENSE_PARAMETERS:
+            return "dense"
+        return (f"standard errors of a maximum-likelihood fit need the dense information matrix, and "
+                f"{p} parameters exceed MAX_DENSE_PARAMETERS = {MAX_DENSE_PARAMETERS}; fit with a prior "
+                "(the default) for scalable standard errors, or use uncertainty='bootstrap'")
+    return "dense" if p <= DENSE_PARAMETERS else "scalable"
 
 
 def counts_are_whole(counts) -> bool:
