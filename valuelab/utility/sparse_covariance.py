@@ -555,7 +555,7 @@ class ScalableCovariance:
 
     def dense(self) -> np.ndarray:
         """The whole covariance, by the dense route (exact), within the memory guard."""
-        from .uncertainty import MAX_DENSE_PARAMETERS, information_covariance
+        from .uncertainty import MAX_DENSE_PARAMETERS
 
         p = self.lik.n_params
         if p > MAX_DENSE_PARAMETERS:
@@ -564,7 +564,7 @@ class ScalableCovariance:
                 f"({8 * p * p / 2**30:.1f} GiB) and would be computed from a dense information matrix; the "
                 f"limit is MAX_DENSE_PARAMETERS = {MAX_DENSE_PARAMETERS}. Use fit.covariance_of(options=[...]) "
                 "for the options a contrast needs")
-        return information_covariance(self.lik, self.theta, self.method)
+        return DenseCovariance(self.lik, self.theta, self.method).dense()
 
     # -- exact covariances of a few rows -----------------------------------
     def jacobian_rows(self, rows: np.ndarray) -> np.ndarray:
@@ -590,3 +590,115 @@ class ScalableCovariance:
             mx = np.column_stack([self.scores.apply(x[:, k]) for k in range(len(rows))]) if len(rows) else x
             cov = x.T @ mx
         return 0.5 * (cov + cov.T)
+
+
+def dense_hessian(blocks: HessianBlocks, p: int) -> np.ndarray:
+    """The Hessian as a dense matrix, from its blocks."""
+    h = np.zeros((p, p))
+    q, idx = blocks.q, blocks.index
+    for i in range(q):
+        for j in range(q):
+            h[idx[:, i], idx[:, j]] = blocks.diag[:, i, j]
+            rows, cols = idx[blocks.pa, i], idx[blocks.pb, j]
+            h[rows, cols] = blocks.cross[:, i, j]
+            h[cols, rows] = blocks.cross[:, i, j]
+    if blocks.h is not None:
+        h[:, -1] = h[-1, :] = blocks.h
+        h[-1, -1] = blocks.h_gg
+    return h
+
+
+class DenseCovariance:
+    """The covariance of the standardised parameters from the inverse of the dense
+    information matrix (exact): the same interface as :class:`ScalableCovariance`.
+
+    Only the diagonal is formed for the standard errors (``J H^-1 J'`` from ``H^-1`` and the
+    structure of ``J``); the whole matrix is formed on demand.
+    """
+
+    def __init__(self, lik: PairwiseLikelihood, theta: np.ndarray, method: str):
+        import scipy.linalg as sl
+
+        self.lik, self.theta, self.method = lik, theta, method
+        p = lik.n_params
+        self.blocks = hessian_blocks(lik, theta)
+        h = dense_hessian(self.blocks, p)
+        if lik.prior is None:
+            # a generalised inverse: the standardised parameters do not see the gauge
+            gauge = lik.gauge_directions(theta)
+            h += max(float(np.abs(np.diag(h)).max()), 1.0) * gauge @ gauge.T
+        c, info = sl.lapack.dpotrf(h, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the information matrix is not positive definite")
+        inv, info = sl.lapack.dpotri(c, lower=1, overwrite_c=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the information matrix is singular")
+        inv = np.tril(inv) + np.tril(inv, -1).T
+        lam = lik.gauge_eigenvalues(theta)[0]
+        if np.isfinite(lam) and lam > 0:
+            # H^-1 = Z + e e' / lambda exactly for the (unit) shift direction e, which J ignores:
+            # dropping that large part keeps the diagonal free of cancellation
+            e = lik.gauge_directions(theta)[:, 0]
+            inv -= np.outer(e, e) / lam
+        self.inv = inv
+        self.jp = jacobian_parts(lik, theta)
+        self.scores = None
+        if method == "sandwich":
+            b = self.blocks
+            cols = _local_columns(lik, b)
+            local = inv[cols[:, :, None], cols[:, None, :]]
+            self.scores = PairScores(lik, theta, b, local, cols)
+            self.cov_theta = self._sandwich_theta()
+
+    def _sandwich_theta(self) -> np.ndarray:
+        """``H^-1 M H^-1`` with the meat applied through its pair structure."""
+        import scipy.sparse as sp
+
+        sc = self.scores
+        p = self.lik.n_params
+        k, L = sc.local.shape
+        rows = np.repeat(np.arange(k), L)
+        s = sp.csr_matrix((sc.local.ravel(), (rows, sc.cols.ravel())), shape=(k, p))
+        meat = (s.T @ s).tocsr()  # sparse: the pairs' blocks
+        out = self.inv @ np.asarray(meat @ self.inv)
+        hm = self.inv @ sc.mean
+        out -= sc.g * np.outer(hm, hm)
+        return out * ((sc.g - 1) / sc.g)
+
+    def _full(self) -> np.ndarray:
+        return self.inv if self.method == "wald" else self.cov_theta
+
+    def _jt(self, rows=None) -> np.ndarray:
+        jp, p = self.jp, self.lik.n_params
+        rows = np.arange(len(jp.col)) if rows is None else np.asarray(rows)
+        o = jp.V.shape[0]
+        out = np.zeros((p, len(rows)))
+        out[:o] = jp.V @ jp.U[rows].T
+        have = jp.col[rows] >= 0
+        out[jp.col[rows][have], np.flatnonzero(have)] += jp.d[rows][have]
+        if jp.g is not None:
+            out[-1] += jp.g[rows]
+        return out
+
+    def variances(self) -> np.ndarray:
+        jp, c = self.jp, self._full()
+        p, o = self.lik.n_params, jp.V.shape[0]
+        a = np.zeros((p, 3))
+        a[:o, :2] = jp.V
+        if jp.g is not None:
+            a[-1, 2] = 1.0
+        coef = np.column_stack([jp.U, jp.g if jp.g is not None else np.zeros(len(jp.col))])
+        ca = c @ a
+        safe = np.where(jp.col >= 0, jp.col, 0)
+        out = jp.d**2 * np.diag(c)[safe]
+        out += 2.0 * jp.d * np.einsum("rk,rk->r", coef, ca[safe])
+        out += np.einsum("rk,kl,rl->r", coef, a.T @ ca, coef)
+        return out
+
+    def rows_covariance(self, rows) -> np.ndarray:
+        jt = self._jt(rows)
+        cov = jt.T @ (self._full() @ jt)
+        return 0.5 * (cov + cov.T)
+
+    def dense(self) -> np.ndarray:
+        return self.rows_covariance(None)

@@ -27,8 +27,7 @@ from .graph import check_connected, components as graph_components, strongly_con
 from .likelihood import PairwiseLikelihood, Prior
 from .optimize import lbfgs, newton_cg
 from .results import ThurstonianResult
-from .uncertainty import (METHODS, BootstrapDraws, counts_are_whole, information_covariance, pair_clusters,
-                          se_route, standardise)
+from .uncertainty import METHODS, BootstrapDraws, counts_are_whole, pair_clusters, se_route, standardise
 
 __all__ = ["Prior", "fit_thurstonian", "fit_case_v", "fit_bradley_terry", "ConvergenceWarning"]
 
@@ -285,16 +284,15 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_re
     cov, boot, se_note, scalable, variances = None, None, None, None, None
     if method in ("wald", "sandwich"):
         route = se_route(se_method, lik)
-        if route == "dense":
-            cov = information_covariance(lik, theta, method)
-            if cov is None:
-                se_note = "the information matrix is not positive definite; standard errors are unavailable"
-        elif route == "scalable":
-            from .sparse_covariance import ScalableCovariance
+        if route in ("dense", "scalable"):
+            from .sparse_covariance import DenseCovariance, ScalableCovariance
 
-            scalable = ScalableCovariance(lik, theta, method)
-            variances = scalable.variances()
-            if not np.all(np.isfinite(variances)) or np.any(variances < 0):
+            try:
+                scalable = (DenseCovariance if route == "dense" else ScalableCovariance)(lik, theta, method)
+                variances = scalable.variances()
+            except np.linalg.LinAlgError:
+                variances = None
+            if variances is None or not np.all(np.isfinite(variances)) or np.any(variances < 0):
                 scalable, variances = None, None
                 se_note = "the information matrix is not positive definite; standard errors are unavailable"
         else:
