@@ -212,31 +212,73 @@ def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-7, per
        propagation in Gaussian graphical models. *Journal of Machine Learning Research* 7,
        2031-2064.
     """
-    n = blocks.n
-    pa, pb, c = blocks.pa, blocks.pb, blocks.cross
-    diag = blocks.diag
+    n, q = blocks.n, blocks.q
+    pa, pb = blocks.pa, blocks.pb
+    diag, cross = blocks.diag, blocks.cross
     if perturbation is not None:  # (diag, cross) added to the blocks, possibly complex
-        diag, c = diag + perturbation[0], c + perturbation[1]
-    to_b = np.zeros_like(c)  # message a -> b (acts on b)
-    to_a = np.zeros_like(c)
-    total = np.zeros_like(diag)
+        diag, cross = diag + perturbation[0], cross + perturbation[1]
+    # symmetric blocks as the arrays of their upper triangle, cross blocks entry by entry
+    sym = [(0, 0), (0, 1), (1, 1)] if q == 2 else [(0, 0)]
+    d = [np.ascontiguousarray(diag[:, i, j]) for i, j in sym]
+    c = [np.ascontiguousarray(cross[:, i, j]) for i in range(q) for j in range(q)]
+    k = len(pa)
+    zeros = [np.zeros(k, dtype=d[0].dtype) for _ in sym]
+    to_b, to_a = zeros, [z.copy() for z in zeros]  # messages a -> b (on b) and b -> a (on a)
+    total = [np.zeros(n, dtype=d[0].dtype) for _ in sym]
     scale = float(np.abs(diag).max())
     converged = False
     it = 0
+
+    def scatter(index, values):
+        if np.iscomplexobj(values):
+            return np.bincount(index, values.real, n) + 1j * np.bincount(index, values.imag, n)
+        return np.bincount(index, values, n)
+
     for it in range(1, max_iter + 1):
-        cav_a = diag[pa] + total[pa] - to_a
-        cav_b = diag[pb] + total[pb] - to_b
-        new_b = -_congruence(c, _inv(cav_a), left=False)  # K_ba cav_a^-1 K_ab
-        new_a = -_congruence(c, _inv(cav_b), left=True)  # K_ab cav_b^-1 K_ba
-        change = max(float(np.abs(new_b - to_b).max()), float(np.abs(new_a - to_a).max()))
+        cav_a = [dd[pa] + tt[pa] - m for dd, tt, m in zip(d, total, to_a)]
+        cav_b = [dd[pb] + tt[pb] - m for dd, tt, m in zip(d, total, to_b)]
+        new_b = [-x for x in _sym_congruence(c, _sym_inv(cav_a), transpose=False)]  # K_ba cav_a^-1 K_ab
+        new_a = [-x for x in _sym_congruence(c, _sym_inv(cav_b), transpose=True)]  # K_ab cav_b^-1 K_ba
+        change = max(float(np.abs(x - y).max()) for x, y in zip(new_b + new_a, to_b + to_a))
         to_b, to_a = new_b, new_a
-        total = _scatter(pb, to_b, n) + _scatter(pa, to_a, n)
+        total = [scatter(pb, x) + scatter(pa, y) for x, y in zip(to_b, to_a)]
         if change <= rtol * scale:
             converged = True
             break
-    cav_a = diag[pa] + total[pa] - to_a
-    cav_b = diag[pb] + total[pb] - to_b
-    return Cavity(_inv(diag + total), cav_a, cav_b, it, converged)
+    cav_a = [dd[pa] + tt[pa] - m for dd, tt, m in zip(d, total, to_a)]
+    cav_b = [dd[pb] + tt[pb] - m for dd, tt, m in zip(d, total, to_b)]
+    marginal = _sym_inv([dd + tt for dd, tt in zip(d, total)])
+    return Cavity(_sym_stack(marginal, q), _sym_stack(cav_a, q), _sym_stack(cav_b, q), it, converged)
+
+
+def _sym_inv(m):
+    if len(m) == 1:
+        return [1.0 / m[0]]
+    a, b, d = m
+    det = a * d - b * b
+    return [d / det, -b / det, a / det]
+
+
+def _sym_congruence(c, x, transpose):
+    """``c' x c`` (or ``c x c'`` with ``transpose``) with ``x`` symmetric, as upper triangles."""
+    if len(x) == 1:
+        return [c[0] * c[0] * x[0]]
+    c11, c12, c21, c22 = c
+    if transpose:
+        c12, c21 = c21, c12
+    x11, x12, x22 = x
+    y11, y12 = x11 * c11 + x12 * c21, x11 * c12 + x12 * c22
+    y21, y22 = x12 * c11 + x22 * c21, x12 * c12 + x22 * c22
+    return [c11 * y11 + c21 * y21, c11 * y12 + c21 * y22, c12 * y12 + c22 * y22]
+
+
+def _sym_stack(m, q):
+    if q == 1:
+        return m[0][:, None, None]
+    out = np.empty((len(m[0]), 2, 2), dtype=m[0].dtype)
+    out[:, 0, 0], out[:, 1, 1] = m[0], m[2]
+    out[:, 0, 1] = out[:, 1, 0] = m[1]
+    return out
 
 
 class OptionSystem:
