@@ -208,8 +208,6 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         if df[col].dtype == object:
             unhashable = df[col].map(lambda v: not isinstance(v, Hashable)).to_numpy()
             _fail(df, unhashable, col, "a hashable option id (a string, number or tuple; lists are not allowed)")
-    a = df["option_a"].to_numpy(dtype=object)
-    b = df["option_b"].to_numpy(dtype=object)
     codes = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
     code_a, code_b = codes[0][: len(df)], codes[0][len(df) :]
     same = code_a == code_b
@@ -255,8 +253,10 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         _fail(df, known_order & codes.isna().to_numpy(), "order", "'ab', 'ba' or missing")
         first = codes.fillna(0).to_numpy(dtype=np.int8)
 
-    if _arrays_only:
-        return _Checked(a, b, code_a, code_b, codes, n_a.astype(float), n_b.astype(float), first)
+    if _arrays_only:  # (the labels of each row are not needed: the codes name them)
+        return _Checked(None, None, code_a, code_b, codes, n_a.astype(float), n_b.astype(float), first)
+    a = df["option_a"].to_numpy(dtype=object)
+    b = df["option_b"].to_numpy(dtype=object)
     skip = {"option_a", "option_b", "n_a", "n_b", "p_a", "weight", "shown_first", "order"}
     out = pd.DataFrame(
         {"option_a": a, "option_b": b, "n_a": n_a.astype(float), "n_b": n_b.astype(float), "first": first}
