@@ -258,8 +258,20 @@ def newton_cg(objective, theta0, *, tol=1e-9, max_iter=100, max_cg=50, scale=1.0
                 break
         if f_new is None:
             break
+        reduction = f - f_new
         theta, f, g = trial, f_new, g_new
         last_full_step = t == 1.0
+        if last_full_step and use_exact and lower is None:
+            # After a full exact-Newton step the remaining decrement is about
+            # (forcing^2 + |actual/predicted reduction - 1|) times this one: the CG residual and
+            # the quadratic model's error are all that is left [1]. Below tol, the step just
+            # taken has converged; the next step would only certify it.
+            model_error = abs(reduction / (0.5 * decrement * scale) - 1.0)
+            remaining = max(forcing * forcing, model_error) * decrement
+            if remaining < tol:
+                decrement = remaining
+                converged, message = True, "Newton decrement below tolerance (after the last step)"
+                break
     return theta, SolverInfo(converged, it, n_eval, n_hessp, float(np.max(np.abs(g))), float(decrement), message)
 
 
