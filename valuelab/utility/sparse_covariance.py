@@ -1,6 +1,66 @@
-"""Standard errors of a utility fit without the dense inverse of its information matrix.
+"""Standard errors of a utility fit at any scale: the information matrix is never inverted.
 
-Work in progress.
+A fit reports the diagonal of the covariance of its standardised parameters, ``J H^-1 J'``
+(Wald) or ``J H^-1 M H^-1 J'`` (the jackknife sandwich, ``M`` the meat), with ``H`` the Hessian
+of the negative log-posterior and ``J`` the Jacobian of the standardisation. The dense route
+(:class:`DenseCovariance`) inverts ``H``: time grows as the cube of the number of options and
+memory as the square. :class:`ScalableCovariance` never forms a dense matrix; its cost grows
+with the number of compared pairs.
+
+Method
+------
+1. ``H`` in the blocks of the comparison graph (:func:`hessian_blocks`, one pass over the
+   rows): a block per option (its mean and log-variance, the prior included), a block per
+   compared pair, and the order effect's column.
+2. Everything but the local part is exact. ``J = R + U V' + g e_gamma'``: one entry per row
+   (``R``), a rank-2 part (the centring and scaling by the means) and the order effect's
+   column. Eliminating the order effect, ``H^-1 = [[K^-1 + y y'/s, -y/s], [-y'/s, 1/s]]`` with
+   ``K`` the options' block, ``y = K^-1 h`` and ``s`` the Schur complement; and
+   ``K^-1 = Z + W E^-1 W'`` with ``W`` the gauge directions (the common shift of the means, an
+   exact eigenvector of ``H``; the joint rescaling) and ``Z`` the deflated inverse. Every term
+   of the diagonal but ``R Z R'`` is then low-rank, and computed from deflated,
+   preconditioned conjugate-gradient solves [4]_ (two for Wald; seven for the sandwich).
+3. The local part, the diagonal blocks of ``Z``, comes from Gaussian belief propagation on
+   ``K``'s block graph (:func:`cavity`, the cavity method) [1]_, [2]_: exact on a tree, the
+   Bethe approximation on a graph with cycles. For the sandwich the diagonal of ``Z M Z`` is
+   the linear response of belief propagation to the meat's pair blocks [3]_ (a complex
+   step [5]_), and each pair's leverage block comes from belief propagation's pair marginals.
+
+Accuracy: only step 3 approximates. Belief propagation is accurate to well under 1% on the
+Laplacian-like information of case V and Bradley-Terry fits. With free variances the
+log-variances are weakly pinned and the error of the Bethe approximation does not shrink with
+the degree of the graph: measured against the dense route on simulated agents (2 N log2 N
+pairs, 10 answers per order), the mean error of ``se_mean`` is 0.1-0.7% and the largest over
+all options 1-6% (1.2% on the benchmark's 2,000 options; up to 6% where a few extreme
+options form a tight cluster, whose short cycles the approximation misses). 95% intervals
+cover the standardised truth at the nominal rate (94.95% of 10,000 options). There is no
+guaranteed bound: stochastic estimators of the diagonal (Hutchinson; Bekas, Kokiopoulou and
+Saad [6]_) were measured at 80% relative noise per probe here (14% after probing the
+neighbours apart [7]_), far from a useful bound at this cost, and a truncated Neumann series
+in the block-Jacobi-scaled matrix fails because its spectrum reaches 0.9 in absolute value.
+:meth:`ScalableCovariance.rows_covariance` (``ThurstonianResult.covariance_of``) is exact for
+the options a contrast needs (one solve per row).
+
+Cost at 10,000 options and a million pairs: about 17 plain loss-and-gradient passes
+(belief propagation 5-7 sweeps over the pairs, two CG solves), under 1 GB.
+
+References
+----------
+.. [1] Weiss, Y. and Freeman, W. T. (2001). Correctness of belief propagation in Gaussian
+   graphical models of arbitrary topology. *Neural Computation* 13(10), 2173-2200.
+.. [2] Malioutov, D. M., Johnson, J. K. and Willsky, A. S. (2006). Walk-sums and belief
+   propagation in Gaussian graphical models. *Journal of Machine Learning Research* 7,
+   2031-2064.
+.. [3] Welling, M. and Teh, Y. W. (2004). Linear response algorithms for approximate
+   inference in graphical models. *Neural Computation* 16(1), 197-221.
+.. [4] Saad, Y., Yeung, M., Erhel, J. and Guyomarc'h, F. (2000). A deflated version of the
+   conjugate gradient algorithm. *SIAM J. Sci. Comput.* 21(5), 1909-1926.
+.. [5] Squire, W. and Trapp, G. (1998). Using complex variables to estimate derivatives of
+   real functions. *SIAM Review* 40(1), 110-112.
+.. [6] Bekas, C., Kokiopoulou, E. and Saad, Y. (2007). An estimator for the diagonal of a
+   matrix. *Applied Numerical Mathematics* 57(11-12), 1214-1229.
+.. [7] Tang, J. M. and Saad, Y. (2012). A probing method for computing the diagonal of a
+   matrix inverse. *Numerical Linear Algebra with Applications* 19(3), 485-501.
 """
 
 from __future__ import annotations
@@ -54,16 +114,20 @@ class HessianBlocks:
         return res
 
 
-def hessian_blocks(lik: PairwiseLikelihood, theta: np.ndarray, fisher: bool = False) -> HessianBlocks:
-    """The exact Hessian of ``lik`` at ``theta`` as :class:`HessianBlocks` (one pass over rows)."""
-    z, inv_sigma, qa, _, dz, neg_d2z, w_f = lik._state(theta)[:7]
+def hessian_blocks(lik: PairwiseLikelihood, theta: np.ndarray) -> HessianBlocks:
+    """The exact Hessian of ``lik`` at ``theta`` as :class:`HessianBlocks` (one pass over rows).
+
+    Per row the Hessian of ``-log L`` is ``c j j' + g d2z`` (``j`` the gradient of ``z``,
+    ``c = -d2 log L/dz2``, ``g = -d log L/dz``; see :meth:`PairwiseLikelihood.newton_system`)
+    on the row's slots (mean and log-variance of either option, the order effect); rows
+    pooling both orders add their mixture's rank-one terms. The slots' entries are summed
+    per option, per pair and into the order effect's column with ``bincount``.
+    """
+    z, inv_sigma, qa, _, dz, neg_d2z = lik._state(theta)[:6]
     d, n = lik.data, lik.n_options
     free, order = lik.free_variance, lik.order_effect
     q = 2 if free else 1
     c, g = neg_d2z, -dz
-    if fisher:
-        assert lik._mix is None
-        c, g = w_f, np.zeros_like(dz)
     k = c * inv_sigma * inv_sigma
     s = lik._s
     rows = {"00": k, "22": k, "02": -k}  # local slots: 0 mu_a, 1 lv_a, 2 mu_b, 3 lv_b, 4 gamma
@@ -134,24 +198,6 @@ def _inv(m: np.ndarray) -> np.ndarray:
     out = np.empty_like(m)
     out[:, 0, 0], out[:, 1, 1] = d / det, a / det
     out[:, 0, 1] = out[:, 1, 0] = -b / det
-    return out
-
-
-def _congruence(c: np.ndarray, x: np.ndarray, left: bool) -> np.ndarray:
-    """``c' x c`` (``left=False``) or ``c x c'`` (``left=True``) for stacks of small matrices,
-    ``x`` symmetric."""
-    if c.shape[-1] == 1:
-        return c * c * x
-    if left:
-        c = np.swapaxes(c, 1, 2)
-    c11, c12, c21, c22 = c[:, 0, 0], c[:, 0, 1], c[:, 1, 0], c[:, 1, 1]
-    x11, x12, x22 = x[:, 0, 0], x[:, 0, 1], x[:, 1, 1]
-    y11, y12 = x11 * c11 + x12 * c21, x11 * c12 + x12 * c22
-    y21, y22 = x12 * c11 + x22 * c21, x12 * c12 + x22 * c22
-    out = np.empty_like(x)
-    out[:, 0, 0] = c11 * y11 + c21 * y21
-    out[:, 0, 1] = out[:, 1, 0] = c11 * y12 + c21 * y22
-    out[:, 1, 1] = c12 * y12 + c22 * y22
     return out
 
 
@@ -356,6 +402,7 @@ class JacobianParts:
 
 
 def jacobian_parts(lik: PairwiseLikelihood, theta: np.ndarray) -> JacobianParts:
+    """:func:`~valuelab.utility.uncertainty.standardised_jacobian` in its structured form."""
     n = lik.n_options
     std = standardise(lik, theta)
     mu_s, var_s, g_s, sd = std.mean, std.variance, std.order_effect, std.scale
@@ -367,8 +414,7 @@ def jacobian_parts(lik: PairwiseLikelihood, theta: np.ndarray) -> JacobianParts:
         us.append(np.column_stack([np.zeros(n), -2.0 * var_s / (n * sd)]))
     g = None
     if lik.order_effect:
-        cols.append([-1]), ds.append([0.0]), us.append([[0.0, -g_s * mu_s @ np.ones(n) * 0 - g_s / (n * sd) * 0]])
-        us[-1] = np.array([[0.0, -g_s / (n * sd)]])
+        cols.append([-1]), ds.append([0.0]), us.append(np.array([[0.0, -g_s / (n * sd)]]))
     col, d, u = np.concatenate(cols), np.concatenate(ds), np.vstack(us)
     if lik.order_effect:
         g = np.zeros(len(col))
@@ -376,36 +422,6 @@ def jacobian_parts(lik: PairwiseLikelihood, theta: np.ndarray) -> JacobianParts:
     v = np.zeros((o, 2))
     v[:n, 0], v[:n, 1] = 1.0, mu_s
     return JacobianParts(col.astype(np.int64), d.astype(float), u, v, g)
-
-
-def wald_variances(lik: PairwiseLikelihood, theta: np.ndarray, *, system: OptionSystem | None = None,
-                   cav: Cavity | None = None) -> np.ndarray:
-    """Diagonal of the Wald covariance ``J H^-1 J'`` of the standardised parameters."""
-    blocks = system.blocks if system is not None else hessian_blocks(lik, theta)
-    system = system or OptionSystem(lik, theta, blocks)
-    cav = cav or cavity(blocks)
-    jp = jacobian_parts(lik, theta)
-    V = jp.V
-    kv = np.column_stack([system.solve(V[:, j]) for j in range(V.shape[1])])
-    zv = np.column_stack([system.deflated(V[:, j], kv[:, j]) for j in range(V.shape[1])])
-    t = V.T @ zv
-    # local part: diagonal of Z from belief propagation
-    flat = np.zeros(system.o)
-    for j in range(blocks.q):
-        flat[blocks.index[:, j]] = cav.marginal[:, j, j]
-    safe = np.where(jp.col >= 0, jp.col, 0)
-    out = jp.d**2 * flat[safe]
-    out += 2.0 * jp.d * np.einsum("rk,rk->r", jp.U, zv[safe])
-    out += np.einsum("rk,kl,rl->r", jp.U, t, jp.U)
-    jw = jp.times(system.W)
-    out += np.einsum("rk,kl,rl->r", jw, np.linalg.inv(system.E), jw)
-    if lik.order_effect:
-        h = blocks.h[: system.o]
-        y = system.solve(h)
-        sigma = blocks.h_gg - float(h @ y)
-        ju = jp.times(y) - jp.g
-        out += ju * ju / sigma
-    return out
 
 
 class PairScores:
@@ -471,14 +487,22 @@ def _local_columns(lik, blocks):
     return np.concatenate(cols, axis=1)
 
 
-def _gather_local(mat_fn, cols):
-    return mat_fn(cols)
-
-
 class ScalableCovariance:
-    """Standard errors of the standardised parameters without a dense inverse.
+    """The covariance of the standardised parameters without a dense matrix (module docstring).
 
-    Work in progress; see the module docstring.
+    Parameters
+    ----------
+    lik : PairwiseLikelihood
+        With a prior (a MAP fit; the scalable route needs the gauge pinned).
+    theta : ndarray
+        The estimate.
+    method : {"wald", "sandwich"}
+
+    Notes
+    -----
+    :meth:`variances` is the diagonal (the standard errors squared), :meth:`rows_covariance`
+    the exact covariance of a few standardised parameters, :meth:`dense` the whole matrix by
+    the dense route (within :data:`~valuelab.utility.uncertainty.MAX_DENSE_PARAMETERS`).
     """
 
     def __init__(self, lik: PairwiseLikelihood, theta: np.ndarray, method: str):
@@ -544,7 +568,13 @@ class ScalableCovariance:
         return flat
 
     def variances(self) -> np.ndarray:
-        """Diagonal of the covariance of the standardised parameters."""
+        """Diagonal of the covariance of the standardised parameters.
+
+        Row ``r`` of the covariance is ``f_r' X f_r`` with ``f_r = H^-1 J' e_r`` and ``X = H``
+        (Wald) or ``M`` (sandwich); ``f_r = d_r [Z e_col; 0] + B c_r`` for four (three without
+        an order effect) fixed vectors ``B`` (``Z V_2``, the gauge directions, ``(y, -1)``), so
+        the diagonal is ``d_r^2 (Z X Z)_cc`` (belief propagation) plus terms in ``X B``.
+        """
         jp, sysm = self.jp, self.system
         o = sysm.o
         V = jp.V
@@ -581,7 +611,7 @@ class ScalableCovariance:
         return out
 
     def _h_times(self, v):
-        return self.lik.newton_system(self.theta)[0](v)
+        return self.system._exact(v)
 
     def _sandwich_local(self) -> np.ndarray:
         """``diag(Z' M_oo Z')`` on the options' parameters: the linear response of belief
