@@ -34,6 +34,13 @@ scale and the order effect in those units. Every uncertainty column of a result 
     (``benchmarks/bench_calibration.py``); for the free-variance model prefer "wald" or
     "sandwich".
 
+How the ``wald`` and ``sandwich`` diagonals are computed (``se_method`` of the fits): up to
+:data:`DENSE_PARAMETERS` parameters from the inverse of the dense information matrix (exact);
+above, by :mod:`valuelab.utility.sparse_covariance`, whose cost grows with the number of
+compared pairs rather than the cube of the number of options. Either way the whole
+covariance is formed only on demand (``fit.covariance``), and ``fit.covariance_of(options)``
+gives the exact covariance of the options a contrast needs.
+
 References
 ----------
 .. [1] Huber, P. J. (1967). The behavior of maximum likelihood estimates under nonstandard
