@@ -164,3 +164,24 @@ def test_bootstrap_in_parallel_equals_serial(small_agent):
     serial = vl.fit_case_v(comps, uncertainty="bootstrap", n_resamples=6, progress=False, n_jobs=1)
     parallel = vl.fit_case_v(comps, uncertainty="bootstrap", n_resamples=6, progress=False, n_jobs=2)
     np.testing.assert_allclose(serial.bootstrap.draws, parallel.bootstrap.draws)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["wald", "sandwich"])
+def test_scalable_standard_errors_within_two_percent_of_dense_at_2000_options(method):
+    """Issue 17's yardstick: the benchmark's data (2,000 options, 2 N log2 N pairs less the
+    20% held out, 10 answers per order); for the sandwich the same shares read as
+    probabilities."""
+    truth = vl.simulate_utilities(2000, variance=(0.5, 0.5), seed=0)
+    pairs = vl.random_pairs(truth, int(2 * 2000 * np.log2(2000)), seed=1)
+    comps = vl.simulate_comparisons(truth, pairs, samples=10, orders="both", seed=2)
+    train, _ = vl.split_pairs(comps, test_size=0.2, seed=3)
+    if method == "sandwich":
+        total = train["n_a"] + train["n_b"]
+        train = train.assign(n_a=train["n_a"] / total, n_b=train["n_b"] / total)
+    fit = vl.fit_thurstonian(train, uncertainty=None)
+    exact = scv.DenseCovariance(fit._lik, fit._theta, method).variances()
+    scalable = scv.ScalableCovariance(fit._lik, fit._theta, method).variances()
+    gap = np.abs(np.sqrt(scalable / exact) - 1)
+    assert gap.max() < 0.02, (gap[:2000].max(), gap[2000:4000].max(), gap[-1])
+    assert gap.mean() < 0.005

@@ -511,6 +511,7 @@ class ScalableCovariance:
         self.lik, self.theta, self.method = lik, theta, method
         self.blocks = hessian_blocks(lik, theta)
         self.cav = cavity(self.blocks)
+        self.corrected = correct_short_cycles(self.blocks, self.cav)
         # the belief-propagation marginals make a better block preconditioner than the blocks' inverses
         self.system = OptionSystem(lik, theta, self.blocks, preconditioner=self.cav.marginal)
         self.jp = jacobian_parts(lik, theta)
@@ -774,3 +775,102 @@ class DenseCovariance:
 
     def dense(self) -> np.ndarray:
         return self.rows_covariance(None)
+
+
+def _inv_sqrt_chol(m: np.ndarray) -> np.ndarray:
+    """``L^-1`` for the Cholesky factors ``L`` of a stack of SPD 1x1 or 2x2 blocks."""
+    if m.shape[-1] == 1:
+        return 1.0 / np.sqrt(m)
+    l11 = np.sqrt(m[:, 0, 0])
+    l21 = m[:, 0, 1] / l11
+    l22 = np.sqrt(np.maximum(m[:, 1, 1] - l21 * l21, 1e-300))
+    out = np.zeros_like(m)
+    out[:, 0, 0], out[:, 1, 1] = 1.0 / l11, 1.0 / l22
+    out[:, 1, 0] = -l21 / (l11 * l22)
+    return out
+
+
+def couplings(blocks: HessianBlocks) -> np.ndarray:
+    """Each pair's normalised coupling ``||L_a^-1 K_ab L_b^-T||_2`` (``L`` the Cholesky
+    factors of the options' blocks): the weight of the pair in a walk of belief propagation."""
+    li = _inv_sqrt_chol(blocks.diag)
+    s = np.einsum("kij,kjl,kml->kim", li[blocks.pa], blocks.cross, li[blocks.pb])
+    if blocks.q == 1:
+        return np.abs(s[:, 0, 0])
+    return np.linalg.norm(s, ord=2, axis=(1, 2))
+
+
+def correct_short_cycles(blocks: HessianBlocks, cav: Cavity, *, edge: float = 0.15,
+                         triangle: float = 0.003, radius: int = 2, max_region: int = 60) -> np.ndarray:
+    """Replace belief propagation's marginal where strongly coupled triangles make it wrong.
+
+    Belief propagation misses the walks around cycles; in a sparse random design they are
+    long and weak, but a few options (typically some at an end of the scale, whose only
+    informative comparisons are with each other) can form triangles of strong couplings,
+    and there it underestimates the variance by up to a tenth. For each option in a triangle
+    whose three couplings multiply to more than ``triangle`` (edges weaker than ``edge`` are
+    not searched), the marginal is recomputed exactly on the option and its strongly coupled
+    neighbours, with the rest of the graph entering as belief propagation's messages into
+    them (a region of generalised belief propagation [1]_). Returns the options corrected.
+
+    References
+    ----------
+    .. [1] Yedidia, J. S., Freeman, W. T. and Weiss, Y. (2005). Constructing free-energy
+       approximations and generalized belief propagation algorithms. *IEEE Transactions on
+       Information Theory* 51(7), 2282-2312.
+    """
+    import scipy.sparse as sp
+
+    n, q = blocks.n, blocks.q
+    pa, pb = blocks.pa, blocks.pb
+    s = couplings(blocks)
+    strong = np.flatnonzero(s > edge)
+    if len(strong) < 3:
+        return np.zeros(0, dtype=np.int64)
+    a = sp.coo_matrix((s[strong], (pa[strong], pb[strong])), shape=(n, n)).tocsr()
+    a = (a + a.T).tocsr()
+    tri = (a @ a).multiply(a)  # per strong edge: sum over triangles of the product of couplings
+    weight = np.asarray(tri.sum(axis=1)).ravel() / 2.0
+    flagged = np.flatnonzero(weight > triangle)
+    if not len(flagged):
+        return flagged
+    prec = _inv(cav.marginal)  # marginal precisions K_uu + incoming messages
+    to_a = prec[pa] - cav.cavity_a  # message pb -> pa, acting on pa
+    to_b = prec[pb] - cav.cavity_b
+    key = pa.astype(np.int64) * n + pb
+    order = np.argsort(key)
+    sorted_key = key[order]
+
+    def pair_of(u, v):
+        """Pair index and whether u is its ``pa``, or -1."""
+        for x, y, first in ((u, v, True), (v, u, False)):
+            k = np.searchsorted(sorted_key, x * n + y)
+            if k < len(sorted_key) and sorted_key[k] == x * n + y:
+                return order[k], first
+        return -1, True
+
+    for i in flagged:
+        region = np.array([i])
+        for _ in range(radius):  # the option's strongly coupled neighbourhood
+            grown = np.unique(np.concatenate([region] + [a.indices[a.indptr[u] : a.indptr[u + 1]] for u in region]))
+            if len(grown) > max_region:
+                break
+            region = grown
+        region = np.r_[i, region[region != i]]
+        m = len(region)
+        p = np.zeros((m * q, m * q))
+        for x, u in enumerate(region):
+            p[x * q : (x + 1) * q, x * q : (x + 1) * q] = prec[u]
+        for x in range(m):
+            for y in range(x + 1, m):
+                c, first = pair_of(region[x], region[y])
+                if c < 0:
+                    continue
+                block = blocks.cross[c] if first else blocks.cross[c].T
+                p[x * q : (x + 1) * q, y * q : (y + 1) * q] = block
+                p[y * q : (y + 1) * q, x * q : (x + 1) * q] = block.T
+                # the pair's messages are now exact within the region
+                p[x * q : (x + 1) * q, x * q : (x + 1) * q] -= to_a[c] if first else to_b[c]
+                p[y * q : (y + 1) * q, y * q : (y + 1) * q] -= to_b[c] if first else to_a[c]
+        cav.marginal[i] = np.linalg.inv(p)[:q, :q]
+    return flagged
