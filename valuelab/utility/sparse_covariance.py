@@ -241,7 +241,7 @@ class Cavity:
         return -np.einsum("kij,kjl,klm->kim", inv_a, blocks.cross, self.marginal[blocks.pb])
 
 
-def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-7, perturbation=None) -> Cavity:
+def cavity(blocks: HessianBlocks, *, max_iter: int = 50, rtol: float = 1e-5, perturbation=None) -> Cavity:
     """Gaussian belief propagation for the diagonal blocks of ``K^-1``.
 
     The message from option ``a`` to option ``b`` over their pair is
@@ -365,7 +365,7 @@ class OptionSystem:
         out[self.blocks.index] = y
         return out
 
-    def solve(self, b: np.ndarray, *, rtol: float = 1e-5, max_iter: int = 1000) -> np.ndarray:
+    def solve(self, b: np.ndarray, *, rtol: float = 1e-3, max_iter: int = 1000) -> np.ndarray:
         """``K^-1 b`` by deflated, block-Jacobi preconditioned conjugate gradients."""
         x, k, _ = _pcg(self.matvec, b, self.precondition, rtol=rtol, maxiter=max_iter, deflate=self.W,
                        eigenvalues=np.where(np.isfinite(self.eigenvalues), self.eigenvalues, np.nan))
@@ -521,6 +521,7 @@ class ScalableCovariance:
             self.y = self.system.solve(b.h[: self.system.o])
             self.sigma = b.h_gg - float(b.h[: self.system.o] @ self.y)
         self.scores = None
+        self._precise = None
         if method == "sandwich":
             self.scores = PairScores(lik, theta, b, self._local_inverse(), _local_columns(lik, b))
 
@@ -531,8 +532,13 @@ class ScalableCovariance:
         x = np.zeros(self.lik.n_params)
         x[:o] = self.system.solve(v[:o], rtol=rtol)
         if self.lik.order_effect:
-            c = (float(self.y @ v[:o]) - v[-1]) / self.sigma
-            x[:o] += self.y * c
+            if self._precise is None:  # the order effect's column solved to the same precision
+                h = self.blocks.h[:o]
+                y = self.system.solve(h, rtol=1e-10)
+                self._precise = (y, self.blocks.h_gg - float(h @ y))
+            y, sigma = self._precise
+            c = (float(y @ v[:o]) - v[-1]) / sigma
+            x[:o] += y * c
             x[-1] = -c
         return x
 
@@ -794,10 +800,19 @@ def couplings(blocks: HessianBlocks) -> np.ndarray:
     """Each pair's normalised coupling ``||L_a^-1 K_ab L_b^-T||_2`` (``L`` the Cholesky
     factors of the options' blocks): the weight of the pair in a walk of belief propagation."""
     li = _inv_sqrt_chol(blocks.diag)
-    s = np.einsum("kij,kjl,kml->kim", li[blocks.pa], blocks.cross, li[blocks.pb])
     if blocks.q == 1:
-        return np.abs(s[:, 0, 0])
-    return np.linalg.norm(s, ord=2, axis=(1, 2))
+        return np.abs(li[blocks.pa, 0, 0] * blocks.cross[:, 0, 0] * li[blocks.pb, 0, 0])
+    la, lb, c = li[blocks.pa], li[blocks.pb], blocks.cross
+    # L_a^-1 C L_b^-T with lower-triangular L^-1 (entries 00, 10, 11)
+    a00, a10, a11 = la[:, 0, 0], la[:, 1, 0], la[:, 1, 1]
+    b00, b10, b11 = lb[:, 0, 0], lb[:, 1, 0], lb[:, 1, 1]
+    x00, x01 = a00 * c[:, 0, 0], a00 * c[:, 0, 1]
+    x10, x11 = a10 * c[:, 0, 0] + a11 * c[:, 1, 0], a10 * c[:, 0, 1] + a11 * c[:, 1, 1]
+    s00, s01 = x00 * b00, x00 * b10 + x01 * b11
+    s10, s11 = x10 * b00, x10 * b10 + x11 * b11
+    frob = s00 * s00 + s01 * s01 + s10 * s10 + s11 * s11
+    det = s00 * s11 - s01 * s10
+    return np.sqrt(0.5 * (frob + np.sqrt(np.maximum(frob * frob - 4.0 * det * det, 0.0))))
 
 
 def correct_short_cycles(blocks: HessianBlocks, cav: Cavity, *, edge: float = 0.15,
