@@ -73,6 +73,10 @@ from .likelihood import PairwiseLikelihood
 from .optimize import _pcg
 from .uncertainty import standardise
 
+__all__ = ["ScalableCovariance", "DenseCovariance", "HessianBlocks", "hessian_blocks", "dense_hessian", "Cavity",
+           "cavity", "couplings", "correct_short_cycles", "OptionSystem", "JacobianParts", "jacobian_parts",
+           "PairScores"]
+
 
 @dataclass
 class HessianBlocks:
@@ -353,12 +357,14 @@ class OptionSystem:
         self.E = self.W.T @ kw
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
+        """``K v`` (the exact Hessian's product with the order effect held at 0)."""
         full = np.zeros(self.p)
         full[: self.o] = v
         self.n_products += 1
         return self._exact(full)[: self.o]
 
     def precondition(self, r: np.ndarray) -> np.ndarray:
+        """The block-diagonal preconditioner applied to ``r``."""
         x = r[self.blocks.index]  # (n, q)
         y = np.einsum("nij,nj->ni", self._binv, x)
         out = np.empty_like(r)
@@ -793,6 +799,7 @@ class DenseCovariance:
         return out
 
     def variances(self) -> np.ndarray:
+        """Diagonal of the covariance of the standardised parameters (exact)."""
         jp = self.jp
         p, o = self.lik.n_params, jp.V.shape[0]
         a = np.zeros((p, 3))
@@ -812,11 +819,13 @@ class DenseCovariance:
         return out
 
     def rows_covariance(self, rows) -> np.ndarray:
+        """The covariance of the standardised rows ``rows`` (exact)."""
         jt = self._jt(rows)
         cov = jt.T @ (self._full() @ jt)
         return 0.5 * (cov + cov.T)
 
     def dense(self) -> np.ndarray:
+        """The whole covariance of the standardised parameters."""
         return self.rows_covariance(None)
 
 
