@@ -314,6 +314,9 @@ class ThurstonianResult:
             "Uncertainty": _UNCERTAINTY_NAMES[self.uncertainty] + (f", {100 * (1 - self.alpha):.0f}% intervals"
                                                                    if self.uncertainty else ""),
         }
+        if self._scalable is not None and type(self._scalable).__name__ == "ScalableCovariance":
+            facts["Standard errors"] = ("scalable route: belief propagation for each option's own block, exact "
+                                        "solves for the rest (valuelab.utility.sparse_covariance)")
         if self.n_pooled_rows:
             facts["Rows pooling both orders"] = f"{self.n_pooled_rows} (fitted as a mixture of the two orders)"
         if self.at_boundary:
