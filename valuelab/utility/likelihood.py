@@ -426,14 +426,22 @@ class PairwiseLikelihood:
         """Rows grouped by pair: rows of one pair differ only in presentation order.
 
         Returns ``(row_pair, pair_rep)``: the pair index of each row and one representative
-        row per pair. Rows come oriented alike from :func:`prepare_comparisons`.
+        row per pair. Rows come oriented alike from :func:`prepare_comparisons`. When every
+        row is its own pair (one row per pair, e.g. orders pooled and no order effect) the
+        pairs are the rows, in their order, so per-pair sums need no scatter.
         """
         if "pairs" not in self._operators:
             d = self.data
             key = d.a.astype(np.int64) * self.n_options + d.b
             _, rep, row_pair = np.unique(key, return_index=True, return_inverse=True)
+            if len(rep) == d.n_rows:
+                rep = row_pair = np.arange(d.n_rows)
             self._operators["pairs"] = (row_pair.ravel(), rep)
         return self._operators["pairs"]
+
+    def _pairs_are_rows(self) -> bool:
+        row_pair, rep = self._pairs()
+        return len(rep) == self.data.n_rows
 
     def _pair_operator(self, qa_pair: np.ndarray) -> sp.csr_matrix:
         """``[d; l; m]`` stacked, one row of each per pair: ``d`` is +1 at a and -1 at b,
@@ -490,13 +498,15 @@ class PairwiseLikelihood:
         precond = self._block_preconditioner(w_fisher, z, inv_sigma, qa)
         row_pair, rep = self._pairs()
         k = len(rep)
-        op = self._pair_operator(qa[rep] if self.free_variance else None)
+        op = self._pair_operator((qa if self._pairs_are_rows() else qa[rep]) if self.free_variance else None)
         opt = op.T
         s = self._s if self.order_effect else None
         g = -dz
 
+        identity = self._pairs_are_rows()
+
         def pair_sum(x):
-            return np.bincount(row_pair, x, k)
+            return x if identity else np.bincount(row_pair, x, k)
 
         def make(c, g, with_m):
             """Hessian-vector product for curvature c and slope g (blocks built on first use)."""
