@@ -338,8 +338,11 @@ def _first_occurrence(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
     """Row position of the first occurrence of each row's unordered pair."""
     lo, hi = np.minimum(ca, cb).astype(np.int64), np.maximum(ca, cb).astype(np.int64)
     key = lo * (int(max(ca.max(initial=0), cb.max(initial=0))) + 1) + hi
-    _, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return first_idx[inverse.ravel()]
+    codes, uniques = pd.factorize(key)  # hashing, in order of first appearance (no sort)
+    first_idx = np.empty(len(uniques), dtype=np.int64)
+    rows = np.arange(len(key))
+    first_idx[codes[::-1]] = rows[::-1]  # the last write, the first row, wins
+    return first_idx[codes]
 
 
 def _pool(ca, cb, first, n_a, n_b):
@@ -354,15 +357,10 @@ def _pool(ca, cb, first, n_a, n_b):
     nb = np.where(flip, n_a, n_b)
     f = np.where(flip, -first, first).astype(np.int64)
     key = first_pos.astype(np.int64) * 3 + (f + 1)
-    uniq, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    order = np.argsort(first_idx, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    group = rank[inverse]
+    group, uniq = pd.factorize(key)  # groups in order of first appearance
     k = len(uniq)
-    pos = (uniq[order] // 3).astype(np.int64)
-    first_out = (uniq[order] % 3 - 1).astype(np.int8)
+    pos = (uniq // 3).astype(np.int64)
+    first_out = (uniq % 3 - 1).astype(np.int8)
     return pos, first_out, np.bincount(group, na, k), np.bincount(group, nb, k)
 
 
