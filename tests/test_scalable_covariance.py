@@ -185,3 +185,19 @@ def test_scalable_standard_errors_within_two_percent_of_dense_at_2000_options(me
     gap = np.abs(np.sqrt(scalable / exact) - 1)
     assert gap.max() < 0.02, (gap[:2000].max(), gap[2000:4000].max(), gap[-1])
     assert gap.mean() < 0.005
+
+
+def test_scalable_route_falls_back_to_dense_when_belief_propagation_fails(monkeypatch):
+    _, comps = _comparisons(60, 400)
+    real = scv.cavity
+
+    def failing(blocks, **kwargs):
+        out = real(blocks, **kwargs)
+        out.converged = False
+        return out
+
+    monkeypatch.setattr(scv, "cavity", failing)
+    fit = vl.fit_thurstonian(comps, se_method="scalable")
+    assert "did not converge" in fit.se_note
+    reference = vl.fit_thurstonian(comps, se_method="dense")
+    np.testing.assert_allclose(fit.utilities["se_mean"], reference.utilities["se_mean"], rtol=1e-10)

@@ -216,6 +216,41 @@ def _bootstrap(spec: FitSpec, data: ComparisonData, lik: PairwiseLikelihood, the
     return boot
 
 
+def _standard_errors(lik: PairwiseLikelihood, theta: np.ndarray, method: str, route: str):
+    """``(provider, variances, note)`` by ``route``. A scalable route whose belief propagation
+    fails (no convergence, or a variance that is not positive) falls back to the dense one
+    within its memory guard, and says so in the note."""
+    from .sparse_covariance import DenseCovariance, ScalableCovariance
+    from .uncertainty import MAX_DENSE_PARAMETERS
+
+    not_pd = "the information matrix is not positive definite; standard errors are unavailable"
+
+    def valid(v):
+        return v is not None and np.all(np.isfinite(v)) and np.all(v >= 0)
+
+    note = None
+    if route == "scalable":
+        try:
+            provider = ScalableCovariance(lik, theta, method)
+            variances = provider.variances()
+            if provider.cav.converged and valid(variances):
+                return provider, variances, None
+        except np.linalg.LinAlgError:
+            pass
+        if lik.n_params > MAX_DENSE_PARAMETERS:
+            return None, None, ("belief propagation did not converge on this comparison graph and the dense "
+                                f"route is refused above MAX_DENSE_PARAMETERS = {MAX_DENSE_PARAMETERS} parameters; "
+                                "standard errors are unavailable (try uncertainty='bootstrap')")
+        note = ("belief propagation did not converge on this comparison graph; the standard errors come from "
+                "the dense information matrix")
+    try:
+        provider = DenseCovariance(lik, theta, method)
+        variances = provider.variances()
+    except np.linalg.LinAlgError:
+        return None, None, not_pd
+    return (provider, variances, note) if valid(variances) else (None, None, not_pd)
+
+
 def _resolve_uncertainty(uncertainty, data: ComparisonData) -> str | None:
     if uncertainty not in ("auto", None, *METHODS):
         raise ValueError(f"uncertainty: expected 'auto', 'wald', 'sandwich', 'bootstrap' or None, got {uncertainty!r}")
@@ -285,16 +320,7 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_re
     if method in ("wald", "sandwich"):
         route = se_route(se_method, lik)
         if route in ("dense", "scalable"):
-            from .sparse_covariance import DenseCovariance, ScalableCovariance
-
-            try:
-                scalable = (DenseCovariance if route == "dense" else ScalableCovariance)(lik, theta, method)
-                variances = scalable.variances()
-            except np.linalg.LinAlgError:
-                variances = None
-            if variances is None or not np.all(np.isfinite(variances)) or np.any(variances < 0):
-                scalable, variances = None, None
-                se_note = "the information matrix is not positive definite; standard errors are unavailable"
+            scalable, variances, se_note = _standard_errors(lik, theta, method, route)
         else:
             se_note = route
     elif method == "bootstrap":
