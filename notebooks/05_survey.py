@@ -199,6 +199,13 @@ sv.compare_conditions(reason_shifts, seed=SEED)[["model", "language", "n_items",
 # model itself and as an average person from the country, zero-shot and with reasoning. Which
 # country's answers is each condition closest to? (The workbook's own means count "not
 # applicable" answers as 0 on a few items; valuelab drops those answers and renormalises.)
+#
+# Read every similarity beside its baseline: a model that spreads its answers evenly is close
+# to every country whose answers are spread out too. `uniform_value` is the uniform answerer's
+# similarity to the same country on the same items, `beats_uniform` says whether the model does
+# better than it, `uniform_closest` which country the uniform answerer itself is closest to, and
+# `entropy` how spread out the model's answers are (1 = uniform). The figures add a
+# "uniform answerer" row and star the cells that do not beat it.
 
 # %%
 human_path = Path(HUMAN)

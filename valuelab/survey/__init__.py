@@ -1,5 +1,12 @@
 """Survey probes: logit leakage, cross-lingual and framing shifts, alignment with human answers.
 
+The analyses take the model's answers as logits (:func:`elicit_survey`) or as texts generated
+anywhere (one row per completion with the option it names), pool several responses per item
+and context into one distribution (:func:`answer_distributions`), set non-substantive options
+("Don't know") apart, read human answers as shares or respondent-level microdata, and report
+every alignment beside a chance baseline. The columns of every survey table are described in
+one place, ``docs/survey_tables.md``.
+
 References
 ----------
 .. [1] MENAValues (2025). Benchmarking LLM values on Middle East and North Africa survey items.
@@ -16,6 +23,10 @@ from .metrics import (cliffs_delta, consistency_score, distribution_distance, ex
                       ordinal_emd, paired_cliffs_delta)
 from .refusal import detect_refusal, parse_option_number, refusal_phrases
 from .shifts import condition_shifts, shift_matrix, compare_conditions
+from .distributions import CONTEXT, CONTEXT_DEFAULTS, answer_distributions
+from .microdata import human_distributions_from_microdata, microdata_answers
+from .alignment import persona_agreement, persona_alignment
+from .metrics import normalised_entropy
 
 __all__ = [
     "closest_population", "human_alignment", "reasoning_effect",
@@ -27,4 +38,8 @@ __all__ = [
     "paired_cliffs_delta",
     "detect_refusal", "parse_option_number", "refusal_phrases",
     "condition_shifts", "shift_matrix", "compare_conditions",
+    "CONTEXT", "CONTEXT_DEFAULTS", "answer_distributions",
+    "human_distributions_from_microdata", "microdata_answers",
+    "persona_agreement", "persona_alignment",
+    "normalised_entropy",
 ]
