@@ -189,8 +189,10 @@ def test_refusal_detection_in_every_language(language):
     assert e["refused"] and e["kind"] == "evasion", (language, e)
     a = sv.detect_refusal(answer, language=language, n_options=4)
     assert not a["refused"] and a["answer"] == 3
+    # a text naming no option is no answer, not a refusal (the old reading counted it as refused,
+    # which gave `refused` a precision of 0.06-0.25 against true refusals; issue #16)
     n = sv.detect_refusal("The weather is nice.", language=language, n_options=4)
-    assert n["refused"] and n["kind"] == "no_option"
+    assert not n["refused"] and n.verdict == "no_answer" and n["kind"] is None and n.reason
 
 
 def test_option_number_parsing():

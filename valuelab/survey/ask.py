@@ -30,7 +30,7 @@ import pandas as pd
 
 from .items import validate_survey_items
 from .metrics import expected_answer
-from .refusal import detect_refusal
+from .reader import known_languages, read_answer
 
 __all__ = ["FRAMINGS", "survey_prompt_pieces", "survey_countries", "survey_prompt", "option_labels", "elicit_survey"]
 
@@ -178,9 +178,16 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
         ``option_mass`` (raw probability on the option tokens), ``answer`` (most probable
         option, 1-based), ``expected`` (mean option position; ordinal items only), ``text``
         (generated),
-        ``text_answer`` (1-based option named in the text, or None), ``refused`` (for
-        reasoning rows only a refusal phrase counts: the text may stop before its number),
-        ``refusal_kind``, ``refusal_confidence``, ``cached`` (both calls came from the cache).
+        ``text_answer`` (1-based option the text commits to, by number or by the option's
+        words; nullable ``Int64``, NA when none), ``refused`` (a refusal or evasion phrase and
+        no answer; a text that cannot be read is not refused), ``refusal_kind``
+        (``refusal``, ``evasion`` or None), ``verdict`` (``answer``, ``refusal``,
+        ``evasion``, ``ambiguous``, ``no_answer``), ``evidence`` (the words behind it),
+        ``reason`` (why no answer), ``refusal_confidence`` (see
+        :class:`valuelab.survey.AnswerReading`), ``cached`` (both calls came from the cache).
+        Texts are read by :func:`valuelab.survey.read_answer` with the item's option texts
+        (and its English ones, which small models fall back to); reasoning texts with
+        ``reasoning=True`` (they may stop before their answer).
     """
     from ..elicit.cache import ResponseCache
     from ..elicit.cached import cached_generate, cached_option_probabilities
@@ -191,6 +198,10 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     unknown = [lang for lang in langs if lang not in set(its["language"])]
     if unknown:
         raise ValueError(f"languages: {unknown} not among the items' languages {sorted(set(its['language']))}")
+    unread = [lang for lang in langs if lang not in known_languages()]
+    if unread:
+        raise ValueError(f"languages: {unread} have no refusal phrases or answer cues to read the answers with; "
+                         f"known: {', '.join(known_languages())} (see valuelab.survey.refusal_phrases)")
     for f in framings:
         if f not in FRAMINGS:
             raise ValueError(f"framings: expected any of {FRAMINGS}, got {f!r}")
@@ -205,6 +216,7 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
 
     rows = []
     has_labels = "labels" in its.columns
+    english = {r["item_id"]: tuple(r["options"]) for r in its[its["language"] == "en"].to_dict("records")}
     for r in its[its["language"].isin(langs)].to_dict("records"):
         codes = r["labels"] if has_labels and r["labels"] is not None else [str(j + 1) for j in range(len(r["options"]))]
         for framing in framings:
@@ -215,7 +227,9 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
                                       country=name, reasoning=bool(think), labels=codes, pieces=pieces)
                     rows.append({"item_id": r["item_id"], "language": r["language"], "framing": framing,
                                  "country": country, "reasoning": bool(think), "scale": r["scale"],
-                                 "n_options": len(r["options"]), "labels": tuple(codes), "question": q})
+                                 "n_options": len(r["options"]), "labels": tuple(codes), "question": q,
+                                 "options": tuple(r["options"]), "item_question": r["question"],
+                                 "english": english.get(r["item_id"]) if r["language"] != "en" else None})
     if not rows:
         raise ValueError("nothing to ask: no item in the requested languages")
     plan = pd.DataFrame(rows)
@@ -265,7 +279,8 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     if store is not None and store is not cache:
         store.close()
 
-    out = plan.drop(columns=["question"]).assign(model=model.identity["name"], prompt=rendered)
+    out = plan.drop(columns=["question", "options", "item_question", "english"])
+    out = out.assign(model=model.identity["name"], prompt=rendered)
     out["country"] = pd.Series(list(plan["country"]), index=out.index, dtype=object)
     out["probs"] = [list(probs[i, : int(k)]) for i, k in enumerate(plan["n_options"])]
     out["option_mass"] = mass
@@ -274,16 +289,21 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     out["expected"] = [expected_answer(p) if sc == "ordinal" and np.isfinite(p).all() else np.nan
                        for p, sc in zip(out["probs"], out["scale"])]
     out["text"] = texts.to_numpy()
-    # a reasoning text may stop before its number: only a refusal phrase counts as refusing there
-    verdicts = [detect_refusal(t, language=lang, labels=list(codes), require_option=not think)
-                for t, lang, codes, think in zip(out["text"], out["language"], out["labels"], out["reasoning"])]
-    out["text_answer"] = pd.Series([v["answer"] for v in verdicts], index=out.index, dtype=object)
-    out["refused"] = [v["refused"] for v in verdicts]
-    out["refusal_kind"] = [v["kind"] for v in verdicts]
-    out["refusal_confidence"] = [v["confidence"] for v in verdicts]
+    # the option texts let answers in words count; a reasoning text may stop before its answer
+    readings = [read_answer(t, options=opts, labels=codes, language=lang, reasoning=think, question=iq,
+                            fallback_options=en)
+                for t, opts, codes, lang, think, iq, en in zip(out["text"], plan["options"], out["labels"],
+                                                               out["language"], out["reasoning"], plan["item_question"],
+                                                               plan["english"])]
+    out["text_answer"] = pd.array([v.answer for v in readings], dtype="Int64")
+    out["refused"] = [v.refused for v in readings]
+    out["refusal_kind"] = pd.Series([v.kind for v in readings], index=out.index, dtype=object)
+    out["verdict"] = [v.verdict for v in readings]
+    out["evidence"] = pd.Series([v.evidence for v in readings], index=out.index, dtype=object)
+    out["reason"] = pd.Series([v.reason for v in readings], index=out.index, dtype=object)
+    out["refusal_confidence"] = [v.confidence for v in readings]
     out["cached"] = gen_cached.to_numpy() & logit_cached
     cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "labels", "prompt",
-            "probs",
-            "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind",
-            "refusal_confidence", "cached"]
+            "probs", "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind", "verdict",
+            "evidence", "reason", "refusal_confidence", "cached"]
     return out[cols].reset_index(drop=True)
