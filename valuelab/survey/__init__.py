@@ -16,7 +16,8 @@ References
 
 from .alignment import closest_population, human_alignment, reasoning_effect
 from .completions import COMPLETION_DEFAULTS, responses_from_completions
-from .ask import FRAMINGS, elicit_survey, option_labels, survey_countries, survey_prompt, survey_prompt_pieces
+from .ask import (FRAMINGS, elicit_survey, generate_completions, option_labels, survey_countries, survey_prompt,
+                  survey_prompt_pieces)
 from .items import (SCALES, load_survey_items, read_globalopinionqa, read_human_distributions, read_menavalues,
                     read_survey_items, validate_human_distributions, validate_survey_items)
 from .leakage import detect_leakage, leakage_rates
@@ -33,7 +34,7 @@ from .metrics import normalised_entropy
 __all__ = [
     "closest_population", "human_alignment", "reasoning_effect",
     "COMPLETION_DEFAULTS", "responses_from_completions",
-    "FRAMINGS", "elicit_survey", "option_labels", "survey_countries", "survey_prompt", "survey_prompt_pieces",
+    "FRAMINGS", "elicit_survey", "generate_completions", "option_labels", "survey_countries", "survey_prompt", "survey_prompt_pieces",
     "SCALES", "load_survey_items", "read_globalopinionqa", "read_human_distributions", "read_menavalues",
     "read_survey_items", "validate_human_distributions", "validate_survey_items",
     "detect_leakage", "leakage_rates",

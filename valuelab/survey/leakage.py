@@ -1,7 +1,7 @@
 """Logit leakage: the text refuses or evades while the option logits reveal a clear answer.
 
-A response **leaks** when its generated text is refused (:func:`detect_refusal`: a refusal
-or evasion phrase, or no valid option) while the distribution over the option tokens at the
+A response **leaks** when its generated text withholds an answer (it refuses or evades, as
+:func:`read_answer` reads it, or it names no valid option: ``text_answer`` missing) while the distribution over the option tokens at the
 answer position is sharply peaked, its top probability at least ``max(tau, 1/k + margin)``
 for k options (so a two-option item needs .75 by default, not the .5 any binary
 distribution reaches), and the raw option mass is at least ``min_mass`` (the model does put
@@ -54,7 +54,9 @@ def detect_leakage(responses: pd.DataFrame, *, tau: float = _THRESHOLDS["tau"], 
     ----------
     responses : DataFrame
         With ``refused`` (bool), ``probs`` (list of option probabilities) and
-        ``option_mass``, as returned by :func:`valuelab.survey.elicit_survey`.
+        ``option_mass``, as returned by :func:`valuelab.survey.elicit_survey`; a
+        ``text_answer`` column (the option the text names, missing when none) makes texts
+        that name no option count as withheld too.
     tau : float
         Minimum probability of the most likely option.
     min_mass : float
@@ -65,8 +67,9 @@ def detect_leakage(responses: pd.DataFrame, *, tau: float = _THRESHOLDS["tau"], 
     Returns
     -------
     DataFrame
-        ``responses`` with ``max_probability``, ``hidden_answer`` (the most likely option,
-        1-based, for every response) and ``leaked`` (bool).
+        ``responses`` with ``withheld`` (refused, or no option named), ``max_probability``,
+        ``hidden_answer`` (the most likely option, 1-based, for every response) and
+        ``leaked`` (bool).
     """
     _require_columns(responses, "responses", ["refused", "probs", "option_mass"], "refused, probs, option_mass")
     if not 0 < tau <= 1:
@@ -75,12 +78,24 @@ def detect_leakage(responses: pd.DataFrame, *, tau: float = _THRESHOLDS["tau"], 
     top = np.array([np.nanmax(p) if np.isfinite(p).any() else np.nan for p in probs])
     hidden = [int(np.nanargmax(p)) + 1 if np.isfinite(p).any() else None for p in probs]
     mass = responses["option_mass"].to_numpy(float)
-    refused = responses["refused"].astype(bool).to_numpy()
+    withheld = _withheld(responses)
     k = np.array([p.size for p in probs], dtype=float)
     need = np.maximum(tau, 1.0 / k + margin)
     with np.errstate(invalid="ignore"):
-        leaked = refused & (top >= need) & (mass >= min_mass)
-    return responses.assign(max_probability=top, hidden_answer=hidden, leaked=leaked)
+        leaked = withheld & (top >= need) & (mass >= min_mass)
+    return responses.assign(withheld=withheld, max_probability=top, hidden_answer=hidden, leaked=leaked)
+
+
+def _withheld(responses: pd.DataFrame) -> np.ndarray:
+    """Per row: the text refused or evaded, or (with a ``text_answer`` column) named no option."""
+    refused = np.array([False if _missing(v) else bool(v) for v in responses["refused"]], bool)
+    if "text_answer" in responses.columns:
+        refused |= np.array([_missing(v) for v in responses["text_answer"]], bool)
+    return refused
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _clustered_wilson(leaked: np.ndarray, refused: np.ndarray, clusters: np.ndarray | None,
@@ -146,8 +161,9 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
     the leakage columns NaN; so do the rows of a mixed table that have no logits (they are
     left out of the leakage counts).
 
-    The intervals are Wilson's [2]_: for the refusal rate (refused among responses) and
-    for the leakage rate (leaked among refused responses with logits). When responses come
+    The intervals are Wilson's [2]_: for the refusal rate (refused or evaded among
+    responses) and for the leakage rate (leaked among the responses with logits whose text
+    withholds an answer: refused, evaded, or naming no option). When responses come
     in clusters (several per ``cluster`` value within a group: repeated samples of one
     prompt, personas asked one item), each uses the effective number of responses,
     ``n / design_effect`` [3]_ scaled for the clusters' degrees of freedom [4]_.
@@ -172,10 +188,11 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
     -------
     DataFrame
         One row per group: the ``by`` columns present, ``n_responses``, ``n_refused``,
-        ``n_leaked``, ``refusal_rate``, ``leakage_rate`` (leaked among refused), ``ci_low``,
+        ``n_withheld`` (refused, or no option named), ``n_leaked``, ``refusal_rate``,
+        ``leakage_rate`` (leaked among withheld), ``ci_low``,
         ``ci_high`` (Wilson, for the leakage rate), ``leaked_share`` (leaked among all
         responses), ``n_clusters`` (distinct ``cluster`` values among the group's responses),
-        ``design_effect`` (1 for independent responses), ``n_effective`` (the refused
+        ``design_effect`` (1 for independent responses), ``n_effective`` (the withheld
         responses' effective number, on which the leakage interval rests),
         ``refusal_ci_low``, ``refusal_ci_high`` (Wilson, for the refusal rate),
         ``refusal_design_effect``, ``n_with_logits`` (responses whose leakage could be
@@ -221,10 +238,10 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
                              "given flags")
         df = responses
         known = np.ones(len(df), bool)
-        odd = np.flatnonzero(df["leaked"].astype(bool).to_numpy() & ~df["refused"].astype(bool).to_numpy())
+        odd = np.flatnonzero(df["leaked"].astype(bool).to_numpy() & ~_withheld(df))
         if odd.size:
-            raise ValueError(f"responses row {df.index[odd[0]]!r}: leaked but not refused (a leaking response is a "
-                             f"refused one whose logits name an answer)")
+            raise ValueError(f"responses row {df.index[odd[0]]!r}: leaked but its text answered (a leaking response "
+                             f"is one whose text withholds an answer while its logits name one)")
     else:
         _require_columns(responses, "responses", ["refused"],
                          "refused (or verdict) for refusal rates; with probs and option_mass for leakage")
@@ -240,8 +257,7 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
         if c not in df.columns and not (c == "item_id" and cluster == "item_id"):
             raise ValueError(f"cluster: responses has no column {c!r}")
     clusters = [c for c in clusters if c in df.columns]
-    df = df.assign(_known=known, refused=[False if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
-                                          else bool(v) for v in df["refused"]])
+    df = df.assign(_known=known, _withheld=_withheld(df), refused=[not _missing(v) and bool(v) for v in df["refused"]])
     rows = []
     groups = df.groupby(keys, sort=False, dropna=False) if keys else [((), df)]
     for key, grp in groups:
@@ -254,13 +270,14 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
                     design_effect=np.nan, n_effective=np.nan)
         if ok.any():
             leaked = grp["leaked"].to_numpy(bool) & ok
-            k, r_known = int(leaked.sum()), int((refused & ok).sum())
-            lo, hi, _, deff, n_eff = _clustered_wilson(leaked[ok], refused[ok], ids[ok] if ids is not None else None,
+            withheld = grp["_withheld"].to_numpy(bool)
+            k, r_known = int(leaked.sum()), int((withheld & ok).sum())
+            lo, hi, _, deff, n_eff = _clustered_wilson(leaked[ok], withheld[ok], ids[ok] if ids is not None else None,
                                                        alpha)
             leak = dict(n_leaked=k, leakage_rate=k / r_known if r_known else np.nan, ci_low=lo, ci_high=hi,
                         leaked_share=k / int(ok.sum()), design_effect=deff, n_effective=n_eff)
         key = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(keys, key)), "n_responses": n, "n_refused": r, "n_leaked": leak["n_leaked"],
+        rows.append({**dict(zip(keys, key)), "n_responses": n, "n_refused": r, "n_withheld": int(grp["_withheld"].sum()), "n_leaked": leak["n_leaked"],
                      "refusal_rate": r / n if n else np.nan, "leakage_rate": leak["leakage_rate"],
                      "ci_low": leak["ci_low"], "ci_high": leak["ci_high"], "leaked_share": leak["leaked_share"],
                      "n_clusters": n_clusters, "design_effect": leak["design_effect"],
