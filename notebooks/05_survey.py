@@ -53,6 +53,7 @@ COMPLETION_SAMPLES = 5                    # sampled texts per prompt
 COMPLETION_TEMPERATURE = 0.7
 
 # %%
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -251,7 +252,7 @@ else:
 completion_model = models.get(COMPLETION_MODEL) or TransformersModel(COMPLETION_MODEL, torch_threads=2)
 made = sv.generate_completions(items, completion_model, languages=COMPLETION_LANGUAGES, n_samples=COMPLETION_SAMPLES,
                                temperature=COMPLETION_TEMPERATURE, seed=SEED, cache=cache, progress=False)
-csv_path = Path("completions.csv")
+csv_path = Path(tempfile.mkdtemp()) / "completions.csv"   # a file another tool wrote
 made.to_csv(csv_path, index=False)
 texts = sv.responses_from_completions(pd.read_csv(csv_path), items)
 print(f"{len(texts)} texts read back from {csv_path}")
