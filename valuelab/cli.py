@@ -45,11 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "elicit":
         from .cli_elicit import run_elicit
 
+        from .elicit.openai_backend import ServerError
+
+        where = f"valuelab elicit {args.kind}"
+        resume = "the answers so far are in the cache: run the same command again to resume"
         try:
             return run_elicit(args)
         except (ValueError, FileNotFoundError) as err:
-            print(f"valuelab elicit {args.kind}: error: {err}", file=sys.stderr)
+            print(f"{where}: error: {err}", file=sys.stderr)
             return 2
+        except ServerError as err:
+            print(f"{where}: server error: {err}; {resume}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{where}: interrupted; {resume}", file=sys.stderr)
+            return 130
     if args.command == "report":
         from .report import render_reports
 
