@@ -202,3 +202,25 @@ def test_options_json_by_category_and_token_estimate(tmp_path):
     assert meter.tokens_left() == 100 + 2 * 5  # 400 characters and two answers of 5 tokens left
     assert "(est.)" in meter.postfix() and "tokens~" in meter.postfix()
     meter.close()
+
+
+def test_server_route_never_prints_the_key(tiny, tmp_path):
+    from valuelab.elicit.local_server import LocalServer
+
+    secret = "sk-cli-test-never-print-me-42"
+    options = tmp_path / "options.csv"
+    _options(options, 3)
+    cache = tmp_path / "c.sqlite"
+    with LocalServer(tiny) as server:
+        done = subprocess.run(
+            _cmd("pairwise", "--server", server.url, "--server-model", "tiny", "--api-key-env", "VALUELAB_CLI_KEY",
+                 "--input", options, "--output", tmp_path / "o.csv", "--responses", tmp_path / "r.csv",
+                 "--cache", cache),
+            env={**_env(), "VALUELAB_CLI_KEY": secret}, capture_output=True, text=True, timeout=300)
+        auth = set(server.auth)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert auth == {f"Bearer {secret}"}
+    assert "6 prompts to ask" in done.stderr and "(est.)" in done.stderr  # no tokenizer: tokens estimated
+    assert secret not in done.stdout + done.stderr
+    assert secret.encode() not in cache.read_bytes()
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 6
