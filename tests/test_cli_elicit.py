@@ -138,6 +138,14 @@ def test_dilemmas_and_survey_write_their_tables(tiny_dir, tmp_path):
     assert len(survey) == 4 and set(survey["language"]) == {"en", "ar"}
     assert all(abs(sum(eval_json(p)) - 1) < 1e-6 for p in survey["probs"])
     assert "tokens" in done.stderr
+    # the text-only route writes the completions table notebook 05 reads
+    done = _run("survey", "--texts-only", "--n-samples", 2, "--temperature", 1, "--model", tiny_dir, "--input",
+                tmp_path / "items.csv", "--output", tmp_path / "completions.csv", "--cache", tmp_path / "c.sqlite",
+                "--threads", 1, "--max-new-tokens", 4)
+    assert "4 prompts to ask" in done.stderr
+    completions = pd.read_csv(tmp_path / "completions.csv")
+    assert list(completions.columns) == ["model", "item_id", "language", "framing", "country", "sample", "text"]
+    assert len(completions) == 8 and set(completions["sample"]) == {0, 1}
 
 
 def eval_json(text):

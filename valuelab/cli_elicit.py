@@ -54,6 +54,11 @@ def add_elicit_parser(sub) -> None:
                     help="ask zero-shot (off), with a reasoning step first (on), or both")
     sv.add_argument("--max-new-tokens", type=int, default=32)
     sv.add_argument("--reasoning-tokens", type=int, default=64)
+    sv.add_argument("--texts-only", action="store_true",
+                    help="generate answer texts only and write the completions table (generate_completions)")
+    sv.add_argument("--n-samples", type=int, default=1, help="texts per prompt (--texts-only)")
+    sv.add_argument("--temperature", type=float, default=0.0, help="0 for greedy decoding (--texts-only)")
+    sv.add_argument("--seed", type=int, default=0, help="sampling seed (--texts-only)")
 
 
 def _common(p, input_help: str) -> None:
@@ -344,6 +349,18 @@ def _task(args, table, pairs):
             return elicit_dilemma_choices(table, model, method=args.method, orders=args.orders, k=args.k,
                                           temperature=args.temperature, system_prompt=args.system_prompt,
                                           cache=cache, seed=args.seed, **common)
+    elif args.texts_only:
+        from .survey.ask import generate_completions
+
+        if args.reasoning != "off":
+            raise ValueError("--texts-only asks zero-shot only; leave out --reasoning")
+
+        def task(model, cache):
+            out = generate_completions(table, model, languages=args.languages, framings=args.framings,
+                                       countries=args.countries, n_samples=args.n_samples,
+                                       temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                                       seed=args.seed, cache=cache, **common)
+            return out, None
     else:
         from .survey.ask import elicit_survey
 
