@@ -186,6 +186,8 @@ def test_bad_arguments_are_clear(tmp_path, monkeypatch):
     assert done.returncode == 2 and "VALUELAB_TEST_UNSET_KEY is not set" in done.stderr
     done = _run("pairwise", "--model", tmp_path, "--input", options, "--output", tmp_path / "o.txt", check=False)
     assert done.returncode == 2 and "o.txt" in done.stderr and "unknown table format" in done.stderr
+    done = _run("pairwise", "--model", tmp_path, "--input", options, "--output", tmp_path / "o.csv", check=False)
+    assert done.returncode == 2 and "cannot load a transformers model" in done.stderr
     done = _run("dilemmas", "--model", tmp_path, "--input", options, "--output", tmp_path / "o.csv", check=False)
     assert done.returncode == 2 and "options.csv" in done.stderr and "dilemma_id" in done.stderr
 

@@ -10,7 +10,9 @@ arguments it asks only what the cache lacks and writes the same table.
 
 Before asking anything the run is planned once against the cache without the model (a dry
 run whose stand-in answers are never stored): that gives the number of prompts still to ask
-and their length, from which the bar estimates the tokens left.
+and their length, from which the bar estimates the tokens left. (With ``--design active`` the
+later rounds' pairs depend on the answers, so for a partly cached run that count is an
+estimate.)
 """
 
 from __future__ import annotations
@@ -201,7 +203,13 @@ def build_model(args):
     if args.model not in EMBEDDED_MODELS and not Path(args.model).exists():
         raise ValueError(f"--model: {args.model!r} is neither an embedded model ({', '.join(EMBEDDED_MODELS)}) "
                          "nor a local model folder")
-    return TransformersModel(args.model, batch_size=args.batch_size, torch_threads=args.threads)
+    if Path(args.model).is_dir() and not (Path(args.model) / "config.json").is_file():
+        raise ValueError(f"--model {args.model}: cannot load a transformers model from it (no config.json; "
+                         "save one with save_pretrained)")
+    try:
+        return TransformersModel(args.model, batch_size=args.batch_size, torch_threads=args.threads)
+    except (OSError, ValueError) as err:  # a folder without tokenizer or weights
+        raise ValueError(f"--model {args.model}: cannot load a transformers model from it ({err})") from None
 
 
 class _Proxy:
