@@ -1,5 +1,6 @@
 """``valuelab elicit``: killed mid-run and started again, it finishes with every answer once."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -59,6 +60,7 @@ def _options(path, n):
                  ).to_csv(path, index=False)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_every_answer_once(tiny_dir, tmp_path):
     options = tmp_path / "options.csv"
     _options(options, 60)
@@ -117,6 +119,7 @@ def test_killed_run_resumes_with_every_answer_once(tiny_dir, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "third.csv"), got)
 
 
+@pytest.mark.slow
 def test_dilemmas_and_survey_write_their_tables(tiny_dir, tmp_path):
     from valuelab.datasets import DATA_DIR
 
@@ -136,7 +139,7 @@ def test_dilemmas_and_survey_write_their_tables(tiny_dir, tmp_path):
     assert "8 prompts to ask" in done.stderr  # 4 item-languages: a generation and a logit read each
     survey = pd.read_csv(tmp_path / "survey.csv")
     assert len(survey) == 4 and set(survey["language"]) == {"en", "ar"}
-    assert all(abs(sum(eval_json(p)) - 1) < 1e-6 for p in survey["probs"])
+    assert all(abs(sum(json.loads(p)) - 1) < 1e-6 for p in survey["probs"])
     assert "tokens" in done.stderr
     # the text-only route writes the completions table notebook 05 reads
     done = _run("survey", "--texts-only", "--n-samples", 2, "--temperature", 1, "--model", tiny_dir, "--input",
@@ -146,12 +149,6 @@ def test_dilemmas_and_survey_write_their_tables(tiny_dir, tmp_path):
     completions = pd.read_csv(tmp_path / "completions.csv")
     assert list(completions.columns) == ["model", "item_id", "language", "framing", "country", "sample", "text"]
     assert len(completions) == 8 and set(completions["sample"]) == {0, 1}
-
-
-def eval_json(text):
-    import json
-
-    return json.loads(text)
 
 
 @pytest.mark.parametrize("content, flag, message", [
@@ -193,8 +190,6 @@ def test_bad_arguments_are_clear(tmp_path, monkeypatch):
 
 
 def test_options_json_by_category_and_token_estimate(tmp_path):
-    import json
-
     from valuelab.cli_elicit import Meter, read_options_input
 
     path = tmp_path / "options.json"

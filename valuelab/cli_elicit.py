@@ -17,13 +17,13 @@ estimate.)
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["add_elicit_parser", "run_elicit"]
+__all__ = ["add_elicit_parser", "run_elicit", "build_model", "Meter", "read_options_input", "read_pairs_input",
+           "read_dilemmas_input", "read_survey_input"]
 
 _CHARS_PER_TOKEN = 4.0  # the usual rule of thumb, until the run has measured its own ratio
 
@@ -134,7 +134,8 @@ def read_options_input(path: str):
         raise ValueError(f"{path}: missing column 'text' (what the model is shown for each option)")
     blank = df["text"].isna() | (df["text"].astype(str).str.strip() == "")
     if blank.any():
-        raise ValueError(f"{path}: row {int(blank.to_numpy().argmax())}, column 'text': expected text, got an empty cell")
+        row = int(blank.to_numpy().argmax())
+        raise ValueError(f"{path}: row {row}, column 'text': expected text, got an empty cell")
     return df
 
 
@@ -332,6 +333,7 @@ class Meter:
         return f"tokens{mark} {_short(self.tokens)}, ~{_short(self.tokens_left())} left" + (" (est.)" if est else "")
 
     def close(self) -> None:
+        """Close the bar (its last line stays on the terminal)."""
         self.bar.close()
 
 
