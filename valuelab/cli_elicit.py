@@ -397,6 +397,8 @@ def _read_input(args):
 def _check_outputs(args) -> None:
     from .io import _FORMATS
 
+    if args.kind == "survey" and args.responses:
+        raise ValueError("--responses: the survey table already has one row per prompt; leave it out")
     for flag, path in (("--output", args.output), ("--responses", args.responses)):
         if path and Path(path).suffix.lower() not in _FORMATS:
             raise ValueError(f"{flag} {path}: unknown table format {Path(path).suffix!r}; "
@@ -405,13 +407,12 @@ def _check_outputs(args) -> None:
 
 def _tidy_for_file(table, path: str):
     """Lists and tuples become JSON text in CSV / JSON files (Parquet keeps them as lists)."""
-    if Path(path).suffix.lower() in (".parquet", ".pq"):
-        return table.map(lambda v: list(v) if isinstance(v, tuple) else v) if len(table) else table
+    parquet = Path(path).suffix.lower() in (".parquet", ".pq")
     out = table.copy()
     for col in out.columns:
         if out[col].dtype == object and out[col].map(lambda v: isinstance(v, (list, tuple))).any():
-            out[col] = [json.dumps(list(v), ensure_ascii=False) if isinstance(v, (list, tuple)) else v
-                        for v in out[col]]
+            out[col] = [(list(v) if parquet else json.dumps(list(v), ensure_ascii=False))
+                        if isinstance(v, (list, tuple)) else v for v in out[col]]
     return out
 
 
