@@ -12,7 +12,9 @@ from tiny_model import tiny_model  # noqa: E402
 
 from valuelab.elicit import TransformersModel, elicit_comparisons  # noqa: E402
 from valuelab.elicit.local_server import LocalServer  # noqa: E402
-from valuelab.elicit.openai_backend import OpenAIModel, ServerError  # noqa: E402
+from valuelab.elicit.openai_backend import OpenAIModel, ServerCapabilities, ServerError  # noqa: E402
+
+FULL = ServerCapabilities(top_logprobs=True, n=True)  # skips the probe where faults are counted
 
 SECRET = "sk-test-never-store-me-123"
 
@@ -72,7 +74,7 @@ def test_retries_until_the_server_recovers(backend, status):
     server = Server(backend, fail_first=3, fail_status=status)
     try:
         remote = OpenAIModel("tiny", base_url=server.url, api_key_env=None, backoff=0.01, max_concurrency=1,
-                             top_logprobs=400)
+                             top_logprobs=400, capabilities=FULL)
         probs, mass = remote.option_probabilities(["A or B?"])
         assert remote.n_retries == 3 and server.requests == 4
         np.testing.assert_allclose(probs, backend.option_probabilities(["A or B?"])[0], rtol=1e-5)
