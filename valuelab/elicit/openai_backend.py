@@ -180,7 +180,7 @@ class OpenAIModel:
         self.route_counts: Counter = Counter()
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         self._lock = threading.Lock()
-        self._warned: set = set()
+        self._warned = False
 
     # ------------------------------------------------------------------ plumbing
     def render(self, prompt) -> str:
@@ -289,12 +289,13 @@ class OpenAIModel:
         return text + "."
 
     def _note_fallback(self, route: str):
-        if route in ("top_logprobs", "n") or route in self._warned:
+        """Warn once per object, in words, when a fallback route is first taken."""
+        if route in ("top_logprobs", "n") or self._warned:
             return
         with self._lock:
-            if route in self._warned:
+            if self._warned:
                 return
-            self._warned.add(route)
+            self._warned = True
         message = f"valuelab: {self.describe_route()}"
         _log.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
@@ -352,17 +353,21 @@ class OpenAIModel:
         text = self.prompt_text(prompt)
         raw = np.zeros(len(labels))
         for j, lab in enumerate(labels):
-            payload = {"model": self.model, "prompt": text + str(lab), "max_tokens": 1, "temperature": 0,
-                       "echo": True, "logprobs": 0}
-            data = self._post(payload, endpoint="completions")
-            try:
-                lp = data["choices"][0]["logprobs"]
-                offsets, values = lp["text_offset"], lp["token_logprobs"]
-                total = sum(float(v) for o, v in zip(offsets, values) if o >= len(text) and o < len(text) + len(lab))
-            except (KeyError, IndexError, TypeError, ValueError):
-                raise ServerError(f"{self.base_url}: the /completions response has no prompt log-probabilities "
-                                  "(use probabilities='sample')") from None
-            raw[j] = math.exp(total)
+            for spelling in label_spellings(lab):
+                payload = {"model": self.model, "prompt": text + spelling, "max_tokens": 1, "temperature": 0,
+                           "echo": True, "logprobs": 0}
+                data = self._post(payload, endpoint="completions")
+                try:
+                    lp = data["choices"][0]["logprobs"]
+                    offsets, values = list(lp["text_offset"]), list(lp["token_logprobs"])
+                except (KeyError, IndexError, TypeError):
+                    raise ServerError(f"{self.base_url}: the /completions response has no prompt log-probabilities "
+                                      "(use probabilities='sample')") from None
+                if len(text) not in offsets:
+                    raise ServerError(f"{self.base_url}: the label {spelling!r} merges with the prompt's last token, "
+                                      "so its probability cannot be read from the echoed prompt")
+                end = len(text) + len(spelling)
+                raw[j] += math.exp(sum(float(v) for o, v in zip(offsets, values) if len(text) <= o < end))
         return raw
 
     def _sample_one(self, prompt, labels):
