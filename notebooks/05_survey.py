@@ -20,9 +20,9 @@
 # as an average person from a country, or reporting how that person would answer). MENAValues
 # documented both; this notebook measures them with definitions and statistics:
 #
-# * a response **leaks** when the text is refused (a refusal or evasion phrase, or no valid
-#   option) while the most likely option has probability ≥ τ and the options together hold at
-#   least m of the probability;
+# * a response **leaks** when its text withholds an answer (a refusal or evasion, or no valid
+#   option: the answer reader takes numbers and the options' own words) while the most likely
+#   option has probability ≥ τ and the options together hold at least m of the probability;
 # * a **shift** between two conditions is the Jensen–Shannon distance (categorical items) or the
 #   earth mover's distance divided by k − 1 (ordinal items) between the option distributions;
 #   for ordinal items the published consistency scores (CLCS across languages, FCS across
@@ -47,8 +47,13 @@ HUMAN = "../../shared/data/menavalues/MenaValues_Benchmark.xlsx"   # human answe
 N_HUMAN_ITEMS = 30                        # World Values Survey items asked for the alignment section
 SEED = 0
 CACHE = None                              # SQLite file for answers; None: the valuelab cache folder
+COMPLETION_MODEL = "smollm2-135m-instruct"  # makes the texts of the "completions made elsewhere" section
+COMPLETION_LANGUAGES = ["en", "ar"]
+COMPLETION_SAMPLES = 5                    # sampled texts per prompt
+COMPLETION_TEMPERATURE = 0.7
 
 # %%
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +116,10 @@ summary.unstack("model").round(2)
 
 # %% [markdown]
 # ## Refusals and logit leakage
-# Leakage is counted among the refused responses: of the texts that gave no valid answer, how
-# many have a clear answer in the logits (top option ≥ τ, option mass ≥ m)?
+# Leakage is counted among the withheld responses: of the texts that gave no valid answer
+# (`n_withheld`: refused, evaded, or naming no option), how many have a clear answer in the
+# logits (top option ≥ τ, option mass ≥ m)? `refusal_rate` counts refusals and evasions only: a
+# text the reader cannot place is not a refusal.
 
 # %%
 flagged = sv.detect_leakage(responses, tau=TAU, min_mass=MIN_MASS)
@@ -125,14 +132,14 @@ for name in MODELS:
     display(vl.plot_leakage(part, x="language", color="framing", title=f"{name}: leakage by language and framing"))
 
 # %% [markdown]
-# Refusal kinds, the hidden answers of leaking responses (option 1 is the first one listed),
-# and the leaking responses with the most confident hidden answers. Models this small rarely
-# refuse in words; their "refusals" are texts that name no option (they repeat the question or
-# the options), so leakage here means the logits commit while the text does not, and a hidden
-# answer piling onto option 1 is the position bias of notebook 02, not a value.
+# How the reader classed the texts, the hidden answers of leaking responses (option 1 is the
+# first one listed), and the leaking responses with the most confident hidden answers. Models
+# this small rarely refuse in words; most withheld texts name no option (they repeat the
+# question or the options), so leakage here means the logits commit while the text does not,
+# and a hidden answer piling onto option 1 is the position bias of notebook 02, not a value.
 
 # %%
-print(flagged[flagged.refused].groupby(["model", "refusal_kind"]).size().unstack(fill_value=0).to_string())
+print(flagged.groupby(["model", "verdict"]).size().unstack(fill_value=0).to_string())
 print(flagged[flagged.leaked].groupby("model")["hidden_answer"].value_counts(normalize=True).unstack(fill_value=0)
       .round(2).to_string())
 flagged[flagged.leaked].sort_values("max_probability", ascending=False)[
@@ -199,6 +206,13 @@ sv.compare_conditions(reason_shifts, seed=SEED)[["model", "language", "n_items",
 # model itself and as an average person from the country, zero-shot and with reasoning. Which
 # country's answers is each condition closest to? (The workbook's own means count "not
 # applicable" answers as 0 on a few items; valuelab drops those answers and renormalises.)
+#
+# Read every similarity beside its baseline: a model that spreads its answers evenly is close
+# to every country whose answers are spread out too. `uniform_value` is the uniform answerer's
+# similarity to the same country on the same items, `beats_uniform` says whether the model does
+# better than it, `uniform_closest` which country the uniform answerer itself is closest to, and
+# `entropy` how spread out the model's answers are (1 = uniform). The figures add a
+# "uniform answerer" row and star the cells that do not beat it.
 
 # %%
 human_path = Path(HUMAN)
@@ -222,3 +236,55 @@ if human_path.exists():
     display(alignment.groupby(["model", "framing", "reasoning"])["nvas"].mean().unstack("model").round(1))
 else:
     print(f"{human_path} is absent: set HUMAN to a MENAValues workbook to run this section.")
+
+# %% [markdown]
+# ## Completions made elsewhere
+# Most texts researchers analyse were generated somewhere else: a vLLM run, an API batch, a
+# paper's released files. They arrive as a table of texts, with no logits. Here the chat
+# model writes such a file (several sampled answers per prompt), we read it back as a
+# stranger's CSV, and `responses_from_completions` reads each text against the item's options
+# (numbers in any script, the options' own words, hedges, echoed option lists, refusals and
+# evasions in the item's language). Every analysis then works from the texts alone: each
+# context's answers become one distribution, and each distribution says how many responses
+# it rests on.
+
+# %%
+completion_model = models.get(COMPLETION_MODEL) or TransformersModel(COMPLETION_MODEL, torch_threads=2)
+made = sv.generate_completions(items, completion_model, languages=COMPLETION_LANGUAGES, n_samples=COMPLETION_SAMPLES,
+                               temperature=COMPLETION_TEMPERATURE, seed=SEED, cache=cache, progress=False)
+csv_path = Path(tempfile.mkdtemp()) / "completions.csv"   # a file another tool wrote
+made.to_csv(csv_path, index=False)
+texts = sv.responses_from_completions(pd.read_csv(csv_path), items)
+print(f"{len(texts)} texts read back from {csv_path}")
+print(texts.groupby(["language", "verdict"]).size().unstack(fill_value=0).to_string())
+texts[["item_id", "language", "sample", "text", "text_answer", "verdict", "evidence"]].head(8)
+
+# %% [markdown]
+# Refusal rates from the texts alone (Wilson intervals, clustered by item), and the shift
+# between languages, each item's distribution built from its sampled answers. Items where no
+# sample in one language named an option cannot be compared and are left out with a warning.
+
+# %%
+display(sv.leakage_rates(texts, by=["model", "language"])[
+    ["model", "language", "n_responses", "n_refused", "n_withheld", "refusal_rate", "refusal_ci_low",
+     "refusal_ci_high"]])
+text_shifts = sv.condition_shifts(texts, between="language", items=items)
+display(sv.compare_conditions(text_shifts, seed=SEED))
+text_shifts[["item_id", "scale", "a", "b", "distance", "n_responses_a", "n_responses_b"]].head(8)
+
+# %% [markdown]
+# With the human answers, the same texts meet the baselines: the uniform answerer's
+# similarity to each country on the same items (`uniform_value`), whether the model beats it
+# (`beats_uniform`) and how spread out its answers are (`entropy`, 1 = uniform). A model that
+# does not beat the uniform answerer has shown nothing about which country it resembles.
+
+# %%
+if human_path.exists():
+    made_mv = sv.generate_completions(pick, completion_model, n_samples=COMPLETION_SAMPLES,
+                                      temperature=COMPLETION_TEMPERATURE, seed=SEED, cache=cache, progress=False)
+    texts_mv = sv.responses_from_completions(made_mv, pick)
+    text_alignment = sv.human_alignment(texts_mv, human, items=mv_items)
+    display(sv.closest_population(text_alignment).drop(columns="language"))
+    display(vl.plot_alignment(text_alignment, title=f"{COMPLETION_MODEL}, sampled texts: 1 - JSD to each country"))
+else:
+    print(f"{human_path} is absent: set HUMAN to a MENAValues workbook to run this part.")

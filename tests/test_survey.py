@@ -189,8 +189,10 @@ def test_refusal_detection_in_every_language(language):
     assert e["refused"] and e["kind"] == "evasion", (language, e)
     a = sv.detect_refusal(answer, language=language, n_options=4)
     assert not a["refused"] and a["answer"] == 3
+    # a text naming no option is no answer, not a refusal (the old reading counted it as refused,
+    # which gave `refused` a precision of 0.06-0.25 against true refusals; issue #16)
     n = sv.detect_refusal("The weather is nice.", language=language, n_options=4)
-    assert n["refused"] and n["kind"] == "no_option"
+    assert not n["refused"] and n.verdict == "no_answer" and n["kind"] is None and n.reason
 
 
 def test_option_number_parsing():
@@ -602,3 +604,47 @@ def test_leakage_interval_uses_the_effective_size_of_clustered_responses():
         sv.leakage_rates(resp, cluster="prompt")
     with pytest.warns(UserWarning, match="differs on 12 rows"):
         sv.leakage_rates(resp.assign(leaked=False))
+
+
+def test_a_text_naming_no_option_can_leak():
+    # MENAValues' leakage: the text refuses *or gives no valid option* while the logits are
+    # peaked. The new reader no longer counts an unreadable text as refused, so leakage has
+    # to look at text_answer too; before this, such a row was never counted as leaked.
+    from valuelab.survey import detect_leakage, leakage_rates
+
+    rows = pd.DataFrame({
+        "item_id": ["a", "b", "c", "d"],
+        "refused": [False, True, False, False],
+        "text_answer": [pd.NA, pd.NA, 2, pd.NA],
+        "probs": [[0.9, 0.1], [0.95, 0.05], [0.1, 0.9], [0.5, 0.5]],
+        "option_mass": [0.8, 0.8, 0.8, 0.8],
+    })
+    flagged = detect_leakage(rows)
+    assert flagged["withheld"].tolist() == [True, True, False, True]
+    assert flagged["leaked"].tolist() == [True, True, False, False]
+    rates = leakage_rates(rows, by=(), cluster=None)
+    assert rates.loc[0, "n_refused"] == 1 and rates.loc[0, "n_withheld"] == 3
+    assert rates.loc[0, "leakage_rate"] == pytest.approx(2 / 3)
+
+
+def test_generated_completions_round_trip_through_a_csv(tiny, tmp_path):
+    # texts made by a real transformers model, written out and read back as a stranger's
+    # CSV, reach the text-only analyses with no column added by hand
+    items = sv.load_survey_items()
+    items = items[items["item_id"].isin(["v01", "v02"])]
+    made = sv.generate_completions(items, tiny, languages=["en", "ar"], n_samples=3, temperature=1.0,
+                                   max_new_tokens=4, seed=1, progress=False)
+    assert len(made) == 2 * 2 * 3
+    assert list(made.columns) == ["model", "item_id", "language", "framing", "country", "sample", "text"]
+    assert sorted(made["sample"].unique()) == [0, 1, 2]
+    again = sv.generate_completions(items, tiny, languages=["en", "ar"], n_samples=3, temperature=1.0,
+                                    max_new_tokens=4, seed=1, progress=False)
+    assert again["text"].tolist() == made["text"].tolist()  # a seeded sample is reproducible
+    path = tmp_path / "completions.csv"
+    made.to_csv(path, index=False)
+    texts = sv.responses_from_completions(pd.read_csv(path), items)
+    assert len(texts) == len(made)
+    rates = sv.leakage_rates(texts, by=["model", "language"])
+    assert rates["n_responses"].tolist() == [6, 6]
+    with pytest.raises(ValueError, match="temperature"):
+        sv.generate_completions(items, tiny, n_samples=2, progress=False)

@@ -38,3 +38,16 @@ def test_simulation_truths_against_closed_forms():
     dist = cs._likert(np.array([3.0]), np.array([1e-6]), 5)
     np.testing.assert_allclose(dist, [[0, 0, 1, 0, 0]], atol=1e-12)
     assert cs._leakage_truth() == pytest.approx(0.3 * 0.4 / (0.3 * 0.4 + 0.7 * 0.6))
+
+
+def test_new_simulation_truths_against_monte_carlo():
+    import numpy as np
+
+    # persona generator: a sample copies the respondent's answer with probability .4, else is uniform
+    rng = np.random.default_rng(1)
+    n, k, lam, q = 400_000, 4, cs._PERSONA["copy"], cs._PERSONA["q"]
+    b = rng.choice(np.arange(1, k + 1), n, p=q)
+    a = np.where(rng.random(n) < lam, b, rng.integers(1, k + 1, n))
+    match, dist = cs._persona_truth()
+    assert np.mean(a == b) == pytest.approx(match, abs=0.003)
+    assert np.mean(np.abs(a - b) / (k - 1)) == pytest.approx(dist, abs=0.003)

@@ -24,7 +24,9 @@ _LAZY = {"plot_utilities": "viz", "plot_calibration": "viz", "plot_recovery": "v
          "load_dilemmas": "datasets", "read_dailydilemmas": "datasets", "SentenceEncoder": "encoder",
          "elicit_survey": "survey", "load_survey_items": "survey", "read_menavalues": "survey",
          "read_globalopinionqa": "survey", "detect_leakage": "survey", "leakage_rates": "survey",
-         "condition_shifts": "survey", "compare_conditions": "survey", "human_alignment": "survey"}
+         "condition_shifts": "survey", "compare_conditions": "survey", "human_alignment": "survey",
+         "answer_distributions": "survey", "read_human_distributions": "survey", "persona_alignment": "survey",
+         "responses_from_completions": "survey", "read_answer": "survey"}
 
 __all__ = [
     "__version__",

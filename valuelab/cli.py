@@ -1,4 +1,5 @@
-"""Command line: ``valuelab report`` renders the notebooks into HTML reports."""
+"""Command line: ``valuelab report`` renders the notebooks into HTML reports; ``valuelab elicit
+pairwise|dilemmas|survey`` asks a model for a long, resumable run (see :mod:`valuelab.cli_elicit`)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,14 @@ def _parse_params(items: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``valuelab`` command: ``valuelab report [notebooks ...] [--out DIR] [--param NAME=VALUE ...]``.
+    """The ``valuelab`` command.
 
-    Returns the exit status (0 when every report was written).
+    ``valuelab report [notebooks ...] [--out DIR] [--param NAME=VALUE ...]`` and
+    ``valuelab elicit pairwise|dilemmas|survey (--model M | --server URL --server-model NAME)
+    --input FILE --output FILE [...]`` (``valuelab elicit KIND --help`` lists the options).
+
+    Returns the exit status: 0 on success, 2 for bad arguments or input (the message names
+    the file, row and column).
     """
     parser = argparse.ArgumentParser(prog="valuelab", description="valuelab command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -32,7 +38,28 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", default="reports", help="output folder (default: reports)")
     rep.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override a notebook parameter (JSON value), may repeat")
+    from .cli_elicit import add_elicit_parser
+
+    add_elicit_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "elicit":
+        from .cli_elicit import run_elicit
+
+        from .elicit.openai_backend import ServerError
+
+        where = f"valuelab elicit {args.kind}"
+        resume = "the answers so far are in the cache: run the same command again to resume"
+        try:
+            return run_elicit(args)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"{where}: error: {err}", file=sys.stderr)
+            return 2
+        except ServerError as err:
+            print(f"{where}: server error: {err}; {resume}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{where}: interrupted; {resume}", file=sys.stderr)
+            return 130
     if args.command == "report":
         from .report import render_reports
 

@@ -428,8 +428,8 @@ def plot_leakage(rates: pd.DataFrame, *, x: str = "language", color: str = "fram
 
 
 def plot_alignment(alignment: pd.DataFrame, *, value: str = "similarity", row: str = "language",
-                   title: str = "Similarity to each population") -> "go.Figure":
-    """Mean similarity of the model to each population, per ``row`` condition, as a heatmap.
+                   baseline: bool = True, title: str = "Similarity to each population") -> "go.Figure":
+    """Mean similarity of the model to each population, per ``row`` condition, beside the uniform answerer.
 
     Every other column is averaged over: filter ``alignment`` to one model (and framing,
     reasoning mode) first, or put the condition you want to see on ``row``.
@@ -442,13 +442,36 @@ def plot_alignment(alignment: pd.DataFrame, *, value: str = "similarity", row: s
         ``similarity`` (1 - JSD), ``similarity_emd`` or ``nvas``.
     row : str
         The condition on the vertical axis (``language``, ``framing``, ...).
+    baseline : bool
+        When ``alignment`` has the ``uniform_<value>`` column: add a last row, ``uniform
+        answerer``, with the uniform answerer's mean per population, and mark with ``*``
+        every cell that is not above its own uniform baseline (the same rows' mean). A
+        spread-out model scores high against spread-out populations whatever its values;
+        the baseline row shows which populations chance alone is close to.
+    title : str
 
     Returns
     -------
     plotly.graph_objects.Figure
+        One heatmap: rows are the ``row`` conditions (and the baseline row), columns the
+        populations; each cell is annotated with its value.
     """
     mat = alignment.pivot_table(index=row, columns="population", values=value, aggfunc="mean")
+    uniform_col = f"uniform_{value}"
+    marks = None
+    if baseline and uniform_col in alignment.columns:
+        base = alignment.pivot_table(index=row, columns="population", values=uniform_col, aggfunc="mean")
+        base = base.reindex(index=mat.index, columns=mat.columns)
+        marks = (mat <= base) & mat.notna()
+        uniform_row = alignment.groupby("population")[uniform_col].mean().reindex(mat.columns)
+        mat.loc["uniform answerer"] = uniform_row.to_numpy()
+        marks.loc["uniform answerer"] = False
+        title = f"{title} (* not above the uniform answerer)"
     fig = plot_shift_heatmap(mat, title=title, label=value)
     fig.data[0].update(colorscale="Blues", zmin=None)
+    if marks is not None:
+        z = mat.to_numpy(float)
+        text = np.where(marks.to_numpy(bool), np.char.add(np.round(z, 3).astype(str), "*"), np.round(z, 3).astype(str))
+        fig.data[0].update(text=text)
     fig.update_layout(width=200 + 55 * len(mat.columns))
     return fig

@@ -27,6 +27,12 @@ class LocalServer:
     host : str
     port : int
         0 picks a free port.
+    logprobs : bool
+        Answer ``logprobs``/``top_logprobs`` on the chat endpoint (False ignores them).
+    honour_n : bool
+        Return ``n`` choices (False returns one, whatever ``n`` says).
+    echo : bool
+        Answer ``/v1/completions`` requests with ``echo`` and ``logprobs`` (False: 404).
 
     Attributes
     ----------
@@ -44,8 +50,12 @@ class LocalServer:
     ...     probs, mass = remote.option_probabilities(["Answer A or B."])
     """
 
-    def __init__(self, backend, *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, backend, *, host: str = "127.0.0.1", port: int = 0, logprobs: bool = True,
+                 honour_n: bool = True, echo: bool = True):
         self.backend = backend
+        self.logprobs = bool(logprobs)
+        self.honour_n = bool(honour_n)
+        self.echo = bool(echo)
         self.requests = 0
         self.auth: list[str | None] = []
         self._lock = threading.Lock()
@@ -56,10 +66,15 @@ class LocalServer:
                 pass
 
             def do_POST(self):
+                completion = self.path.rstrip("/").endswith("/completions") and "chat" not in self.path
+                if completion and not server.echo:
+                    self._send(404, {"error": "not found"})
+                    return
                 try:
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                    if not isinstance(body, dict) or "messages" not in body:
-                        raise ValueError("the request needs a JSON object with 'messages'")
+                    need = "prompt" if completion else "messages"
+                    if not isinstance(body, dict) or need not in body:
+                        raise ValueError(f"the request needs a JSON object with {need!r}")
                 except ValueError as err:
                     self._send(400, {"error": str(err)})
                     return
@@ -72,7 +87,7 @@ class LocalServer:
                     return
                 try:
                     with server._lock:  # one forward pass at a time: the model is shared
-                        reply = server.answer(body)
+                        reply = server.complete(body) if completion else server.answer(body)
                 except Exception as err:  # report it instead of dropping the connection
                     self._send(500, {"error": f"{type(err).__name__}: {err}"})
                     return
@@ -99,16 +114,41 @@ class LocalServer:
     def answer(self, body: dict) -> dict:
         """The chat-completions reply to a request body."""
         text = self.backend.render(body["messages"])
-        if body.get("logprobs"):
+        if body.get("logprobs") and self.logprobs:
             lp = self.backend.next_token_logprobs([text])[0]
             top = np.argsort(-lp)[: int(body.get("top_logprobs", 20))]
             alts = [{"token": self.backend.tokenizer.decode([int(t)]), "logprob": float(lp[t])} for t in top]
             return {"choices": [{"message": {"role": "assistant", "content": alts[0]["token"]},
                                  "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
-        outs = self.backend.generate([body["messages"]], k=int(body.get("n", 1)),
+        outs = self.backend.generate([body["messages"]], k=int(body.get("n", 1)) if self.honour_n else 1,
                                      temperature=float(body.get("temperature", 1.0)),
                                      max_new_tokens=int(body.get("max_tokens", 16)), seed=body.get("seed"))
         return {"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]}
+
+    def complete(self, body: dict) -> dict:
+        """The ``/v1/completions`` reply: the prompt's own log-probabilities (``echo``; nothing generated).
+
+        Raises
+        ------
+        ValueError
+            Unless ``echo`` and ``logprobs`` are asked for (the only use implemented).
+        """
+        import torch
+
+        if not body.get("echo") or body.get("logprobs") is None or not isinstance(body["prompt"], str):
+            raise ValueError("only echo with logprobs on a text prompt is implemented")
+        tok = self.backend.tokenizer
+        enc = tok(body["prompt"], add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        with torch.inference_mode():
+            logits = self.backend.model(input_ids=torch.tensor([ids])).logits[0].float()
+        lp = torch.log_softmax(logits, dim=-1)
+        values = [None] + [float(lp[i - 1, ids[i]]) for i in range(1, len(ids))]
+        return {"object": "text_completion",
+                "choices": [{"index": 0, "text": body["prompt"],
+                             "logprobs": {"tokens": [tok.decode([t]) for t in ids], "token_logprobs": values,
+                                          "text_offset": [int(o[0]) for o in enc["offset_mapping"]]}}],
+                "usage": {"prompt_tokens": len(ids), "completion_tokens": 0, "total_tokens": len(ids)}}
 
     def close(self) -> None:
         """Stop serving."""

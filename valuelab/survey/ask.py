@@ -30,9 +30,10 @@ import pandas as pd
 
 from .items import validate_survey_items
 from .metrics import expected_answer
-from .refusal import detect_refusal
+from .reader import known_languages, read_answer
 
-__all__ = ["FRAMINGS", "survey_prompt_pieces", "survey_countries", "survey_prompt", "option_labels", "elicit_survey"]
+__all__ = ["FRAMINGS", "survey_prompt_pieces", "survey_countries", "survey_prompt", "option_labels", "elicit_survey",
+           "generate_completions"]
 
 FRAMINGS = ("neutral", "persona", "observer")
 _KEYS = ("persona", "observer", "options_header", "instruction", "reasoning", "answer_cue")
@@ -140,6 +141,46 @@ def option_labels(options, language: str = "en") -> list[tuple[str, ...]]:
     return out
 
 
+def _survey_plan(items: pd.DataFrame, languages, framings, countries, reasoning, pieces: dict):
+    """One row per prompt to ask (item x language x framing x country x reasoning), checked;
+    returns ``(plan, languages)``."""
+    its = validate_survey_items(items)
+    langs = list(dict.fromkeys(its["language"])) if languages is None else list(languages)
+    unknown = [lang for lang in langs if lang not in set(its["language"])]
+    if unknown:
+        raise ValueError(f"languages: {unknown} not among the items' languages {sorted(set(its['language']))}")
+    unread = [lang for lang in langs if lang not in known_languages()]
+    if unread:
+        raise ValueError(f"languages: {unread} have no refusal phrases or answer cues to read the answers with; "
+                         f"known: {', '.join(known_languages())} (see valuelab.survey.refusal_phrases)")
+    for f in framings:
+        if f not in FRAMINGS:
+            raise ValueError(f"framings: expected any of {FRAMINGS}, got {f!r}")
+    if any(f != "neutral" for f in framings) and not countries:
+        raise ValueError("countries: the persona and observer framings need at least one country")
+    names = survey_countries() if countries else None
+
+    rows = []
+    has_labels = "labels" in its.columns
+    english = {r["item_id"]: tuple(r["options"]) for r in its[its["language"] == "en"].to_dict("records")}
+    for r in its[its["language"].isin(langs)].to_dict("records"):
+        codes = r["labels"] if has_labels and r["labels"] is not None else [str(j + 1) for j in range(len(r["options"]))]
+        for framing in framings:
+            for country in ([None] if framing == "neutral" else list(countries)):
+                name = _country_name(country, r["language"], names) if country else None
+                for think in reasoning:
+                    q = survey_prompt(r["question"], r["options"], language=r["language"], framing=framing,
+                                      country=name, reasoning=bool(think), labels=codes, pieces=pieces)
+                    rows.append({"item_id": r["item_id"], "language": r["language"], "framing": framing,
+                                 "country": country, "reasoning": bool(think), "scale": r["scale"],
+                                 "n_options": len(r["options"]), "labels": tuple(codes), "question": q,
+                                 "options": tuple(r["options"]), "item_question": r["question"],
+                                 "english": english.get(r["item_id"]) if r["language"] != "en" else None})
+    if not rows:
+        raise ValueError("nothing to ask: no item in the requested languages")
+    return pd.DataFrame(rows), langs
+
+
 def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None = None,
                   framings: Sequence[str] = ("neutral",), countries: Sequence[str] = (),
                   reasoning: Sequence[bool] = (False,), max_new_tokens: int = 32, reasoning_tokens: int = 64,
@@ -178,47 +219,27 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
         ``option_mass`` (raw probability on the option tokens), ``answer`` (most probable
         option, 1-based), ``expected`` (mean option position; ordinal items only), ``text``
         (generated),
-        ``text_answer`` (1-based option named in the text, or None), ``refused`` (for
-        reasoning rows only a refusal phrase counts: the text may stop before its number),
-        ``refusal_kind``, ``refusal_confidence``, ``cached`` (both calls came from the cache).
+        ``text_answer`` (1-based option the text commits to, by number or by the option's
+        words; nullable ``Int64``, NA when none), ``refused`` (a refusal or evasion phrase and
+        no answer; a text that cannot be read is not refused), ``refusal_kind``
+        (``refusal``, ``evasion`` or None), ``verdict`` (``answer``, ``refusal``,
+        ``evasion``, ``ambiguous``, ``no_answer``), ``evidence`` (the words behind it),
+        ``reason`` (why no answer), ``refusal_confidence`` (see
+        :class:`valuelab.survey.AnswerReading`), ``cached`` (both calls came from the cache).
+        Texts are read by :func:`valuelab.survey.read_answer` with the item's option texts
+        (and its English ones, which small models fall back to); reasoning texts with
+        ``reasoning=True`` (they may stop before their answer).
     """
     from ..elicit.cache import ResponseCache
     from ..elicit.cached import cached_generate, cached_option_probabilities
 
-    its = validate_survey_items(items)
     pieces = survey_prompt_pieces() if pieces is None else pieces
-    langs = list(dict.fromkeys(its["language"])) if languages is None else list(languages)
-    unknown = [lang for lang in langs if lang not in set(its["language"])]
-    if unknown:
-        raise ValueError(f"languages: {unknown} not among the items' languages {sorted(set(its['language']))}")
-    for f in framings:
-        if f not in FRAMINGS:
-            raise ValueError(f"framings: expected any of {FRAMINGS}, got {f!r}")
-    if any(f != "neutral" for f in framings) and not countries:
-        raise ValueError("countries: the persona and observer framings need at least one country")
+    plan, langs = _survey_plan(items, languages, framings, countries, reasoning, pieces)
     if any(reasoning) and not getattr(model, "supports_prefill", False):
         raise ValueError(f"reasoning: {type(model).__name__} cannot continue a reasoning text in the same turn, so "
                          "the answer after it cannot be read from the logits; ask with reasoning=(False,)")
-    names = survey_countries() if countries else None
     chat = bool(getattr(model, "chat", True))
     store = cache if cache is None or isinstance(cache, ResponseCache) else ResponseCache(cache)
-
-    rows = []
-    has_labels = "labels" in its.columns
-    for r in its[its["language"].isin(langs)].to_dict("records"):
-        codes = r["labels"] if has_labels and r["labels"] is not None else [str(j + 1) for j in range(len(r["options"]))]
-        for framing in framings:
-            for country in ([None] if framing == "neutral" else list(countries)):
-                name = _country_name(country, r["language"], names) if country else None
-                for think in reasoning:
-                    q = survey_prompt(r["question"], r["options"], language=r["language"], framing=framing,
-                                      country=name, reasoning=bool(think), labels=codes, pieces=pieces)
-                    rows.append({"item_id": r["item_id"], "language": r["language"], "framing": framing,
-                                 "country": country, "reasoning": bool(think), "scale": r["scale"],
-                                 "n_options": len(r["options"]), "labels": tuple(codes), "question": q})
-    if not rows:
-        raise ValueError("nothing to ask: no item in the requested languages")
-    plan = pd.DataFrame(rows)
     cue = {lang: pieces[lang]["answer_cue"] for lang in langs}
 
     def as_prompt(q, lang, think=False):
@@ -265,7 +286,8 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     if store is not None and store is not cache:
         store.close()
 
-    out = plan.drop(columns=["question"]).assign(model=model.identity["name"], prompt=rendered)
+    out = plan.drop(columns=["question", "options", "item_question", "english"])
+    out = out.assign(model=model.identity["name"], prompt=rendered)
     out["country"] = pd.Series(list(plan["country"]), index=out.index, dtype=object)
     out["probs"] = [list(probs[i, : int(k)]) for i, k in enumerate(plan["n_options"])]
     out["option_mass"] = mass
@@ -274,16 +296,82 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     out["expected"] = [expected_answer(p) if sc == "ordinal" and np.isfinite(p).all() else np.nan
                        for p, sc in zip(out["probs"], out["scale"])]
     out["text"] = texts.to_numpy()
-    # a reasoning text may stop before its number: only a refusal phrase counts as refusing there
-    verdicts = [detect_refusal(t, language=lang, labels=list(codes), require_option=not think)
-                for t, lang, codes, think in zip(out["text"], out["language"], out["labels"], out["reasoning"])]
-    out["text_answer"] = pd.Series([v["answer"] for v in verdicts], index=out.index, dtype=object)
-    out["refused"] = [v["refused"] for v in verdicts]
-    out["refusal_kind"] = [v["kind"] for v in verdicts]
-    out["refusal_confidence"] = [v["confidence"] for v in verdicts]
+    # the option texts let answers in words count; a reasoning text may stop before its answer
+    readings = [read_answer(t, options=opts, labels=codes, language=lang, reasoning=think, question=iq,
+                            fallback_options=en)
+                for t, opts, codes, lang, think, iq, en in zip(out["text"], plan["options"], out["labels"],
+                                                               out["language"], out["reasoning"], plan["item_question"],
+                                                               plan["english"])]
+    out["text_answer"] = pd.array([v.answer for v in readings], dtype="Int64")
+    out["refused"] = [v.refused for v in readings]
+    out["refusal_kind"] = pd.Series([v.kind for v in readings], index=out.index, dtype=object)
+    out["verdict"] = [v.verdict for v in readings]
+    out["evidence"] = pd.Series([v.evidence for v in readings], index=out.index, dtype=object)
+    out["reason"] = pd.Series([v.reason for v in readings], index=out.index, dtype=object)
+    out["refusal_confidence"] = [v.confidence for v in readings]
     out["cached"] = gen_cached.to_numpy() & logit_cached
     cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "labels", "prompt",
-            "probs",
-            "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind",
-            "refusal_confidence", "cached"]
+            "probs", "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind", "verdict",
+            "evidence", "reason", "refusal_confidence", "cached"]
     return out[cols].reset_index(drop=True)
+
+
+def generate_completions(items: pd.DataFrame, model, *, languages: Sequence[str] | None = None,
+                         framings: Sequence[str] = ("neutral",), countries: Sequence[str] = (),
+                         n_samples: int = 1, temperature: float = 0.0, max_new_tokens: int = 32, seed: int | None = 0,
+                         cache=None, progress: bool = True, pieces: dict | None = None) -> pd.DataFrame:
+    """Generate answer texts only (no logits): the ``completions`` table any other tool makes.
+
+    What a vLLM run, an API batch or a paper's released files provide is texts; this makes
+    the same table from a valuelab model so that the text-only route
+    (:func:`valuelab.survey.responses_from_completions`, then the survey analyses) can be
+    shown and tested end to end.
+
+    Parameters
+    ----------
+    items : DataFrame
+        ``survey_items``.
+    model : TransformersModel or OpenAIModel
+    languages, framings, countries
+        As for :func:`elicit_survey`.
+    n_samples : int
+        Texts per prompt (``temperature > 0`` for different ones).
+    temperature : float
+        0 for greedy decoding.
+    max_new_tokens : int
+    seed : int or None
+        Sampling seed (part of the cache key).
+    cache : ResponseCache or path, optional
+    progress : bool
+    pieces : dict, optional
+        Prompt pieces (default :func:`survey_prompt_pieces`).
+
+    Returns
+    -------
+    DataFrame
+        ``completions``: one row per text, ``model``, ``item_id``, ``language``, ``framing``,
+        ``country`` (None for neutral), ``sample`` (0-based), ``text``.
+    """
+    from ..elicit.cache import ResponseCache
+    from ..elicit.cached import cached_generate
+
+    if not (isinstance(n_samples, (int, np.integer)) and n_samples >= 1):
+        raise ValueError(f"n_samples: expected a positive integer, got {n_samples!r}")
+    if n_samples > 1 and temperature <= 0:
+        raise ValueError("n_samples > 1 needs temperature > 0: greedy decoding repeats one text")
+    pieces = survey_prompt_pieces() if pieces is None else pieces
+    plan, langs = _survey_plan(items, languages, framings, countries, (False,), pieces)
+    chat = bool(getattr(model, "chat", True))
+    cue = {lang: pieces[lang]["answer_cue"] for lang in langs}
+    prompts = [q if chat else f"{q}\n\n{cue[lang]}" for q, lang in zip(plan["question"], plan["language"])]
+    store = cache if cache is None or isinstance(cache, ResponseCache) else ResponseCache(cache)
+    try:
+        texts, _ = cached_generate(model, prompts, cache=store, k=int(n_samples), temperature=float(temperature),
+                                   max_new_tokens=max_new_tokens, seed=seed, progress=progress)
+    finally:
+        if store is not None and store is not cache:
+            store.close()
+    rows = [{"model": model.identity["name"], "item_id": r["item_id"], "language": r["language"],
+             "framing": r["framing"], "country": r["country"], "sample": j, "text": t}
+            for r, out in zip(plan.to_dict("records"), texts) for j, t in enumerate(out)]
+    return pd.DataFrame(rows, columns=["model", "item_id", "language", "framing", "country", "sample", "text"])

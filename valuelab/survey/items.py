@@ -1,25 +1,12 @@
 """Survey items and human answer distributions: validation and loaders.
 
-The ``survey_items`` table has one row per item and language:
-
-``item_id``
-    Shared by the translations of one item.
-``language``
-    ISO 639-1 code (``en``, ``ar``, ...).
-``question``
-    The question text in that language.
-``options``
-    The answer options, in order (a list of strings; option ``j`` is answered with the
-    number ``j + 1``).
-``scale``
-    ``ordinal`` (options ordered from one pole to the other) or ``categorical``.
-``labels`` *(optional)*
-    The answer codes of the options when they are not ``1..k`` (``["0", "1", "2"]`` for an
-    item whose question explains codes from 0); missing means ``1..k``.
-
-The ``human_distributions`` table has one row per item, population and option:
-``item_id``, ``population``, ``option`` (1-based position of the option), ``share``
-(fraction of the population choosing it; shares of an item and population sum to 1).
+``survey_items`` (one row per item and language: ``item_id, language, question, options,
+scale`` and optionally ``labels`` and ``non_substantive``) and ``human_distributions`` (one
+row per item, population and option: ``item_id, population, option, share`` and optionally
+``non_substantive_share``, ``n_respondents``, ``n_effective``) are described, with every
+other survey table, in one place: ``docs/survey_tables.md``. :func:`read_human_distributions`
+reads ready-made shares or respondent-level microdata
+(:mod:`valuelab.survey.microdata`) into the same table.
 
 References
 ----------
@@ -118,7 +105,64 @@ def validate_survey_items(items: pd.DataFrame) -> pd.DataFrame:
         if grp["k"].nunique() > 1 or grp["scale"].nunique() > 1:
             raise ValueError(f"survey items, item {_plain(item)!r}: its translations differ in number of options or "
                              f"scale ({dict(zip(grp['language'], grp['k']))}); expected the same in every language")
+    if "non_substantive" in df.columns:
+        labels = df["labels"] if "labels" in df.columns else [None] * len(df)
+        cells = zip(df["non_substantive"], df["options"], labels)
+        df["non_substantive"] = [_non_substantive(cell, opts, lab, f"survey items {_row_name(df, i)}, column "
+                                                  "'non_substantive'") for i, (cell, opts, lab) in enumerate(cells)]
+        for item, grp in df.groupby("item_id", sort=False):
+            if len(set(grp["non_substantive"])) > 1:
+                raise ValueError(f"survey items, item {_plain(item)!r}: its translations mark different options as "
+                                 f"non-substantive ({dict(zip(grp['language'], grp['non_substantive']))}); expected "
+                                 "the same positions in every language")
     return df
+
+
+def _non_substantive(cell, options: list[str], labels, where: str) -> tuple:
+    """Positions (1-based, sorted) of the options a ``non_substantive`` cell names.
+
+    Integers are positions; strings are matched to the option texts (ignoring case and
+    surrounding space), then to the answer codes (``labels``, default ``1..k``).
+    """
+    if cell is None or (isinstance(cell, float) and cell != cell):
+        return ()
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text:
+            return ()
+        if text.startswith("["):
+            try:
+                entries = json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"{where}: expected a JSON list of options, got {text[:60]!r}") from None
+        else:
+            entries = [t.strip() for t in text.split(";") if t.strip()]
+    elif isinstance(cell, (list, tuple, np.ndarray)):
+        entries = list(cell)
+    else:
+        entries = [cell]
+    k = len(options)
+    texts = {o.strip().casefold(): j + 1 for j, o in enumerate(options)}
+    codes = {str(c).strip(): j + 1 for j, c in enumerate(labels if labels is not None else range(1, k + 1))}
+    out = set()
+    for e in entries:
+        if isinstance(e, (bool, np.bool_)):
+            raise ValueError(f"{where}: expected option positions, texts or codes, got {e!r}")
+        if isinstance(e, (int, np.integer)) or (isinstance(e, (float, np.floating)) and float(e).is_integer()):
+            pos = int(e)
+            if not 1 <= pos <= k:
+                raise ValueError(f"{where}: position {pos} is not among the item's options 1..{k}")
+        elif isinstance(e, str) and e.strip().casefold() in texts:
+            pos = texts[e.strip().casefold()]
+        elif isinstance(e, str) and e.strip() in codes:
+            pos = codes[e.strip()]
+        else:
+            raise ValueError(f"{where}: {e!r} is neither an option of the item ({options}) nor one of its answer "
+                             f"codes ({list(codes)})"[:300])
+        out.add(pos)
+    if k - len(out) < 2:
+        raise ValueError(f"{where}: {sorted(out)} leaves fewer than two substantive options among the item's {k}")
+    return tuple(sorted(out))
 
 
 def validate_human_distributions(human: pd.DataFrame, *, items: pd.DataFrame | None = None,
@@ -169,6 +213,14 @@ def validate_human_distributions(human: pd.DataFrame, *, items: pd.DataFrame | N
             pos = int(np.flatnonzero(over)[0])
             raise ValueError(f"human distributions {_row_name(df, pos)}, column 'option': {int(df['option'].iloc[pos])} "
                              f"exceeds the item's {int(k[df['item_id'].iloc[pos]])} options")
+    if "non_substantive_share" in df.columns:
+        ns = pd.to_numeric(df["non_substantive_share"], errors="coerce").fillna(0.0)
+        bad = (ns < 0) | (ns > 1)
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(f"human distributions {_row_name(df, pos)}, column 'non_substantive_share': expected a "
+                             f"fraction in [0, 1], got {_plain(df['non_substantive_share'].iloc[pos])!r}")
+        df["non_substantive_share"] = ns.astype(float)
     totals = df.groupby(["item_id", "population"], sort=False)["share"].transform("sum")
     off = (totals - 1).abs() > tolerance
     if off.any():
@@ -208,15 +260,80 @@ def load_survey_items(path: str | Path | None = None) -> pd.DataFrame:
     return read_survey_items(Path(path) if path is not None else DATA_DIR / "survey_items.csv")
 
 
-def read_human_distributions(path: str | Path, *, items: pd.DataFrame | None = None) -> pd.DataFrame:
-    """A ``human_distributions`` table (``item_id, population, option, share``) from CSV, JSON,
-    JSONL or Parquet (:func:`valuelab.read_table`), validated."""
-    path = Path(path)
-    df = read_table(path)
+def read_human_distributions(source, *, items: pd.DataFrame | None = None, format: str = "auto",
+                             population: str | None = None, weight: str | None = None, labels=None,
+                             item_columns=None, respondent: str | None = None) -> pd.DataFrame:
+    """Human answer distributions from ready-made shares or from respondent-level microdata.
+
+    Parameters
+    ----------
+    source : path-like or DataFrame
+        A table (CSV, JSON, JSONL or Parquet, read with :func:`valuelab.read_table`) or a
+        DataFrame, in one of two layouts:
+
+        * ``"shares"``: the ``human_distributions`` table itself, ``item_id, population,
+          option, share`` (one row per item, population and option);
+        * ``"microdata"``: one row per respondent, a column per item holding the answer
+          (a code, an option text, or a label mapped by ``labels``), optionally a
+          population column and a weight column; or the long form, one row per respondent
+          and item with ``item_id`` and ``answer`` columns. See
+          :func:`valuelab.survey.human_distributions_from_microdata`.
+    items : DataFrame, optional
+        ``survey_items``: needed for microdata (which column is which item, and how answers
+        map to options); for shares, every item must exist and options must lie in 1..k.
+    format : {"auto", "shares", "microdata"}
+        ``"auto"``: shares when the table has ``item_id``, ``population``, ``option`` and
+        ``share``, microdata otherwise.
+    population, weight, labels, item_columns, respondent
+        Microdata only; see :func:`valuelab.survey.human_distributions_from_microdata`.
+
+    Returns
+    -------
+    DataFrame
+        ``item_id``, ``population``, ``option`` (1-based), ``share`` (summing to 1 per item
+        and population), plus, from microdata, ``n_respondents`` (respondents whose answer is
+        an option), ``n_effective`` (Kish's effective sample size of their weights) and
+        ``non_substantive_share`` (answers mapped to no option, left out of ``share``), and
+        any other columns of a shares table.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, row and column: see :func:`validate_human_distributions` and
+        :func:`valuelab.survey.human_distributions_from_microdata`.
+
+    References
+    ----------
+    .. [1] Kish, L. (1965). *Survey Sampling*, §11.7 (the effective sample size of weighted
+       data). Wiley.
+    """
+    if format not in ("auto", "shares", "microdata"):
+        raise ValueError(f"format: expected 'auto', 'shares' or 'microdata', got {format!r}")
+    name = "table" if isinstance(source, pd.DataFrame) else str(source)
+    df = source if isinstance(source, pd.DataFrame) else read_table(Path(source))
+    shares = {"item_id", "population", "option", "share"} <= set(df.columns)
+    micro_kwargs = {"population": population, "weight": weight, "labels": labels, "item_columns": item_columns,
+                    "respondent": respondent}
+    if format == "shares" or (format == "auto" and shares):
+        given = [k for k, v in micro_kwargs.items() if v is not None]
+        if given:
+            raise ValueError(f"{name}: {given[0]}= applies to microdata, but the table holds shares (item_id, "
+                             "population, option, share); pass format='microdata' for respondent-level data")
+        try:
+            return validate_human_distributions(df, items=items)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+    if items is None:
+        raise ValueError(f"{name}: microdata (one row per respondent) needs items= (the survey_items table) to tell "
+                         "which column holds which item and how answers map to options"
+                         + ("" if format == "microdata" else "; a table of shares needs the columns item_id, "
+                            f"population, option, share (it has {list(df.columns)[:12]})"))
+    from .microdata import human_distributions_from_microdata
+
     try:
-        return validate_human_distributions(df, items=items)
+        return human_distributions_from_microdata(df, items=items, **micro_kwargs)
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise ValueError(f"{name}: {err}") from None
 
 
 # ---------------------------------------------------------------- MENAValues
@@ -284,8 +401,9 @@ def read_menavalues(path: str | Path, *, countries=None):
         ``human_distributions`` (option = code - Min + 1) plus ``reported`` (the workbook's
         mean for ordinal items, mode for categorical ones) and ``excluded_share`` (the share
         of answers coded outside ``Min..MAX``, such as 0 = "not applicable"; the other
-        shares are renormalised without it). Countries with no data for an item have no
-        rows for it.
+        shares are renormalised without it), also as ``non_substantive_share``, the column
+        the survey analyses read for every source. Countries with no data for an item have
+        no rows for it.
 
     Raises
     ------
@@ -359,7 +477,7 @@ def read_menavalues(path: str | Path, *, countries=None):
                 continue  # only answers outside the scale
             for option, share in kept:
                 human.append({"item_id": item_id, "population": country, "option": option, "share": share / total,
-                              "reported": reported, "excluded_share": excluded})
+                              "reported": reported, "excluded_share": excluded, "non_substantive_share": excluded})
     items = validate_survey_items(pd.DataFrame(items))
     human = pd.DataFrame(human)
     return items, validate_human_distributions(human, tolerance=0.02)

@@ -31,7 +31,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import mannwhitneyu, wasserstein_distance
 
 __all__ = ["js_distance", "ordinal_emd", "distribution_distance", "consistency_score", "expected_answer",
-           "cliffs_delta", "paired_cliffs_delta"]
+           "cliffs_delta", "paired_cliffs_delta", "normalised_entropy"]
 
 
 def _dist(p, name: str) -> np.ndarray:
@@ -121,3 +121,20 @@ def paired_cliffs_delta(x, y) -> float:
     if x.shape != y.shape:
         raise ValueError(f"x and y: expected matched pairs, got {x.size} and {y.size} values")
     return float(np.mean(np.sign(x - y))) if x.size else np.nan
+
+
+def normalised_entropy(p) -> float:
+    """Shannon entropy of ``p`` divided by ``log(k)``: 0 for one certain answer, 1 for the uniform answerer.
+
+    How spread out an answer distribution is, comparable across items with different
+    numbers of options [1]_. A spread-out model sits close to every population whose answers
+    are spread out too, whatever its values: read alignment beside it.
+
+    References
+    ----------
+    .. [1] Shannon, C. E. (1948). A mathematical theory of communication. *Bell System
+       Technical Journal* 27(3), 379–423.
+    """
+    p = _dist(p, "p")
+    nz = p[p > 0]
+    return float(-(nz * np.log(nz)).sum() / np.log(p.size))

@@ -19,7 +19,6 @@ References
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,204 +26,144 @@ from scipy.stats import permutation_test
 
 from ..schema import _require_columns
 from ..stats import benjamini_hochberg
+from .distributions import (CONTEXT, _answered, _by_columns, _context_columns, _describe, _missing, _plain, _split,
+                            _to_distributions)
 from .metrics import consistency_score, distribution_distance, paired_cliffs_delta
 
 __all__ = ["condition_shifts", "shift_matrix", "compare_conditions"]
 
 _CONDITIONS = ("language", "framing", "reasoning")
-_CONTEXT = ["model", "language", "framing", "country", "reasoning"]
-
-
-def _by_columns(table: pd.DataFrame, by, name: str) -> list[str]:
-    """The caller's extra grouping columns (``by``: None, a column name or a sequence), checked present."""
-    cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
-    for c in cols:
-        if c not in table.columns:
-            raise ValueError(f"by: {name} has no column {c!r} (its columns: {list(table.columns)})")
-        if c in _CONTEXT or c in ("item_id", "population"):
-            raise ValueError(f"by: {c!r} is already a grouping column; name only extra columns")
-    return cols
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else (None if value is pd.NA else value)
-
-
-def _describe(row: dict, keys: list[str]) -> str:
-    """``item 'i1' (model='m', language='en')``: where a response sits, for messages."""
-    ctx = ", ".join(f"{k}={_plain(row[k])!r}" for k in keys if k != "item_id")
-    return f"item {_plain(row['item_id'])!r}" + (f" ({ctx})" if ctx else "")
-
-
-def _invalid_reason(p: np.ndarray, n_options) -> str | None:
-    if p.ndim != 1 or p.size < 2:
-        return "fewer than two option probabilities"
-    if not np.isfinite(p).all():
-        return "probabilities not finite (NaN or inf; e.g. no option was read)"
-    if (p < 0).any():
-        return "negative probabilities"
-    if p.sum() <= 0:
-        return "probabilities summing to 0"
-    if n_options is not None and not pd.isna(n_options) and p.size != int(n_options):
-        return f"{p.size} probabilities for {int(n_options)} options"
-    return None
-
-
-def _aggregate_distributions(responses: pd.DataFrame, keys: list[str], *, caller: str) -> pd.DataFrame:
-    """One option distribution per combination of ``keys``: the mean of its responses' distributions.
-
-    Each response's ``probs`` is renormalised, so every response weighs the same; a sampled
-    answer given as a one-hot distribution makes the mean the empirical distribution of the
-    answers. Responses whose distribution is unusable (not finite, negative, summing to 0,
-    fewer than two options, or a length other than ``n_options``) are dropped with one
-    warning that counts them and names their items and contexts.
-
-    Returns ``keys``, ``scale``, ``n_options``, ``probs`` (list) and ``n_responses``.
-    """
-    has_k = "n_options" in responses.columns
-    arrays, reasons = [], []
-    for p, k in zip(responses["probs"], responses["n_options"] if has_k else itertools.repeat(None)):
-        try:
-            a = np.asarray(p, dtype=float)
-        except (TypeError, ValueError):
-            a = np.array([np.nan])
-        if a.ndim == 0:
-            a = a.reshape(1)
-        arrays.append(a)
-        reasons.append(_invalid_reason(a, k))
-    bad = [i for i, r in enumerate(reasons) if r is not None]
-    if bad:
-        records = responses.iloc[bad[:5]][keys].to_dict("records")
-        shown = "; ".join(f"row {_plain(responses.index[i])!r}, {_describe(rec, keys)}: {reasons[i]}"
-                          for i, rec in zip(bad, records))
-        more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
-        warnings.warn(f"{caller}: dropped {len(bad)} of {len(responses)} responses whose option distribution "
-                      f"cannot be used: {shown}{more}", UserWarning, stacklevel=3)
-    keep = np.flatnonzero([r is None for r in reasons])
-    if keep.size == 0:
-        return pd.DataFrame(columns=keys + ["scale", "n_options", "probs", "n_responses"])
-    good = responses.iloc[keep][keys + ["scale"]].reset_index(drop=True)
-    codes = good.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-    n_groups = int(codes.max()) + 1
-    sizes = np.array([arrays[i].size for i in keep])
-    low, high = np.full(n_groups, sizes.max()), np.zeros(n_groups, int)
-    np.minimum.at(low, codes, sizes)
-    np.maximum.at(high, codes, sizes)
-    if (low != high).any():
-        g = int(np.flatnonzero(low != high)[0])
-        first = good.iloc[int(np.flatnonzero(codes == g)[0])].to_dict()
-        raise ValueError(f"{caller}: {_describe(first, keys)}: its responses have different numbers of options "
-                         f"{sorted(set(sizes[codes == g].tolist()))}; they cannot be averaged")
-    counts = np.bincount(codes, minlength=n_groups)
-    means = [None] * n_groups
-    for k in np.unique(sizes):
-        rows = np.flatnonzero(sizes == k)
-        mat = np.vstack([arrays[keep[i]] for i in rows])
-        acc = np.zeros((n_groups, k))
-        np.add.at(acc, codes[rows], mat / mat.sum(1, keepdims=True))
-        for g in np.unique(codes[rows]):
-            means[g] = (acc[g] / counts[g]).tolist()
-    _, first = np.unique(codes, return_index=True)
-    out = good.iloc[first].reset_index(drop=True)
-    out["n_options"] = [len(m) for m in means]
-    out["probs"] = means
-    out["n_responses"] = counts.astype(int)
-    return out
-
-
-def _check(responses: pd.DataFrame, between: str) -> pd.DataFrame:
-    if between not in _CONDITIONS:
-        raise ValueError(f"between: expected 'language', 'framing' or 'reasoning', got {between!r}")
-    _require_columns(responses, "responses", ["item_id", "scale", "probs", *_CONTEXT],
-                     "the table returned by elicit_survey")
-    return responses
 
 
 def _key(value):
     """A grouping key: missing values (None, NaN) as one None."""
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+    return None if _missing(value) else value
 
 
-def _pairs(pooled: pd.DataFrame, between: str, extra: list[str]):
+def _pairs(pooled: pd.DataFrame, between: str, context: list[str]):
     """Rows of the same item and context that differ only in ``between``: (context, a, b, a_row, b_row)."""
     records = pooled.to_dict("records")
     first = {"framing": ["neutral", "persona", "observer"], "reasoning": [False, True]}
     rank = {v: i for i, v in enumerate(dict.fromkeys(first.get(between, [r[between] for r in records])))}
-    if between == "framing":
+    if between == "framing" and "country" in context:
         # the neutral framing has no country: compare it with each country's persona and observer
         countries = list(dict.fromkeys(r["country"] for r in records if _key(r["country"]) is not None))
         if countries:
-            records = [dict(r, country=c) for r in records if r["framing"] == "neutral" for c in countries] + \
-                      [r for r in records if r["framing"] != "neutral"]
-    context = [c for c in _CONTEXT if c != between] + extra + ["item_id"]
+            records = [dict(r, country=c) for r in records if r["framing"] == "neutral" and _key(r["country"]) is None
+                       for c in countries] + \
+                      [r for r in records if r["framing"] != "neutral" or _key(r["country"]) is not None]
+    keys = [c for c in context if c != between] + ["item_id"]
     groups: dict = {}
     for r in records:
-        groups.setdefault(tuple(_key(r[c]) for c in context), {}).setdefault(r[between], r)
-    for by in groups.values():
-        values = sorted(by, key=lambda v: rank.get(v, len(rank)))
-        ctx = {c: next(iter(by.values()))[c] for c in context}
+        by_value = groups.setdefault(tuple(_key(r[c]) for c in keys), {})
+        if _key(r[between]) in by_value:  # one distribution per item and context: never keep one and drop another
+            raise ValueError(f"condition_shifts: {_describe(r, keys)}: two distributions for {between}="
+                             f"{_plain(r[between])!r}; name the column that tells them apart in by=")
+        by_value[_key(r[between])] = r
+    for by_value in groups.values():
+        values = sorted(by_value, key=lambda v: rank.get(v, len(rank)))
+        ctx = {c: next(iter(by_value.values()))[c] for c in keys}
         for a, b in itertools.combinations(values, 2):
-            yield ctx, a, b, by[a], by[b]
+            yield ctx, a, b, by_value[a], by_value[b]
 
 
-_SHIFT_COLUMNS = ["scale", "n_options", "a", "b", "distance", "answer_a", "answer_b", "consistency", "n_responses_a",
-                  "n_responses_b"]
+_SHIFT_COLUMNS = ["scale", "n_options", "n_substantive", "a", "b", "distance", "answer_a", "answer_b", "consistency",
+                  "n_responses_a", "n_responses_b", "non_substantive_share_a", "non_substantive_share_b",
+                  "refusal_rate_a", "refusal_rate_b"]
 
 
-def condition_shifts(responses: pd.DataFrame, *, between: str = "language", by=None) -> pd.DataFrame:
-    """Per item, how far the answer moves between every two languages (or framings).
+def condition_shifts(responses: pd.DataFrame, *, between: str = "language", by=None, items: pd.DataFrame | None = None,
+                     source: str = "auto") -> pd.DataFrame:
+    """Per item, how far the answer moves between every two languages (or framings, or reasoning modes).
 
-    Several responses for one item and context (sampled answers, repeated runs) are pooled
-    first: their option distributions (each renormalised) are averaged, so sampled answers
-    given as one-hot distributions become the empirical distribution of the answers, and
-    ``n_responses_a`` / ``n_responses_b`` say how many responses each side rests on.
-    Responses whose distribution is unusable (NaN or inf, negative, summing to 0, the wrong
-    length) are dropped with a warning that counts them and names their items and contexts.
+    The responses of one item and context (sampled answers, repeated runs, personas,
+    paraphrases) are first pooled into one distribution by
+    :func:`~valuelab.survey.answer_distributions`: the mean of their ``probs`` (logits), or
+    the shares of the options their texts name; ``n_responses_a`` / ``n_responses_b`` say
+    how many responses each side rests on. Contexts with no substantive answer (every
+    response refused, say) are left out with a warning that names their items and
+    contexts; responses whose distribution is unusable are dropped with a warning.
+    Non-substantive options (``non_substantive`` in ``survey_items``) are kept out of the
+    distance and the expected answers; their shares are reported.
 
     Parameters
     ----------
     responses : DataFrame
-        From :func:`valuelab.survey.elicit_survey`, or any table with ``item_id``, ``scale``,
-        ``probs`` and the context columns ``model``, ``language``, ``framing``, ``country``,
-        ``reasoning`` (one row per response; a row's ``probs`` may be a one-hot answer).
+        One row per response: from :func:`valuelab.survey.elicit_survey`, from
+        ``responses_from_completions``, or any table with ``item_id``, ``scale`` and
+        ``probs`` or ``text_answer`` (with ``n_options``); or the table
+        :func:`~valuelab.survey.answer_distributions` returns. Context columns
+        ``model``, ``language``, ``framing`` (default ``"neutral"``), ``country`` (default
+        None), ``reasoning`` (default False); see ``docs/survey_tables.md``.
     between : {"language", "framing", "reasoning"}
-        The condition that varies; everything else (model, the other conditions, country)
-        is held fixed. The neutral framing, which has no country, is compared with each
-        country's persona and observer framings. ``reasoning`` compares the zero-shot answer
-        (``a`` = False) with the answer after a reasoning step (``b`` = True).
+        The condition that varies; everything else (model, the other conditions, country,
+        the ``by`` columns) is held fixed. The neutral framing, which has no country, is
+        compared with each country's persona and observer framings. ``reasoning`` compares
+        the zero-shot answer (``a`` = False) with the answer after a reasoning step (``b`` =
+        True).
     by : str or sequence of str, optional
         Extra grouping columns (``persona_id``, ``template`` ...) kept apart and carried to
         the output; responses that differ only in columns not named here are pooled.
+    items : DataFrame, optional
+        ``survey_items``: fills ``scale``, ``n_options`` and ``non_substantive``.
+    source : {"auto", "probs", "text"}
+        As for :func:`~valuelab.survey.answer_distributions`.
 
     Returns
     -------
     DataFrame
         One row per item and pair of conditions: the context columns and ``by`` columns,
-        ``item_id``, ``scale``, ``n_options``, ``a``, ``b`` (the two conditions),
-        ``distance`` (JSD for categorical, EMD/(k-1) for ordinal items, in [0, 1]),
-        ``answer_a``, ``answer_b`` (expected option positions, ordinal items),
+        ``item_id``, ``scale``, ``n_options``, ``n_substantive`` (options on the scale),
+        ``a``, ``b`` (the two conditions), ``distance`` (JSD for categorical, EMD/(k-1)
+        for ordinal items, in [0, 1], over the substantive options), ``answer_a``,
+        ``answer_b`` (expected positions 1..n_substantive, ordinal items),
         ``consistency`` (CLCS or FCS, 0–100, ordinal items), ``n_responses_a`` and
-        ``n_responses_b`` (responses pooled into each side's distribution).
+        ``n_responses_b`` (responses each side's distribution rests on),
+        ``non_substantive_share_a`` / ``_b``, ``refusal_rate_a`` / ``_b`` (NaN without
+        refusal flags).
+
+    Raises
+    ------
+    ValueError
+        Naming the item and context: two distributions for one condition (a grouping
+        column not named in ``by`` would otherwise be dropped), responses of one context
+        with different numbers of options.
+
+    References
+    ----------
+    .. [1] MENAValues (2025). Cross-lingual consistency (CLCS) and framing consistency (FCS).
     """
-    _check(responses, between)
-    extra = _by_columns(responses, by, "responses")
-    pooled = _aggregate_distributions(responses, _CONTEXT + extra + ["item_id"], caller="condition_shifts")
+    if between not in _CONDITIONS:
+        raise ValueError(f"between: expected 'language', 'framing' or 'reasoning', got {between!r}")
+    dists, extra = _to_distributions(responses, items=items, by=by, source=source, caller="condition_shifts")
+    if between not in dists.columns:
+        raise ValueError(f"condition_shifts: responses has no {between!r} column, so there is nothing to compare "
+                         f"between={between!r}")
+    context = _context_columns(dists, extra)
+    pooled = _answered(dists, context + ["item_id"], "condition_shifts")
     rows = []
-    for ctx, a, b, ra, rb in _pairs(pooled, between, extra):
-        pa, pb = np.asarray(ra["probs"], float), np.asarray(rb["probs"], float)
+    for ctx, a, b, ra, rb in _pairs(pooled, between, context):
+        ns = ra["non_substantive"]
+        pa, sa = _split(ra["probs"], ns)
+        pb, sb = _split(rb["probs"], ns)
         scale = ra["scale"]
-        dist = distribution_distance(pa, pb, scale)
+        try:
+            dist = distribution_distance(pa, pb, scale)
+        except ValueError as err:
+            raise ValueError(f"condition_shifts: {_describe(ctx, list(ctx))}, {between} {_plain(a)!r} vs "
+                             f"{_plain(b)!r}: {err}") from None
         ea = eb = cons = np.nan
         if scale == "ordinal":
             pos = np.arange(1, pa.size + 1)
             ea, eb = float(pa @ pos), float(pb @ pos)
             cons = float(consistency_score(ea, eb, 1, pa.size))
-        rows.append({**ctx, "scale": scale, "n_options": int(pa.size), "a": a, "b": b, "distance": dist,
-                     "answer_a": ea, "answer_b": eb, "consistency": cons,
-                     "n_responses_a": int(ra["n_responses"]), "n_responses_b": int(rb["n_responses"])})
+        rows.append({**ctx, "scale": scale, "n_options": int(ra["n_options"]), "n_substantive": int(pa.size),
+                     "a": a, "b": b, "distance": dist, "answer_a": ea, "answer_b": eb, "consistency": cons,
+                     "n_responses_a": int(ra["n_responses"]), "n_responses_b": int(rb["n_responses"]),
+                     "non_substantive_share_a": sa, "non_substantive_share_b": sb,
+                     "refusal_rate_a": ra["refusal_rate"], "refusal_rate_b": rb["refusal_rate"]})
     if not rows:
-        context = [c for c in _CONTEXT if c != between] + extra
-        return pd.DataFrame(columns=context + ["item_id"] + _SHIFT_COLUMNS)
+        return pd.DataFrame(columns=[c for c in context if c != between] + ["item_id"] + _SHIFT_COLUMNS)
     return pd.DataFrame(rows)
 
 
@@ -243,7 +182,7 @@ def compare_conditions(shifts: pd.DataFrame, *, by=None, n_resamples: int = 9999
     """Across items: does the expected answer move between two conditions?
 
     For each pair of conditions (and context), over the ordinal items: the mean of
-    ``(answer_a - answer_b) / (k - 1)`` with a paired permutation test [2]_ (the two
+    ``(answer_a - answer_b) / (k - 1)`` (``k`` the substantive options, ``n_substantive``) with a paired permutation test [2]_ (the two
     conditions' labels swapped per item, i.e. the sign of each item's difference flipped;
     exact when there are few items), the paired Cliff's delta (``mean(sign(x - y))`` over
     items: 1 when every item moves the same way) and Benjamini–Hochberg [3]_ over all pairs
@@ -271,11 +210,12 @@ def compare_conditions(shifts: pd.DataFrame, *, by=None, n_resamples: int = 9999
     """
     _require_columns(shifts, "shifts", ["item_id", "a", "b", "distance", "answer_a", "answer_b", "scale", "n_options"],
                      "the table returned by condition_shifts")
-    context = [c for c in _CONTEXT if c in shifts.columns] + _by_columns(shifts, by, "shifts")
+    context = [c for c in CONTEXT if c in shifts.columns] + _by_columns(shifts, by, "shifts")
     rng = np.random.default_rng(seed)
     rows = []
     for key, grp in shifts.groupby(context + ["a", "b"], sort=False, dropna=False):
-        span = grp["n_options"].to_numpy(float) - 1  # positions 1..k -> [0, 1]
+        k = grp["n_substantive"] if "n_substantive" in grp.columns else grp["n_options"]
+        span = k.to_numpy(float) - 1  # positions 1..k (substantive options) -> [0, 1]
         per_item = grp.assign(x=(grp["answer_a"].to_numpy(float) - 1) / span,
                               y=(grp["answer_b"].to_numpy(float) - 1) / span,
                               ordinal=(grp["scale"] == "ordinal") & grp["answer_a"].notna() & grp["answer_b"].notna())
