@@ -208,8 +208,15 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         if df[col].dtype == object:
             unhashable = df[col].map(lambda v: not isinstance(v, Hashable)).to_numpy()
             _fail(df, unhashable, col, "a hashable option id (a string, number or tuple; lists are not allowed)")
-    codes = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))
-    code_a, code_b = codes[0][: len(df)], codes[0][len(df) :]
+    # One hashing pass codes the ids and, when given, 'shown_first' alike. Every valid
+    # 'shown_first' is option_a or option_b, so the uniques are the options in order of first
+    # appearance; an invalid one is rejected below, before the uniques are used.
+    columns = [df["option_a"], df["option_b"]]
+    if "shown_first" in df.columns:
+        columns.append(df["shown_first"])
+    all_codes, uniques = pd.factorize(pd.concat(columns, ignore_index=True))
+    code_a, code_b = all_codes[: len(df)], all_codes[len(df) : 2 * len(df)]
+    codes = (all_codes[: 2 * len(df)], uniques)
     same = code_a == code_b
     _fail(df, same, "option_b", "an option different from option_a", " (an option compared with itself)")
 
@@ -237,9 +244,6 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         raise ValueError("comparisons: give either 'shown_first' or 'order', not both")
     if "shown_first" in df.columns:
         known_first = ~_missing(df["shown_first"])
-        all_codes, _ = pd.factorize(
-            pd.concat([df["option_a"], df["option_b"], df["shown_first"]], ignore_index=True)
-        )
         code_first = all_codes[2 * len(df) :]
         is_a = known_first & (code_first == code_a)
         is_b = known_first & (code_first == code_b)

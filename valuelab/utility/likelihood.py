@@ -253,7 +253,11 @@ class PairwiseLikelihood:
             full[idx] = v
             return (ut @ (w * (u @ full)))[idx] + ridge * v
 
-        jdiag = np.asarray(abs(ut).power(2) @ w).ravel()[idx] + ridge
+        d = self.data
+        jdiag = np.bincount(d.a, w, self.n_params) + np.bincount(d.b, w, self.n_params)  # diag(U' W U)
+        if self.order_effect:
+            jdiag[-1] = float(np.sum(w * self._s**2))
+        jdiag = jdiag[idx] + ridge
         rhs = (ut @ (w * y))[idx]
         x, _, _ = _pcg(apply, rhs, lambda r: r / jdiag, rtol=1e-3, maxiter=max_cg)
         theta[idx] = x
@@ -269,8 +273,9 @@ class PairwiseLikelihood:
         if self.order_effect:
             num = num + theta[-1] * self._s
         if self.free_variance:
-            va = np.exp(theta[n + d.a])
-            vb = np.exp(theta[n + d.b])
+            var = np.exp(theta[n : 2 * n])  # per option, then gathered: n exponentials, not 2 per row
+            va = var[d.a]
+            vb = var[d.b]
             vs = va + vb
             inv_sigma = 1.0 / np.sqrt(vs)
             qa = va / vs
