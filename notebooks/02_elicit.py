@@ -134,9 +134,9 @@ test_pairs = unasked_pairs(options, [comparisons, active_comps], N_TEST, seed=SE
 test, _ = elicit_comparisons(options, model, pairs=test_pairs, template=TEMPLATE, cache=cache, seed=SEED)
 train = comparisons.drop(columns=["template", "model", "round"])
 held_out = pd.DataFrame({
-    "thurstonian + order effect": vl.evaluate_fit(fit, test),
-    "thurstonian, no order effect": vl.evaluate_fit(vl.fit_thurstonian(train, order_effect=False), test),
-    "case V + order effect": vl.evaluate_fit(vl.fit_case_v(train), test),
+    "thurstonian + order effect": vl.evaluate_fit(test, fit=fit),
+    "thurstonian, no order effect": vl.evaluate_fit(test, fit=vl.fit_thurstonian(train, order_effect=False)),
+    "case V + order effect": vl.evaluate_fit(test, fit=vl.fit_case_v(train)),
 }).T
 held_out[["log_loss", "accuracy", "brier", "n_rows"]]
 
@@ -151,7 +151,7 @@ fit.plot(kind="calibration", comparisons=test, title="Calibration on held-out ra
 
 # %%
 active_fit = vl.fit_thurstonian(active_comps.drop(columns=["template", "model", "round"]), options=options)
-on_model = pd.DataFrame({"random": vl.evaluate_fit(fit, test), "active": vl.evaluate_fit(active_fit, test)}).T
+on_model = pd.DataFrame({"random": vl.evaluate_fit(test, fit=fit), "active": vl.evaluate_fit(test, fit=active_fit)}).T
 print("Spearman correlation of the two designs' utilities:",
       round(fit.utilities["mean"].corr(active_fit.utilities["mean"].reindex(fit.utilities.index),
                                        method="spearman"), 3))

@@ -161,11 +161,11 @@ def test_validate_actions_and_choices_errors():
     with pytest.raises(ValueError, match="row 0, column 'values'.*got int"):
         validate_actions(good.assign(values=[3, "a"]))
     with pytest.raises(ValueError, match="row 1, column 'choice'.*'yes'"):
-        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", "yes"], "model": ["m", "n"]}), [1])
+        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", "yes"], "model": ["m", "n"]}), dilemma_ids=[1])
     with pytest.raises(ValueError, match="row 0, column 'dilemma_id': 7 is not a dilemma"):
-        validate_choices(pd.DataFrame({"dilemma_id": [7], "choice": ["to_do"]}), [1])
+        validate_choices(pd.DataFrame({"dilemma_id": [7], "choice": ["to_do"]}), dilemma_ids=[1])
     with pytest.raises(ValueError, match="second choice of model 'model' for dilemma 1"):
-        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", None]}), [1])
+        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", None]}), dilemma_ids=[1])
 
 
 def test_parse_list_cell_never_evaluates():

@@ -395,14 +395,14 @@ def _read_input(args):
 
 
 def _check_outputs(args) -> None:
-    from .io import _FORMATS
+    from .io import TABLE_FORMATS
 
     if args.kind == "survey" and args.responses:
         raise ValueError("--responses: the survey table already has one row per prompt; leave it out")
     for flag, path in (("--output", args.output), ("--responses", args.responses)):
-        if path and Path(path).suffix.lower() not in _FORMATS:
+        if path and Path(path).suffix.lower() not in TABLE_FORMATS:
             raise ValueError(f"{flag} {path}: unknown table format {Path(path).suffix!r}; "
-                             f"expected one of {sorted(_FORMATS)}")
+                             f"expected one of {sorted(TABLE_FORMATS)}")
 
 
 def _tidy_for_file(table, path: str):

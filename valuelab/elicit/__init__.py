@@ -7,6 +7,7 @@ from .cache import ResponseCache, cache_key
 from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
 from .choice import elicit_choices, random_choice_sets
 from .design import active_design, regular_graph_pairs
+from .elicited import ElicitedChoices, ElicitedComparisons, ElicitedUtilities
 from .pairwise import elicit_comparisons, elicit_utilities, position_bias
 from .local_server import LocalServer
 from .openai_backend import OpenAIModel, ServerError
@@ -25,6 +26,9 @@ __all__ = [
     "random_choice_sets",
     "active_design",
     "regular_graph_pairs",
+    "ElicitedComparisons",
+    "ElicitedChoices",
+    "ElicitedUtilities",
     "elicit_comparisons",
     "elicit_utilities",
     "position_bias",

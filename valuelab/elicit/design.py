@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_ndtr
 
-from ..schema import _plain
+from ..schema import plain_value
 
 __all__ = ["default_budget", "regular_graph_pairs", "regular_design", "unasked_pairs", "active_design", "ActiveDesignResult",
            "compare_designs"]
@@ -68,7 +68,7 @@ def _ids(options) -> np.ndarray:
     return ids
 
 
-def regular_graph_pairs(options, degree: int = 2, *, seed: int | None = 0, swaps_per_pair: int = 10) -> pd.DataFrame:
+def regular_graph_pairs(options, *, degree: int = 2, seed: int | None = 0, swaps_per_pair: int = 10) -> pd.DataFrame:
     """A random connected regular comparison graph: every option is in ``degree`` pairs.
 
     Degree 2 is a random Hamiltonian cycle (the published starting design, drawn
@@ -157,7 +157,7 @@ def regular_design(options, n_pairs: int, *, seed: int | None = 0) -> pd.DataFra
     degree = min(2 * n_pairs // n, n - 1)
     if degree % 2 and n % 2:
         degree -= 1
-    base = regular_graph_pairs(ids, degree, seed=seed)
+    base = regular_graph_pairs(ids, degree=degree, seed=seed)
     if len(base) == n_pairs:
         return base
     rng = np.random.default_rng(None if seed is None else seed + 1)
@@ -470,7 +470,6 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     .. [2] Chaloner, K. and Verdinelli, I. (1995). Bayesian experimental design: a review.
        *Statistical Science* 10(3), 273–304.
     """
-    from ..utility.thurstonian import fit_thurstonian
 
     ids = _ids(options)
     n = len(ids)
@@ -481,7 +480,7 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     budget = default_budget(n) if budget is None else int(budget)
     if initial_degree % 2 and n % 2:
         raise ValueError(f"initial_degree: an odd degree ({initial_degree}) needs an even number of options, got {n}")
-    first = regular_graph_pairs(ids, initial_degree, seed=seed)
+    first = regular_graph_pairs(ids, degree=initial_degree, seed=seed)
     if not len(first) <= budget <= n * (n - 1) // 2:
         raise ValueError(f"budget: expected {len(first)} (the initial graph of degree {initial_degree}) to "
                          f"{n * (n - 1) // 2} pairs for {n} options, got {budget}")
@@ -540,7 +539,7 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     got[comparisons["option_a"].map(code_of).dropna().astype(int)] = True
     got[comparisons["option_b"].map(code_of).dropna().astype(int)] = True
     if not got.all():
-        missing = [_plain(v) for v in ids[~got]]
+        missing = [plain_value(v) for v in ids[~got]]
         warnings.warn(f"{len(missing)} option(s) got no usable answer in any pair and have no utility: "
                       f"{missing[:10]}{' ...' if len(missing) > 10 else ''}", UserWarning, stacklevel=2)
     if len(asked) < budget:
@@ -695,7 +694,7 @@ def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | No
         floor = score_predictions(test, true_p)["log_loss"]
         for name, (pairs, fit, seconds) in designs.items():
             deg = pd.concat([pairs["option_a"], pairs["option_b"]]).value_counts().reindex(ids, fill_value=0)
-            loss = evaluate_fit(fit, test)["log_loss"]
+            loss = evaluate_fit(test, fit=fit)["log_loss"]
             rows.append({"agent": agent, "design": name, "n_pairs": len(pairs),
                          "spearman": spearmanr(fit.utilities["mean"].reindex(ids), truth["mean"]).statistic,
                          "held_out_log_loss": loss, "true_log_loss": floor, "excess_log_loss": loss - floor,

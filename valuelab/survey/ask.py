@@ -52,14 +52,14 @@ def _pieces(path: str) -> dict:
 def survey_prompt_pieces(path: str | Path | None = None) -> dict:
     """``{language: {key: text}}`` for the keys persona, observer, options_header, instruction,
     reasoning, answer_cue (``data/survey_prompts.csv`` by default)."""
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return _pieces(str(Path(path) if path is not None else DATA_DIR / "survey_prompts.csv"))
 
 
 def survey_countries(path: str | Path | None = None) -> pd.DataFrame:
     """Country names per language: ``country`` (English key), ``language``, ``name``."""
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return pd.read_csv(Path(path) if path is not None else DATA_DIR / "survey_countries.csv", dtype=str,
                        keep_default_na=False)
@@ -122,7 +122,7 @@ def survey_prompt(question: str, options: Sequence[str], *, language: str = "en"
     return "\n\n".join(parts)
 
 
-def option_labels(options, language: str = "en") -> list[tuple[str, ...]]:
+def option_labels(options, *, language: str = "en") -> list[tuple[str, ...]]:
     """Answer spellings per option: ``("3",)``, plus the native digits in Arabic and Persian.
 
     Parameters
@@ -276,7 +276,7 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     for (codes, lang), grp in plan.groupby(["labels", "language"], sort=False):
         pos = plan.index.get_indexer(grp.index)
         k = len(codes)
-        p, m, info = cached_option_probabilities(model, [prompts[i] for i in pos], option_labels(list(codes), lang),
+        p, m, info = cached_option_probabilities(model, [prompts[i] for i in pos], option_labels(list(codes), language=lang),
                                                  cache=store, progress=progress)
         probs[pos, :k] = p
         mass[pos] = m
