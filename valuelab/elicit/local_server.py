@@ -33,6 +33,9 @@ class LocalServer:
         Return ``n`` choices (False returns one, whatever ``n`` says).
     echo : bool
         Answer ``/v1/completions`` requests with ``echo`` and ``logprobs`` (False: 404).
+    usage : bool
+        Report ``usage`` (prompt and completion tokens, counted with the model's tokenizer;
+        False leaves it out, as some servers do).
 
     Attributes
     ----------
@@ -51,11 +54,12 @@ class LocalServer:
     """
 
     def __init__(self, backend, *, host: str = "127.0.0.1", port: int = 0, logprobs: bool = True,
-                 honour_n: bool = True, echo: bool = True):
+                 honour_n: bool = True, echo: bool = True, usage: bool = True):
         self.backend = backend
         self.logprobs = bool(logprobs)
         self.honour_n = bool(honour_n)
         self.echo = bool(echo)
+        self.usage = bool(usage)
         self.requests = 0
         self.auth: list[str | None] = []
         self._lock = threading.Lock()
@@ -112,18 +116,29 @@ class LocalServer:
         return None
 
     def answer(self, body: dict) -> dict:
-        """The chat-completions reply to a request body."""
+        """The chat-completions reply to a request body (with ``usage`` when ``usage=True``)."""
         text = self.backend.render(body["messages"])
+        tok = self.backend.tokenizer
+        n_prompt = len(tok(text, add_special_tokens=False)["input_ids"])
         if body.get("logprobs") and self.logprobs:
             lp = self.backend.next_token_logprobs([text])[0]
             top = np.argsort(-lp)[: int(body.get("top_logprobs", 20))]
-            alts = [{"token": self.backend.tokenizer.decode([int(t)]), "logprob": float(lp[t])} for t in top]
-            return {"choices": [{"message": {"role": "assistant", "content": alts[0]["token"]},
-                                 "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
+            alts = [{"token": tok.decode([int(t)]), "logprob": float(lp[t])} for t in top]
+            reply = {"choices": [{"message": {"role": "assistant", "content": alts[0]["token"]},
+                                  "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
+            return self._with_usage(reply, n_prompt, 1)
         outs = self.backend.generate([body["messages"]], k=int(body.get("n", 1)) if self.honour_n else 1,
                                      temperature=float(body.get("temperature", 1.0)),
                                      max_new_tokens=int(body.get("max_tokens", 16)), seed=body.get("seed"))
-        return {"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]}
+        n_out = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in outs[0])
+        return self._with_usage({"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]},
+                                n_prompt, n_out)
+
+    def _with_usage(self, reply: dict, prompt_tokens: int, completion_tokens: int) -> dict:
+        if self.usage:
+            reply["usage"] = {"prompt_tokens": int(prompt_tokens), "completion_tokens": int(completion_tokens),
+                              "total_tokens": int(prompt_tokens + completion_tokens)}
+        return reply
 
     def complete(self, body: dict) -> dict:
         """The ``/v1/completions`` reply: the prompt's own log-probabilities (``echo``; nothing generated).
@@ -148,7 +163,8 @@ class LocalServer:
                 "choices": [{"index": 0, "text": body["prompt"],
                              "logprobs": {"tokens": [tok.decode([t]) for t in ids], "token_logprobs": values,
                                           "text_offset": [int(o[0]) for o in enc["offset_mapping"]]}}],
-                "usage": {"prompt_tokens": len(ids), "completion_tokens": 0, "total_tokens": len(ids)}}
+                **({"usage": {"prompt_tokens": len(ids), "completion_tokens": 0, "total_tokens": len(ids)}}
+                   if self.usage else {})}
 
     def close(self) -> None:
         """Stop serving."""
