@@ -267,8 +267,9 @@ class _MeteredModel(_Proxy):
 class Meter:
     """Prompts and tokens so far, and the tokens left, shown on a tqdm bar.
 
-    Tokens come from the backend's own count when it keeps one (a ``token_usage`` dict with
-    cumulative ``prompt_tokens`` and ``completion_tokens``), else from its tokenizer (exact
+    Tokens come from the backend's own count when the server reports usage on every response
+    (the API backends' ``usage`` dict: cumulative ``prompt_tokens``, ``completion_tokens``,
+    ``requests``, ``requests_without_usage``), else from its tokenizer (exact
     for local models), else from the characters (``len / 4``: marked as an estimate).
 
     Parameters
@@ -302,11 +303,12 @@ class Meter:
         """Record one model call: its prompts and generated texts."""
         rendered = [model.render(p) for p in prompts]
         chars = sum(len(r) for r in rendered)
-        usage = getattr(model, "token_usage", None)
-        if isinstance(usage, dict):
+        usage = getattr(model, "usage", None)
+        if (isinstance(usage, dict) and usage.get("requests", 0) > 0 and not usage.get("requests_without_usage")
+                and self.source in (None, "reported")):
             self.source = "reported"
             self.tokens = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
-            new_out = 0
+            new_out = int(usage.get("completion_tokens", 0)) - self.out_tokens
         else:
             self.tokens += self._count(model, rendered)
             new_out = self._count(model, outputs) if outputs else 0

@@ -34,6 +34,10 @@ from .remote import CHARS_PER_TOKEN, RateLimiter, RemoteModel, ServerError
 
 __all__ = ["AnthropicModel"]
 
+# fields the client's typed ``messages.create`` takes; others (``temperature``, which recent
+# client versions no longer type) go in ``extra_body``
+_TYPED = {"model", "messages", "max_tokens", "system", "stop_sequences", "metadata"}
+
 
 class AnthropicModel(RemoteModel):
     """A model behind Anthropic's Messages API (``/v1/messages``), sampling route only.
@@ -60,6 +64,10 @@ class AnthropicModel(RemoteModel):
         One-token answers sampled per prompt by :meth:`option_probabilities`.
     max_temperature : float
         The API's largest ``temperature`` (1.0); a larger one is refused before any request.
+    send_temperature : bool
+        Send ``temperature`` (in the request body; recent client versions no longer type
+        it). Models that refuse it need False: they then sample at their own setting, so
+        "greedy" (temperature 0) answers are samples too, and the identity records it.
 
     Attributes
     ----------
@@ -85,7 +93,7 @@ class AnthropicModel(RemoteModel):
                  max_concurrency: int = 4, max_retries: int = 5, timeout: float = 60.0, backoff: float = 0.5,
                  requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
                  rate_limiter: RateLimiter | None = None, probability_samples: int = 50,
-                 max_temperature: float = 1.0):
+                 max_temperature: float = 1.0, send_temperature: bool = True):
         if int(probability_samples) < 1:
             raise ValueError(f"probability_samples: expected at least 1, got {probability_samples!r}")
         super().__init__(max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout, backoff=backoff,
@@ -96,7 +104,10 @@ class AnthropicModel(RemoteModel):
         self.api_key_env = api_key_env
         self.probability_samples = int(probability_samples)
         self.max_temperature = float(max_temperature)
+        self.send_temperature = bool(send_temperature)
         self.identity = {"name": model, "base_url": self.base_url, "provider": "anthropic"}
+        if not self.send_temperature:
+            self.identity["temperature"] = "model default"
         self.supports_prefill = False  # the answer after a reasoning text cannot be read from logits
         self.top_logprobs = None
 
@@ -137,7 +148,11 @@ class AnthropicModel(RemoteModel):
         return {"x-api-key": key} if key else {"x-api-key": self._sdk().Omit()}
 
     def _send(self, payload: dict, endpoint: str) -> str:
-        raw = self._client().messages.with_raw_response.create(**payload, extra_headers=self._auth())
+        typed = {k: v for k, v in payload.items() if k in _TYPED}
+        extra = {k: v for k, v in payload.items() if k not in _TYPED}
+        if extra:
+            typed["extra_body"] = extra
+        raw = self._client().messages.with_raw_response.create(**typed, extra_headers=self._auth())
         return raw.http_response.text
 
     def _url(self, endpoint: str) -> str:
@@ -172,8 +187,9 @@ class AnthropicModel(RemoteModel):
         if not 0 <= float(temperature) <= self.max_temperature:
             raise ValueError(f"temperature: the Messages API takes 0 to {self.max_temperature:g}, got {temperature!r}")
         system, messages = _split_system(self._messages(prompt))
-        payload = {"model": self.model, "messages": messages, "max_tokens": int(max_tokens),
-                   "temperature": float(temperature)}
+        payload = {"model": self.model, "messages": messages, "max_tokens": int(max_tokens)}
+        if self.send_temperature:
+            payload["temperature"] = float(temperature)
         if system is not None:
             payload["system"] = system
         return payload
