@@ -104,6 +104,25 @@ class ServerCapabilities:
     generation_config: bool = False
     notes: list = field(default_factory=list)
 
+    def to_frame(self):
+        """The capability report as a table.
+
+        Returns
+        -------
+        DataFrame
+            One row per capability (``top_logprobs``, ``n``, ``echo``, ``generation_config``):
+            ``offered`` (bool) and ``what it gives`` (in words); the probes' notes are in
+            :attr:`notes`.
+        """
+        import pandas as pd
+
+        words = {"top_logprobs": "exact option probabilities from the chat endpoint",
+                 "n": "k sampled answers in one request",
+                 "echo": "exact option probabilities from /completions prompt log-probabilities",
+                 "generation_config": "sampling settings obeyed only through generation_config (transformers serve)"}
+        return pd.DataFrame({"offered": [bool(getattr(self, k)) for k in words], "what it gives": list(words.values())},
+                            index=pd.Index(list(words), name="capability"))
+
 
 _CAPABILITIES: dict[tuple[str, str], ServerCapabilities] = {}
 _CAP_LOCK = threading.Lock()
