@@ -42,8 +42,8 @@ N_AGENTS = 5                      # simulated agents in the design comparison
 SEED = 0
 CACHE = None                      # SQLite file for answers; None: the valuelab cache folder
 SERVER = True                     # section 8: start `transformers serve` on 127.0.0.1 with MODEL
-SERVER_PAIRS = 3                  # pairs asked through it (both orders), k=SERVER_K sampled answers each
-SERVER_K = 3
+SERVER_PAIRS = 3                  # pairs asked through it, in both orders
+SERVER_K = 3                      # sampled answers per prompt there
 
 # %%
 import numpy as np

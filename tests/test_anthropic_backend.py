@@ -179,3 +179,32 @@ def test_temperature_can_be_left_to_the_model(standin):
     model.generate(["hi"], temperature=0.0)
     assert "temperature" not in server.bodies[0]
     assert model.identity["temperature"] == "model default"
+
+
+def test_the_cli_asks_through_the_messages_api(standin, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server = standin(answers=("A", "B", "A"))
+    options = tmp_path / "options.csv"
+    OPTIONS.to_csv(options, index=False)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent), ANTHROPIC_BASE_URL=server.url,
+               VALUELAB_ANT_KEY=SECRET)
+    env.pop("VALUELAB_CACHE", None)
+    cmd = [sys.executable, "-m", "valuelab.cli", "elicit", "pairwise", "--anthropic", "claude-test", "--api-key-env",
+           "VALUELAB_ANT_KEY", "--input", str(options), "--output", str(tmp_path / "o.csv"), "--responses",
+           str(tmp_path / "r.csv"), "--cache", str(tmp_path / "c.sqlite"), "--method", "sample", "-k", "2",
+           "--requests-per-minute", "6000"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    resp = pd.read_csv(tmp_path / "r.csv")
+    assert len(resp) == 6 and (resp["completion_tokens"] == 2).all()
+    assert set(server.keys) == {SECRET} and len(server.bodies) == 12
+    assert SECRET not in done.stdout + done.stderr
+    assert SECRET.encode() not in (tmp_path / "c.sqlite").read_bytes()
+    # a missing key stops the run before anything is asked
+    env.pop("VALUELAB_ANT_KEY")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "VALUELAB_ANT_KEY" in done.stderr and len(server.bodies) == 12
