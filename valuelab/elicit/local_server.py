@@ -118,26 +118,27 @@ class LocalServer:
     def answer(self, body: dict) -> dict:
         """The chat-completions reply to a request body (with ``usage`` when ``usage=True``)."""
         text = self.backend.render(body["messages"])
-        tok = self.backend.tokenizer
-        n_prompt = len(tok(text, add_special_tokens=False)["input_ids"])
         if body.get("logprobs") and self.logprobs:
             lp = self.backend.next_token_logprobs([text])[0]
             top = np.argsort(-lp)[: int(body.get("top_logprobs", 20))]
-            alts = [{"token": tok.decode([int(t)]), "logprob": float(lp[t])} for t in top]
+            alts = [{"token": self.backend.tokenizer.decode([int(t)]), "logprob": float(lp[t])} for t in top]
             reply = {"choices": [{"message": {"role": "assistant", "content": alts[0]["token"]},
                                   "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
-            return self._with_usage(reply, n_prompt, 1)
+            return self._with_usage(reply, text, 1)
         outs = self.backend.generate([body["messages"]], k=int(body.get("n", 1)) if self.honour_n else 1,
                                      temperature=float(body.get("temperature", 1.0)),
                                      max_new_tokens=int(body.get("max_tokens", 16)), seed=body.get("seed"))
-        n_out = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in outs[0])
-        return self._with_usage({"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]},
-                                n_prompt, n_out)
+        reply = {"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]}
+        return self._with_usage(reply, text, outs[0])
 
-    def _with_usage(self, reply: dict, prompt_tokens: int, completion_tokens: int) -> dict:
-        if self.usage:
-            reply["usage"] = {"prompt_tokens": int(prompt_tokens), "completion_tokens": int(completion_tokens),
-                              "total_tokens": int(prompt_tokens + completion_tokens)}
+    def _with_usage(self, reply: dict, prompt: str, answers) -> dict:
+        """Add ``usage``, counted with the backend's tokenizer (none without one)."""
+        tok = getattr(self.backend, "tokenizer", None)
+        if self.usage and tok is not None:
+            count = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+            n_prompt = count(prompt)
+            n_out = answers if isinstance(answers, int) else sum(count(t) for t in answers)
+            reply["usage"] = {"prompt_tokens": n_prompt, "completion_tokens": n_out, "total_tokens": n_prompt + n_out}
         return reply
 
     def complete(self, body: dict) -> dict:
