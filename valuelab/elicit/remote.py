@@ -346,7 +346,7 @@ def usage_to_columns(results: Sequence[dict]) -> dict:
 
 
 def _float(x) -> float:
-    return float(x) if isinstance(x, (int, float)) and x is not None else math.nan
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
 
 
 def usage_summary(*responses: pd.DataFrame, by: str | Sequence[str] = "model") -> pd.DataFrame:
