@@ -226,6 +226,9 @@ pd.DataFrame({"P(A) over HTTP": p_http[:, 0], "P(A) local": p_local[:, 0], "mass
 # the requests), so this section always asks afresh: about a minute on two CPU cores.
 
 # %%
+import logging
+import warnings
+
 from IPython.display import display
 
 from valuelab.elicit import EMBEDDED_MODELS, ServerError, embedded_model_dir, start_transformers_serve, usage_summary
@@ -240,7 +243,9 @@ if SERVER:
         print(f"section skipped: transformers serve could not start here ({err})")
 if served is not None:
     server_pairs = comparisons[["option_a", "option_b"]].drop_duplicates().head(SERVER_PAIRS)
-    with served:
+    with served, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the fallback warning: the route is printed here
+        logging.getLogger("valuelab.elicit").setLevel(logging.ERROR)
         server_model = OpenAIModel(served.model, base_url=served.url, api_key_env=None, max_concurrency=2,
                                    probability_samples=10, timeout=120)
         print(server_model.describe_route())
