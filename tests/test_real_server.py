@@ -8,6 +8,9 @@ request's ``generation_config`` says ``do_sample``; so probabilities come from t
 fallback, and ``k`` answers from ``k`` requests. Skipped, with the reason, where the
 ``transformers[serving]`` extra (fastapi, uvicorn) or the embedded model is not installed.
 
+The server reports ``usage`` on every chat response; its prompt tokens equal the chat template's
+counted locally (70 and 34 for the two prompts of ``test_usage_is_recorded_per_response``).
+
 Measured on the 2-core machine with other jobs running (server with one thread): about 0.5 s
 per one-token request; the fast tests here take about 5 minutes, the two ``slow`` ones about
 13 (200 first tokens: 148 s, chi-square 8.20, Monte Carlo p 0.017; 200 whole answers: 403 s
