@@ -114,7 +114,10 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         ``option_a``, ``option_b``, ``shown_first``, ``text`` (JSON list of the sampled
         answers; None for logits), ``choice`` (majority label or None), ``option_probs``
         (JSON: label -> probability), ``option_mass`` (raw probability on the label tokens),
-        ``n_refused``, ``n_unparsed``, ``latency_s``, ``created_at``, ``cached``.
+        ``n_refused``, ``n_unparsed``, ``prompt_tokens`` and ``completion_tokens`` (as an
+        API server reported them, stored in the cache with the answer; NaN for local models
+        and servers that report none: :func:`~valuelab.elicit.usage_summary` sums them),
+        ``latency_s``, ``created_at``, ``cached``.
     """
     from ..utility.simulate import random_pairs
     from .design import active_design, default_budget, regular_design
@@ -272,8 +275,14 @@ class PairAsker:
                 "choice": choice,
                 "option_probs": json.dumps(res["probs"]) if res["probs"] is not None else None,
                 "option_mass": res["mass"], "n_refused": n_refused, "n_unparsed": n_unparsed,
+                "prompt_tokens": _tokens(res.get("prompt_tokens")),
+                "completion_tokens": _tokens(res.get("completion_tokens")),
                 "latency_s": res["latency_s"], "created_at": res["created_at"], "cached": bool(from_cache[i])})
         return pd.DataFrame(rows, columns=["option_a", "option_b", "shown_first", "n_a", "n_b", "template", "model"])
+
+
+def _tokens(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
 def elicit_utilities(options: pd.DataFrame, model, **kwargs) -> ElicitedUtilities:

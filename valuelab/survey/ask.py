@@ -225,7 +225,9 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
         (``refusal``, ``evasion`` or None), ``verdict`` (``answer``, ``refusal``,
         ``evasion``, ``ambiguous``, ``no_answer``), ``evidence`` (the words behind it),
         ``reason`` (why no answer), ``refusal_confidence`` (see
-        :class:`valuelab.survey.AnswerReading`), ``cached`` (both calls came from the cache).
+        :class:`valuelab.survey.AnswerReading`), ``prompt_tokens`` and ``completion_tokens``
+        (of both calls, as an API server reported them; NaN for local models and servers that
+        report none), ``cached`` (both calls came from the cache).
         Texts are read by :func:`valuelab.survey.read_answer` with the item's option texts
         (and its English ones, which small models fall back to); reasoning texts with
         ``reasoning=True`` (they may stop before their answer).
@@ -251,6 +253,7 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     think = plan.index[plan["reasoning"]]
     texts = pd.Series("", index=plan.index, dtype=object)
     gen_cached = pd.Series(False, index=plan.index)
+    tokens = {name: np.zeros(len(plan)) for name in ("prompt_tokens", "completion_tokens")}
     for idx, n_tok, thinking in ((zero, max_new_tokens, False), (think, reasoning_tokens, True)):
         if len(idx):
             out, info = cached_generate(model, [as_prompt(plan.at[i, "question"], plan.at[i, "language"], thinking)
@@ -258,6 +261,8 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
                                         cache=store, max_new_tokens=n_tok, progress=progress)
             texts[idx] = [o[0] for o in out]
             gen_cached[idx] = info["cached"]
+            for name in tokens:
+                tokens[name][plan.index.get_indexer(idx)] += info[name]
     # 2. the logits at the answer position (after the reasoning text when there is one)
     prompts = []
     for i in plan.index:
@@ -281,6 +286,8 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
         probs[pos, :k] = p
         mass[pos] = m
         logit_cached[pos] = info["cached"]
+        for name in tokens:
+            tokens[name][pos] += info[name]
         for i, rend in zip(pos, info["rendered"]):
             rendered[i] = rend
     if store is not None and store is not cache:
@@ -309,10 +316,11 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     out["evidence"] = pd.Series([v.evidence for v in readings], index=out.index, dtype=object)
     out["reason"] = pd.Series([v.reason for v in readings], index=out.index, dtype=object)
     out["refusal_confidence"] = [v.confidence for v in readings]
+    out["prompt_tokens"], out["completion_tokens"] = tokens["prompt_tokens"], tokens["completion_tokens"]
     out["cached"] = gen_cached.to_numpy() & logit_cached
     cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "labels", "prompt",
             "probs", "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind", "verdict",
-            "evidence", "reason", "refusal_confidence", "cached"]
+            "evidence", "reason", "refusal_confidence", "prompt_tokens", "completion_tokens", "cached"]
     return out[cols].reset_index(drop=True)
 
 
