@@ -262,7 +262,7 @@ def test_sign_flip_and_bh_against_closed_form_and_statsmodels():
     assert sign_flip_pvalue(d) == pytest.approx(2 * binom.sf(6, 8, 0.5))
     big = np.r_[np.ones(30), -np.ones(10)]
     exact = 2 * binom.sf(29, 40, 0.5)  # |S| >= 20 <=> heads >= 30 or <= 10
-    assert sign_flip_pvalue(big, n_perm=40000) == pytest.approx(exact, abs=0.003)
+    assert sign_flip_pvalue(big, n_resamples=40000) == pytest.approx(exact, abs=0.003)
     multitest = pytest.importorskip("statsmodels.stats.multitest")
     p = np.array([0.001, 0.02, 0.03, 0.5, np.nan, 0.04, 0.9])
     ok = np.isfinite(p)

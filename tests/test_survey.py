@@ -648,3 +648,20 @@ def test_generated_completions_round_trip_through_a_csv(tiny, tmp_path):
     assert rates["n_responses"].tolist() == [6, 6]
     with pytest.raises(ValueError, match="temperature"):
         sv.generate_completions(items, tiny, n_samples=2, progress=False)
+
+
+def test_wilson_interval_matches_its_closed_form():
+    """The interval the leakage and maximisation tables use (statsmodels' Wilson) against
+    Wilson's formula written out, including fractional (effective) counts and the edges."""
+    from scipy.stats import norm
+
+    def formula(k, n, alpha):
+        z = norm.ppf(1 - alpha / 2)
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return max(0.0, centre - half), min(1.0, centre + half)
+
+    for k, n, alpha in [(1, 3, 0.05), (3, 8, 0.05), (0, 5, 0.05), (5, 5, 0.1), (2.5, 7.3, 0.05), (40, 1000, 0.01)]:
+        assert wilson_interval(k, n, alpha=alpha) == pytest.approx(formula(k, n, alpha), abs=1e-12)
+    assert np.isnan(wilson_interval(0, 0)).all()

@@ -473,7 +473,7 @@ def closest_population(alignment: pd.DataFrame, *, value: str = "similarity", by
             lo, hi = _studentized_interval(d, n_resamples=n_resamples, alpha=alpha, seed=seed)
             row.update(runner_up=means.index[1], runner_up_value=float(means.iat[1]),
                        difference=float(means.iat[0]) - float(means.iat[1]), ci_low=lo, ci_high=hi,
-                       p_value=sign_flip_pvalue(d, n_perm=n_resamples, seed=seed) if np.any(d != 0) else 1.0)
+                       p_value=sign_flip_pvalue(d, n_resamples=n_resamples, seed=seed) if np.any(d != 0) else 1.0)
         rows.append(row)
     if notes:
         shown = "; ".join(notes[:5]) + (f"; and {len(notes) - 5} more" if len(notes) > 5 else "")
@@ -556,7 +556,7 @@ def reasoning_effect(alignment: pd.DataFrame, *, value: str = "similarity", by=N
         row = {**dict(zip(context, key if isinstance(key, tuple) else (key,))), "n_items": int(len(d)),
                "n_pairs": int(len(grp)), "zero_shot": zero_shot, "with_reasoning": with_reasoning,
                "difference": with_reasoning - zero_shot, "ci_low": lo, "ci_high": hi,
-               "p_value": sign_flip_pvalue(d, n_perm=n_resamples, seed=seed) if np.any(d != 0) else 1.0}
+               "p_value": sign_flip_pvalue(d, n_resamples=n_resamples, seed=seed) if np.any(d != 0) else 1.0}
         for name in ("uniform", "entropy"):
             for label in ("zero_shot", "with_reasoning"):
                 col = f"{name}_{label}"

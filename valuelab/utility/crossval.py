@@ -38,7 +38,8 @@ def cross_validate(comparisons: pd.DataFrame, *, fit: Callable[..., ThurstonianR
     fit : callable, default :func:`valuelab.fit_thurstonian`
         Any of the fit functions; ``fit_kwargs`` are passed to it.
     k : int
-        Number of folds (pairs are assigned to folds at random).
+        Number of folds: pairs are dealt to folds at random, balanced by their rows
+        (scikit-learn's ``GroupKFold`` with the pair as the group).
     seed : int or None
 
     Returns
@@ -54,9 +55,13 @@ def cross_validate(comparisons: pd.DataFrame, *, fit: Callable[..., ThurstonianR
     keys = _pair_keys(comparisons)
     if keys.max() + 1 < k:
         raise ValueError(f"k: {k} folds need at least {k} distinct pairs; the comparisons have {keys.max() + 1}")
-    rng = np.random.default_rng(seed)
-    fold_of_key = rng.permutation(keys.max() + 1) % k
-    fold = fold_of_key[keys]
+    from sklearn.model_selection import GroupKFold
+
+    # the pair is the group: both orientations and orders of a pair fall in one fold
+    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    fold = np.empty(len(keys), dtype=int)
+    for f, (_, test_rows) in enumerate(splitter.split(keys, groups=keys)):
+        fold[test_rows] = f
     fit_kwargs.setdefault("uncertainty", None)
     rows = []
     for f in range(k):
