@@ -53,7 +53,8 @@ import valuelab as vl
 from valuelab.datasets import load_outcomes
 from valuelab.elicit import (PAIRWISE_TEMPLATES, LocalServer, OpenAIModel, TransformersModel, cache_dir,
                              elicit_comparisons)
-from valuelab.elicit.design import compare_designs, default_budget, unasked_pairs
+from valuelab.elicit.design_study import compare_designs
+from valuelab.elicit.pair_designs import default_budget, unasked_pairs
 from valuelab.report import setup_notebook
 
 setup_notebook()

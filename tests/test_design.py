@@ -4,9 +4,9 @@ import pytest
 from scipy.stats import spearmanr
 
 import valuelab as vl
-from valuelab.elicit.design import (_eta_gradients, _select_predictive_core, active_design, compare_designs,
-                                    default_budget, unasked_pairs,
-                                    regular_graph_pairs)
+from valuelab.elicit.active import _eta_gradients, _select_predictive_core, active_design
+from valuelab.elicit.design_study import compare_designs
+from valuelab.elicit.pair_designs import default_budget, regular_graph_pairs, unasked_pairs
 from valuelab.utility.graph import components_of_edges
 
 
@@ -166,7 +166,7 @@ def test_compare_designs_columns_and_floor():
 
 @pytest.mark.parametrize("n,budget", [(9, 9), (9, 20), (10, 23), (31, 150), (12, 66)])
 def test_regular_design_has_the_exact_budget(n, budget):
-    from valuelab.elicit.design import regular_design
+    from valuelab.elicit.pair_designs import regular_design
 
     pairs = regular_design([f"x{i}" for i in range(n)], budget, seed=n)
     key = {frozenset(p) for p in zip(pairs.option_a, pairs.option_b)}

@@ -7,7 +7,8 @@ on first use.
 from .cache import ResponseCache, cache_key
 from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
 from .choice import elicit_choices, random_choice_sets
-from .design import active_design, regular_graph_pairs
+from .active import ActiveDesignResult, active_design
+from .pair_designs import regular_graph_pairs
 from .elicited import ElicitedChoices, ElicitedComparisons, ElicitedUtilities
 from .pairwise import elicit_comparisons, elicit_utilities, position_bias
 from .local_server import LocalServer
@@ -29,6 +30,7 @@ __all__ = [
     "elicit_choices",
     "random_choice_sets",
     "active_design",
+    "ActiveDesignResult",
     "regular_graph_pairs",
     "ElicitedComparisons",
     "ElicitedChoices",

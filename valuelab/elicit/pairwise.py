@@ -67,7 +67,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         chooses ``n_pairs`` distinct pairs.
     design : {"random", "active", "regular"}
         "random" (default): uniform distinct pairs on a connected design; "active": a random
-        cycle grown over 10 rounds by :func:`valuelab.elicit.design.active_design`
+        cycle grown over 10 rounds by :func:`valuelab.elicit.active.active_design`
         (predictive rule: each round refits the utilities and asks the pairs expected to
         improve them most); "regular": a random near-regular graph (every option in about
         the same number of pairs). On simulated agents at the published budget
@@ -95,7 +95,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
     seed : int or None
     progress : bool
     design_kwargs : dict, optional
-        Passed to :func:`valuelab.elicit.design.active_design` (``rule``, ``n_rounds``,
+        Passed to :func:`valuelab.elicit.active.active_design` (``rule``, ``n_rounds``,
         ``initial_degree``, ...).
 
     Returns
@@ -120,7 +120,8 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         ``latency_s``, ``created_at``, ``cached``.
     """
     from ..utility.simulate import random_pairs
-    from .design import active_design, default_budget, regular_design
+    from .active import active_design
+    from .pair_designs import default_budget, regular_design
 
     opts = validate_options(options)
     if "text" not in opts.columns:
