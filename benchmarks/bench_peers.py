@@ -78,13 +78,13 @@ Findings (SmolLM2-135M-Instruct, 32 prompts of each kind; the run prints its own
   options whose probability happens to sit on the scored spelling. (For a benchmark's
   accuracy, the argmax, the difference does not matter here; for option distributions
   compared with human answer shares it does.)
-* Throughput: valuelab was about 2x as fast as lm_eval as posed on both kinds, and about 2x
-  (pairwise) and 3.7x (survey) as fast as lm_eval computing the same quantity. valuelab
-  reads every label off one forward pass per prompt (several-token spellings continue that
-  pass's attention cache), keeps only the last position's logits (``logits_to_keep=1``)
-  and runs shared prompt starts once; lm_eval computes the vocabulary projection and its
-  log-softmax at every position of every row, and runs each distinct context +
-  continuation prefix as a separate row (``"\\n3"``, ``"\\n 3"``, ``"\\n۳"`` and ``"\\n ۳"``
+* Throughput (two runs, one thread): valuelab was 2.0-2.4x (pairwise) and 1.5-1.8x (survey)
+  as fast as lm_eval as posed, and 2.0-2.3x and 3.1-3.7x as fast as lm_eval computing the
+  same quantity. valuelab reads every label off one forward pass per prompt (several-token
+  spellings continue that pass's attention cache), keeps only the last position's logits
+  (``logits_to_keep=1``) and runs shared prompt starts once; lm_eval computes the
+  vocabulary projection and its log-softmax at every position of every row, and runs each
+  distinct context + continuation prefix as a separate row (``"\\n3"``, ``"\\n 3"``, ``"\\n۳"`` and ``"\\n ۳"``
   are four rows, each the whole prompt).
 
 Notes
