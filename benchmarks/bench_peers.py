@@ -145,7 +145,7 @@ def survey_set(n: int, seed: int):
     rows = items.iloc[np.sort(rng.choice(len(items), min(n, len(items)), replace=False))]
     prompts = [survey_prompt(q, opts, language=lang) for q, opts, lang in
                zip(rows["question"], rows["options"], rows["language"])]
-    labels = [tuple(option_labels(len(opts), lang)) for opts, lang in zip(rows["options"], rows["language"])]
+    labels = [tuple(option_labels(len(opts), language=lang)) for opts, lang in zip(rows["options"], rows["language"])]
     return prompts, labels, rows["language"].tolist()
 
 
