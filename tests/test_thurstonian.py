@@ -413,3 +413,46 @@ def test_sandwich_is_the_default_for_probabilities_and_ignores_their_weight(smal
     wald10 = vl.fit_thurstonian(probs.assign(n_a=probs.n_a * 10, n_b=probs.n_b * 10), prior=None,
                                 uncertainty="wald").utilities["se_mean"]
     np.testing.assert_allclose(wald1 / wald10, np.sqrt(10), rtol=5e-3)
+
+
+def test_order_pooled_start_reaches_the_same_optimum_in_few_steps():
+    """Both orders of every pair and no position bias: the fit starts from the order-pooled
+    model (half the rows) and needs only a few full Newton steps; its optimum is the one a
+    tight Newton run from Mosteller's start finds."""
+    from valuelab.schema import prepare_comparisons
+    from valuelab.utility.likelihood import PairwiseLikelihood
+    from valuelab.utility.optimize import newton_cg
+    from valuelab.utility.thurstonian import DEFAULT_PRIOR, _order_pooled_start
+
+    truth = vl.simulate_utilities(200, variance=(0.5, 0.5), seed=4)
+    pairs = vl.random_pairs(truth, 2000, seed=5)
+    comps = vl.simulate_comparisons(truth, pairs, samples=10, orders="both", seed=6)
+    fit = vl.fit_thurstonian(comps, uncertainty=None)
+    data = prepare_comparisons(comps)
+    lik = PairwiseLikelihood(data, order_effect=True, prior=DEFAULT_PRIOR)
+    assert _order_pooled_start(lik, "auto") is not None
+    assert fit.iterations <= 4
+    theta, info = newton_cg(lik, lik.initial(), tol=1e-14, scale=data.n_obs)
+    assert info.converged
+    assert (lik.loglike(theta) - fit.loglike) / data.n_obs < 1e-8
+    np.testing.assert_allclose(fit._theta, theta, atol=2e-3)
+
+
+def test_order_pooled_start_is_skipped_where_pooling_does_not_halve_the_rows():
+    from valuelab.schema import prepare_comparisons
+    from valuelab.utility.likelihood import PairwiseLikelihood
+    from valuelab.utility.thurstonian import DEFAULT_PRIOR, _order_pooled_start
+
+    truth = vl.simulate_utilities(50, seed=1)
+    pairs = vl.random_pairs(truth, 300, seed=2)
+    single = vl.simulate_comparisons(truth, pairs, samples=10, orders="single", order_bias=0.4, seed=3)
+    lik = PairwiseLikelihood(prepare_comparisons(single), order_effect=True, prior=DEFAULT_PRIOR)
+    assert _order_pooled_start(lik, "auto") is None
+    both = vl.simulate_comparisons(truth, pairs, samples=10, orders="both", seed=3)
+    assert _order_pooled_start(PairwiseLikelihood(prepare_comparisons(both), order_effect=True,
+                                                  prior=DEFAULT_PRIOR), "auto") is not None
+    mle = PairwiseLikelihood(prepare_comparisons(both), order_effect=True, prior=None)
+    assert _order_pooled_start(mle, "auto") is None
+    biased = vl.simulate_comparisons(truth, pairs, samples=10, orders="both", order_bias=0.8, seed=3)
+    lik = PairwiseLikelihood(prepare_comparisons(biased), order_effect=True, prior=DEFAULT_PRIOR)
+    assert _order_pooled_start(lik, "auto") is None  # a strong position bias: Mosteller's start

@@ -20,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from ..schema import ComparisonData, prepare_comparisons, validate_options
 from .graph import check_connected, components as graph_components, strongly_connected_sizes
@@ -106,6 +107,45 @@ def _fit_once(lik: PairwiseLikelihood, theta0, solver: str, tol: float, max_iter
     if lower is not None:
         info.grad_norm = float(np.max(np.abs(lik.value_and_grad(theta)[1])))
     return theta, info
+
+
+def _order_pooled_start(lik: PairwiseLikelihood, solver: str) -> np.ndarray | None:
+    """Starting values from the fit with both presentation orders of each pair pooled.
+
+    When most pairs were asked in both orders and the answers show little position bias,
+    the model without the order effect on the pooled counts has half the rows and nearly
+    the full model's optimum: the full fit then converges in two or three Newton steps from
+    it (at 2,000 options, 2 against 8). Returns None (Mosteller's start is used) where
+    pooling would not halve the rows (one order per pair, unknown orders), for
+    maximum-likelihood fits (the pooled estimate may not exist), and where the two orders
+    of the pairs differ by more than 0.1 z units on average: the full fit then needs 5-9
+    steps from either start, and the pooled stage would only add to them.
+    """
+    d = lik.data
+    if not lik.order_effect or lik._mix is not None or lik.prior is None:
+        return None
+    row_pair, rep = lik._pairs()
+    k = len(rep)
+    if k > 0.6 * d.n_rows:
+        return None
+    # Mosteller's z scores of the smoothed shares: half the difference between a pair's two
+    # orders estimates gamma / sigma (z = (d +- gamma) / sigma)
+    share = (d.n_a + 0.5) / (d.n_a + d.n_b + 1.0)
+    z = ndtri(share) if lik.link == "probit" else np.log(share / (1.0 - share))
+    first = d.first.astype(float)
+    both = np.bincount(row_pair, np.abs(first), k) == 2
+    weight = (d.n_a + d.n_b)[rep][both]
+    if not both.any() or abs(float(np.sum(weight * np.bincount(row_pair, first * z, k)[both] / 2.0)
+                                   / np.sum(weight))) > 0.1:
+        return None
+    pooled = ComparisonData(d.options, d.a[rep], d.b[rep], np.bincount(row_pair, d.n_a, k),
+                            np.bincount(row_pair, d.n_b, k), np.zeros(k, dtype=np.int8))
+    sub = PairwiseLikelihood(pooled, link=lik.link, free_variance=lik.free_variance, order_effect=False,
+                             prior=lik.prior)
+    theta, _ = _fit_once(sub, sub.initial(), solver, 1e-7, None)
+    if not np.all(np.isfinite(theta)):
+        return None
+    return np.r_[theta, 0.0]
 
 
 def _warm_start(lik: PairwiseLikelihood, init, model: str) -> np.ndarray:
@@ -312,7 +352,12 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, run: FitRun):
     check_connected(data)
 
     lik = spec.likelihood(data)
-    theta0 = lik.initial() if init is None else _warm_start(lik, init, spec.model)
+    if init is not None:
+        theta0 = _warm_start(lik, init, spec.model)
+    else:
+        theta0 = _order_pooled_start(lik, spec.solver)
+        if theta0 is None:
+            theta0 = lik.initial()
     lik, theta, info = spec.fit(data, theta0)
     if spec.prior is None:
         sizes = strongly_connected_sizes(data)
