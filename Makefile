@@ -40,7 +40,7 @@ report: setup
 	$(BIN)/valuelab report --out reports
 
 # the reference from the docstrings and the notebook gallery (nothing is executed: the
-# gallery links the reports of `make report` when they exist)
+# gallery shows the outputs of `make report` where its reports match the notebooks)
 docs: setup
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 

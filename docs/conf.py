@@ -2,10 +2,12 @@
 
 The site has four parts: a getting-started page, the notebook gallery, the API reference
 (autosummary and numpydoc over the public modules) and the hand-written table reference
-(``survey_tables.md``). The gallery pages are made here, before Sphinx reads the sources:
-each ``notebooks/NN_*.py`` (jupytext percent format) becomes ``gallery/NN_*.ipynb`` without
-outputs, and nothing is executed; the outputs are in the reports that ``make report`` writes,
-which are copied into the site (``reports/``) when they exist.
+(``survey_tables.md``). The gallery pages are made here, before Sphinx reads the sources,
+and nothing is executed: each ``notebooks/NN_*.py`` (jupytext percent format) becomes
+``gallery/NN_*.ipynb``, with the outputs of the executed notebook that ``make report`` wrote
+(``reports/NN_*.ipynb``) when that report shows exactly the same cells, else without
+outputs. The HTML reports are copied into the site (``reports/``) when they exist.
+``VALUELAB_DOCS_REPORTS`` names another folder of reports (the tests use an empty one).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 NOTEBOOKS = ROOT / "notebooks"
-REPORTS = ROOT / "reports"
+REPORTS = Path(os.environ.get("VALUELAB_DOCS_REPORTS") or ROOT / "reports")
 GALLERY = DOCS / "gallery"
 
 sys.path.insert(0, str(ROOT))
@@ -85,44 +87,101 @@ def _write_if_changed(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def notebook_sources() -> list[Path]:
+def notebook_sources(notebooks: Path = NOTEBOOKS) -> list[Path]:
     """The analysis notebooks, in order: ``notebooks/NN_*.py``."""
-    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    return sorted(Path(notebooks).glob("[0-9][0-9]_*.py"))
 
 
-def _report_note(name: str) -> str:
-    if (REPORTS / f"{name}.html").exists():
-        where = (f'its executed report, with every table and figure, is '
-                 f'<a href="../reports/{name}.html">reports/{name}.html</a>')
+def _cells(nb) -> list[tuple[str, str]]:
+    """What a notebook says, for comparing a report with its source: every cell's kind and
+    text, without the report's header and papermill's injected parameters."""
+    out = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags or cell.source.startswith(_HEADER):
+            continue
+        out.append((cell.cell_type, cell.source.strip()))
+    return out
+
+
+_HEADER = "<p><em>Report "  # the first cell valuelab.report adds to every executed notebook
+
+
+def _executed(src: Path, nb, reports: Path):
+    """The executed notebook that ``make report`` wrote for ``src``, when it shows exactly
+    this notebook's cells (else None: no report, or one made from another version)."""
+    import nbformat
+
+    path = reports / f"{src.stem}.ipynb"
+    if not path.exists():
+        return None, "missing"
+    try:
+        executed = nbformat.read(path, as_version=4)
+    except Exception:  # a report being written, or not a notebook: show the source
+        return None, "unreadable"
+    if _cells(executed) != _cells(nb):
+        return None, "stale"
+    return executed, "current"
+
+
+def _report_note(name: str, state: str, reports: Path) -> str:
+    html = (reports / f"{name}.html").exists()
+    link = (f'<a href="../reports/{name}.html">reports/{name}.html</a>' if html
+            else f"`reports/{name}.html`")
+    if state == "current":
+        text = ("The outputs on this page are those of the report that `make report` wrote "
+                f"({link}): nothing is executed to build the documentation. The first cell "
+                "below says when the report was made and with which parameters.")
     else:
-        where = (f"run `make report` to execute it into `reports/{name}.html` and build the "
-                 "documentation again to link that report here")
-    return (":::{note}\nThis page shows the notebook's text and code as they are in "
-            f"`notebooks/{name}.py`, without outputs: nothing is executed to build the "
-            f"documentation. The outputs come from `make report`; {where}.\n:::")
+        why = {"missing": f"`make report` has not been run here, so there is no {link} yet",
+               "unreadable": f"its report, {link}, could not be read",
+               "stale": f"its report, {link}, was made from another version of the notebook"}[state]
+        text = (f"This page shows the notebook's text and code as they are in `notebooks/{name}.py`, "
+                "without outputs: nothing is executed to build the documentation, and "
+                f"{why}. The outputs come from `make report`; build the documentation again "
+                "after it to see them here.")
+    return ":::{note}\n" + text + "\n:::"
 
 
-def build_gallery() -> None:
-    """Turn each jupytext notebook into ``gallery/NAME.ipynb`` (no outputs) with a note
-    that points at its executed report, and drop pages whose notebook is gone."""
+def _drop_plotly_json(cell) -> None:
+    """A report holds each figure in two forms (``setup_notebook``'s renderer
+    "plotly_mimetype+notebook"): plotly JSON, which JupyterLab draws, and HTML with
+    plotly.js, which any web page can show. The page keeps the HTML; the JSON, which Sphinx
+    has no renderer for, is dropped from every output that also has the HTML."""
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if "text/html" in data:
+            data.pop("application/vnd.plotly.v1+json", None)
+
+
+def build_gallery(notebooks: Path = NOTEBOOKS, reports: Path = REPORTS, gallery: Path = GALLERY) -> None:
+    """One page per notebook, ``gallery/NAME.ipynb``: the executed notebook of ``make report``
+    when it matches the source (outputs included), else the source without outputs; each
+    with a note that says which. Pages whose notebook is gone are removed."""
     import jupytext
     import nbformat
 
     names = []
-    for src in notebook_sources():
+    reports, gallery = Path(reports), Path(gallery)
+    for src in notebook_sources(notebooks):
         nb = jupytext.read(src)
-        note = nbformat.v4.new_markdown_cell(_report_note(src.stem))
+        executed, state = _executed(src, nb, reports)
+        page = executed if executed is not None else nb
+        header = [c for c in page.cells if c.cell_type == "markdown" and c.source.startswith(_HEADER)]
+        cells = [c for c in page.cells if not any(c is h for h in header)]
+        first_md = next((i for i, c in enumerate(cells) if c.cell_type == "markdown"), -1)
         # after the title cell, so that the page keeps the notebook's title
-        first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
-        nb.cells.insert(first_md + 1, note)
-        for i, cell in enumerate(nb.cells):
-            cell.pop("id", None)
+        extra = [nbformat.v4.new_markdown_cell(_report_note(src.stem, state, reports)), *header]
+        page.cells = cells[: first_md + 1] + extra + cells[first_md + 1:]
+        for i, cell in enumerate(page.cells):
             cell["id"] = f"cell-{i}"
-        nb.metadata.pop("jupytext", None)
-        nb.metadata.setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
-        _write_if_changed(GALLERY / f"{src.stem}.ipynb", nbformat.writes(nb))
+            _drop_plotly_json(cell)
+        for key in ("jupytext", "papermill"):
+            page.metadata.pop(key, None)
+        page.metadata.setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
+        _write_if_changed(gallery / f"{src.stem}.ipynb", nbformat.writes(page))
         names.append(src.stem)
-    for stale in GALLERY.glob("*.ipynb"):
+    for stale in gallery.glob("*.ipynb"):
         if stale.stem not in names:
             stale.unlink()
 
