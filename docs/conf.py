@@ -12,6 +12,7 @@ outputs. The HTML reports are copied into the site (``reports/``) when they exis
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import os
@@ -44,12 +45,11 @@ extensions = [
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
-exclude_patterns = ["_build", "_templates", "**.ipynb_checkpoints", "api/_*.rst"]
-templates_path = ["_templates"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "api/_*.rst"]
 
-# the API reference: one page per public module, generated from the docstrings
-autosummary_generate = True
-autosummary_ignore_module_all = True  # document each object once, in the module that defines it
+# the API reference: one page per public module (api/generated/, written by build_api_pages
+# below: automodule, autosummary tables, then autodoc for each object the module defines)
+autosummary_generate = False  # the tables link to the objects on the same page; no stubs
 autodoc_typehints = "none"  # the numpydoc Parameters sections carry the types
 autodoc_member_order = "bysource"
 autodoc_default_options = {"inherited-members": False}
@@ -58,6 +58,11 @@ numpydoc_class_members_toctree = False
 
 # the gallery: rendered from the jupytext sources, never executed here
 nb_execution_mode = "off"
+# every cross-reference must resolve (re-exported names are resolved to where the object is
+# documented: resolve_reexports below). pandas, numpy and plotly have no inventory here:
+# the machine that builds the documentation has no access to their sites.
+nitpicky = True
+nitpick_ignore_regex = [("py:class", r"(pandas|numpy|plotly)\..*")]
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3
 
@@ -203,6 +208,165 @@ def build_flat_api() -> None:
     _write_if_changed(DOCS / "api" / "_flat_api.rst", "\n".join(table))
 
 
+def public_modules() -> list[str]:
+    """valuelab and every module below it whose dotted name has no part starting with "_"."""
+    import pkgutil
+
+    names = ["valuelab"]
+    for info in pkgutil.walk_packages(valuelab.__path__, prefix="valuelab."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            names.append(info.name)
+    return sorted(names)
+
+
+def module_constants() -> dict[str, list[str]]:
+    """The upper-case constants each public module exports (``__all__``) and assigns itself."""
+    import ast
+
+    out = {}
+    for name in public_modules():
+        module = importlib.import_module(name)
+        exported = [n for n in getattr(module, "__all__", []) if n.isupper()]
+        if not exported:
+            continue
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        assigned = set()
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                if isinstance(node, ast.AnnAssign) else []
+            assigned |= {t.id for t in targets if isinstance(t, ast.Name)}
+        names = [n for n in exported if n in assigned]
+        if names:
+            out[name] = names
+    return out
+
+
+def _defined_here(module) -> tuple[list[str], list[str]]:
+    """The public classes and functions a module defines itself, in source order (what it
+    re-exports is documented where it is defined)."""
+    classes, functions = [], []
+    for name, obj in vars(module).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isclass(obj):
+            classes.append(name)
+        elif inspect.isfunction(obj):
+            functions.append(name)
+    return classes, functions
+
+
+def _summary_table(title: str, names: list[str]) -> list[str]:
+    if not names:
+        return []
+    return [f".. rubric:: {title}", "", ".. autosummary::", "   :nosignatures:", "",
+            *[f"   {n}" for n in names], ""]
+
+
+def build_api_pages(out: Path = DOCS / "api" / "generated") -> None:
+    """One reST page per public module: its docstring (automodule), tables of its classes and
+    functions, its submodules, then every class (with its methods) and function it defines,
+    all rendered by autodoc and numpydoc from the docstrings.
+
+    The pages are made here rather than by autosummary's recursive mode, which takes a module
+    whose package re-exports a function of the same name (``valuelab.utility.transitivity``)
+    for that function and would document the function in place of the module."""
+    modules = public_modules()
+    written = set()
+    for name in modules:
+        module = importlib.import_module(name)
+        classes, functions = _defined_here(module)
+        children = [m for m in modules if m.rpartition(".")[0] == name]
+        lines = [name, "=" * len(name), "", f".. automodule:: {name}", "", f".. currentmodule:: {name}", ""]
+        lines += _summary_table("Classes", classes) + _summary_table("Functions", functions)
+        if children:
+            lines += [".. rubric:: Modules", "", ".. list-table::", "   :widths: 35 65", ""]
+            for child in children:
+                summary = (inspect.getdoc(importlib.import_module(child)) or "").split("\n\n")[0]
+                lines += [f"   * - :doc:`{child}`", f"     - {' '.join(summary.split())}"]
+            lines += ["", ".. toctree::", "   :hidden:", "", *[f"   {c}" for c in children], ""]
+        for const in _CONSTANTS.get(name, []):
+            lines += [f".. autodata:: {const}", "   :no-value:", ""]
+        for cls in classes:
+            lines += [f".. autoclass:: {cls}", "   :members:", "   :show-inheritance:", ""]
+        for func in functions:
+            lines += [f".. autofunction:: {func}", ""]
+        _write_if_changed(out / f"{name}.rst", "\n".join(lines))
+        written.add(f"{name}.rst")
+    for stale in out.glob("*.rst"):
+        if stale.name not in written:
+            stale.unlink()
+
+
+def _import_path(dotted: str):
+    """The object a dotted name reaches, importing the longest module prefix, or None."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        except Exception:  # an import that fails for another reason: not ours to report here
+            return None
+        for attr in parts[i:]:
+            try:
+                obj = getattr(obj, attr)
+            except AttributeError:
+                return None
+        return obj, parts[:i], parts[i:]
+    return None
+
+
+def _canonical(dotted: str) -> str | None:
+    """Where ``dotted`` (a re-exported name such as ``valuelab.survey.elicit_survey``, or
+    ``OpenAIModel.route_counts`` inside its module) is documented: the defining module's
+    name for the first class or function on the path, then the rest of the path."""
+    found = _import_path(dotted)
+    if found is None:
+        return None
+    _, module_parts, attrs = found
+    obj = importlib.import_module(".".join(module_parts))
+    for i, attr in enumerate(attrs):
+        obj = getattr(obj, attr)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            home = getattr(obj, "__module__", None)
+            if home and home.startswith("valuelab"):
+                return ".".join([home, obj.__qualname__, *attrs[i + 1:]])
+            return None
+    # a constant: documented in the module that assigns it
+    name = attrs[-1] if attrs else None
+    for home, names in _CONSTANTS.items():
+        if name in names and getattr(importlib.import_module(home), name) is obj:
+            return f"{home}.{name}"
+    return None
+
+
+def resolve_reexports(app, env, node, contnode):
+    """Resolve a cross-reference to a re-exported name (``valuelab.fit_thurstonian``,
+    ``valuelab.survey.elicit_survey``, a bare name inside its module) to the place the
+    object is documented, so that docstrings may name objects the way users import them."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip("~.")
+    modname, clsname = node.get("py:module"), node.get("py:class")
+    candidates = [target]
+    if modname:
+        candidates += [f"{modname}.{clsname}.{target}"] if clsname else []
+        candidates.append(f"{modname}.{target}")
+    head, _, rest = target.partition(".")
+    if head in _BY_NAME and len(_BY_NAME[head]) == 1:  # a name defined in one public module only
+        candidates.append(".".join(filter(None, [_BY_NAME[head][0], rest])))
+    domain = env.get_domain("py")
+    for candidate in candidates:
+        canonical = _canonical(candidate)
+        if canonical is None:
+            continue
+        for reftype in (node["reftype"], "obj"):
+            found = domain.resolve_xref(env, node["refdoc"], app.builder, reftype, canonical, node, contnode)
+            if found is not None:
+                return found
+    return None
+
+
 def copy_reports(app, exception) -> None:
     """Copy the executed reports (``make report``) into the site, when there are any."""
     if exception is not None or app.builder.format != "html" or not REPORTS.is_dir():
@@ -227,9 +391,28 @@ class _CitedFromElsewhere(logging.Filter):
         return "is not referenced" not in str(record.msg)
 
 
+_CONSTANTS = module_constants()
+
+
+def _names_by_short_name() -> dict[str, list[str]]:
+    """Short name -> the full names of the public classes, functions and constants that bear
+    it, for references that name an object without its module."""
+    out: dict[str, list[str]] = {}
+    for name in public_modules():
+        classes, functions = _defined_here(importlib.import_module(name))
+        for short in [*classes, *functions, *_CONSTANTS.get(name, [])]:
+            out.setdefault(short, []).append(f"{name}.{short}")
+    return out
+
+
+_BY_NAME = _names_by_short_name()
+
+
 def setup(app):
+    app.connect("missing-reference", resolve_reexports)
     logging.getLogger("sphinx.sphinx.domains.citation").addFilter(_CitedFromElsewhere())
     build_gallery()
     build_flat_api()
+    build_api_pages()
     app.connect("build-finished", copy_reports)
     return {"parallel_read_safe": True}

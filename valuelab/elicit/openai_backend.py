@@ -12,7 +12,7 @@ per base URL and model) and chooses a route:
 * sampled answers with ``n=k`` in one request, or ``k`` separate requests when the server
   ignores ``n``.
 
-The route used is counted per request (:attr:`OpenAIModel.route_counts`) and described in
+The route used is counted per request (``OpenAIModel.route_counts``) and described in
 words by :meth:`OpenAIModel.describe_route` (and in a warning when it is a fallback). Pass
 ``probabilities="top_logprobs"`` to insist on exact probabilities: a server without them
 then raises :class:`ServerError` naming the missing capability.
