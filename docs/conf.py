@@ -202,9 +202,9 @@ def build_flat_api() -> None:
         target = f"{obj.__module__}.{obj.__qualname__}"
         summary = (inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " ")
         role = "class" if inspect.isclass(obj) else "func"
-        rows.append(f"   * - :py:{role}:`valuelab.{name} <{target}>`\n     - {summary}")
+        rows.append(f"   * - :py:{role}:`{name} <{target}>`\n     - {summary}")
     table = [".. list-table::", "   :widths: 30 70", "   :header-rows: 1", "",
-             "   * - name", "     - what it is", *rows, ""]
+             "   * - ``valuelab.``", "     - what it is", *rows, ""]
     _write_if_changed(DOCS / "api" / "_flat_api.rst", "\n".join(table))
 
 

@@ -84,7 +84,7 @@ def test_sphinx_builds_the_reference_and_the_gallery_without_warnings(tmp_path):
     results = (generated / "valuelab.utility.results.html").read_text(encoding="utf-8")
     assert 'id="valuelab.utility.results.ThurstonianResult.summary"' in results  # methods too
     flat = (out / "api" / "index.html").read_text(encoding="utf-8")
-    assert "valuelab.fit_thurstonian" in flat and "generated/valuelab.utility.thurstonian.html" in flat
+    assert "generated/valuelab.utility.thurstonian.html#valuelab.utility.thurstonian.fit_thurstonian" in flat
 
     # the gallery: one page per notebook, its text and code, and the note on where outputs are
     assert len(NOTEBOOKS) == 5
