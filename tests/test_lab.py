@@ -8,6 +8,7 @@ written. It is always shut down, also when a check fails.
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -112,6 +113,16 @@ def test_a_percent_script_opens_as_a_notebook(lab):
     _, listing = lab.request("GET", "/api/contents?content=1")
     notebooks = {item["name"] for item in listing["content"] if item["type"] == "notebook"}
     assert {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py")} <= notebooks
+
+
+def test_the_lab_page_loads_with_the_jupytext_extension(lab):
+    req = urllib.request.Request(lab.base + "/lab/tree/01_utilities.py",
+                                 headers={"Authorization": f"token {lab.token}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        page = resp.read().decode()
+    assert resp.status == 200 and "jupyter-config-data" in page
+    config = json.loads(re.search(r'<script id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert "jupyterlab-jupytext" in {ext["name"] for ext in config["federated_extensions"]}
 
 
 def test_double_click_opens_scripts_with_the_jupytext_viewer(lab):
