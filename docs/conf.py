@@ -56,8 +56,9 @@ autodoc_default_options = {"inherited-members": False}
 numpydoc_show_class_members = False  # methods are documented in full under each class
 numpydoc_class_members_toctree = False
 
-# the gallery: rendered from the jupytext sources, never executed here
+# the gallery: pages made by build_gallery below, never executed here
 nb_execution_mode = "off"
+
 # every cross-reference must resolve (re-exported names are resolved to where the object is
 # documented: resolve_reexports below). pandas, numpy and plotly have no inventory here:
 # the machine that builds the documentation has no access to their sites.
