@@ -1,7 +1,7 @@
 """Pair designs at equal budget on simulated agents: random pairs, a random regular graph, and
 active learning with the published rule and with valuelab's predictive rule.
 
-Runs :func:`valuelab.elicit.design.compare_designs`: every design asks ``2 N log2 N``
+Runs :func:`valuelab.elicit.design_study.compare_designs`: every design asks ``2 N log2 N``
 distinct pairs, each in both orders with 10 samples per order, and is fitted the same way,
 so only the design differs. Prints one line per design and agent, the means, and how often
 the predictive rule beat random pairs on Spearman with the true means and on held-out log
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from valuelab.elicit.design import compare_designs, default_budget
+from valuelab.elicit.design_study import compare_designs
+from valuelab.elicit.pair_designs import default_budget
 
 
 def main():

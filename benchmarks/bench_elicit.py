@@ -39,7 +39,7 @@ import valuelab as vl  # noqa: E402
 from valuelab.datasets import load_outcomes  # noqa: E402
 from valuelab.elicit import TransformersModel, pairwise_prompt, parse_choice  # noqa: E402
 from valuelab.elicit.cached import cached_option_probabilities  # noqa: E402
-from valuelab.elicit.design import default_budget, regular_design  # noqa: E402
+from valuelab.elicit.pair_designs import default_budget, regular_design  # noqa: E402
 
 LOAD = ("import time; t0=time.perf_counter(); import torch, transformers; from valuelab.elicit import "
         "TransformersModel; t1=time.perf_counter(); TransformersModel('smollm2-135m-instruct'); "

@@ -183,7 +183,7 @@ def bias_experiment(n: int, seed: int, epochs: int) -> pd.DataFrame:
     for name, fit in [("valuelab (order effect)", lambda d: vl.fit_thurstonian(d, uncertainty=None)),
                       ("valuelab (no order effect)", lambda d: vl.fit_thurstonian(d, uncertainty=None, order_effect=False)),
                       ("case-v (no order effect)", lambda d: vl.fit_case_v(d, uncertainty=None, order_effect=False))]:
-        rows[name] = vl.evaluate_fit(fit(train), test)
+        rows[name] = vl.evaluate_fit(test, fit=fit(train))
     pooled = pooled_pairs(train)
     ids = pd.Index(pd.unique(pd.concat([pooled.option_a, pooled.option_b])))
     mu, var = published_procedure.fit_published(ids.get_indexer(pooled.option_a), ids.get_indexer(pooled.option_b),

@@ -213,7 +213,7 @@ fits = {
 }
 
 # %%
-held_out = pd.DataFrame({name: vl.evaluate_fit(f, test) for name, f in fits.items()}).T
+held_out = pd.DataFrame({name: vl.evaluate_fit(test, fit=f) for name, f in fits.items()}).T
 held_out.loc["oracle (true parameters)"] = vl.score_predictions(test, test["p_true"])
 held_out[["log_loss", "accuracy", "brier", "n_ties"]]
 
@@ -232,7 +232,7 @@ s_train, s_test = vl.split_pairs(single, test_size=TEST_SIZE, seed=SEED)
 with_order = vl.fit_thurstonian(s_train, uncertainty=None)
 without_order = vl.fit_thurstonian(s_train, order_effect=False, uncertainty=None)
 pd.DataFrame({
-    "with order effect": vl.evaluate_fit(with_order, s_test),
-    "without order effect": vl.evaluate_fit(without_order, s_test),
+    "with order effect": vl.evaluate_fit(s_test, fit=with_order),
+    "without order effect": vl.evaluate_fit(s_test, fit=without_order),
     "oracle": vl.score_predictions(s_test, s_test["p_true"]),
 }).T[["log_loss", "accuracy", "brier"]]

@@ -26,7 +26,9 @@
 # and **active learning** (refit after each round, ask the pairs expected to improve the fit
 # most), on this model and on simulated agents whose true utilities are known. Finally the
 # same questions go through the OpenAI-compatible backend, the route for API models and vLLM
-# servers.
+# servers: first to a minimal server in this process, then to a real inference server
+# (`transformers serve`), with the report of what that server honours and what the questions
+# cost in tokens.
 #
 # Every answer goes to a SQLite cache, so re-running this notebook is fast and an
 # interrupted run resumes where it stopped.
@@ -39,6 +41,9 @@ N_TEST = 150                      # random unasked pairs held out for testing (a
 N_AGENTS = 5                      # simulated agents in the design comparison
 SEED = 0
 CACHE = None                      # SQLite file for answers; None: the valuelab cache folder
+SERVER = True                     # section 8: start `transformers serve` on 127.0.0.1 with MODEL
+SERVER_PAIRS = 3                  # pairs asked through it, in both orders
+SERVER_K = 3                      # sampled answers per prompt there
 
 # %%
 import numpy as np
@@ -48,7 +53,8 @@ import valuelab as vl
 from valuelab.datasets import load_outcomes
 from valuelab.elicit import (PAIRWISE_TEMPLATES, LocalServer, OpenAIModel, TransformersModel, cache_dir,
                              elicit_comparisons)
-from valuelab.elicit.design import compare_designs, default_budget, unasked_pairs
+from valuelab.elicit.design_study import compare_designs
+from valuelab.elicit.pair_designs import default_budget, unasked_pairs
 from valuelab.report import setup_notebook
 
 setup_notebook()
@@ -134,9 +140,9 @@ test_pairs = unasked_pairs(options, [comparisons, active_comps], N_TEST, seed=SE
 test, _ = elicit_comparisons(options, model, pairs=test_pairs, template=TEMPLATE, cache=cache, seed=SEED)
 train = comparisons.drop(columns=["template", "model", "round"])
 held_out = pd.DataFrame({
-    "thurstonian + order effect": vl.evaluate_fit(fit, test),
-    "thurstonian, no order effect": vl.evaluate_fit(vl.fit_thurstonian(train, order_effect=False), test),
-    "case V + order effect": vl.evaluate_fit(vl.fit_case_v(train), test),
+    "thurstonian + order effect": vl.evaluate_fit(test, fit=fit),
+    "thurstonian, no order effect": vl.evaluate_fit(test, fit=vl.fit_thurstonian(train, order_effect=False)),
+    "case V + order effect": vl.evaluate_fit(test, fit=vl.fit_case_v(train)),
 }).T
 held_out[["log_loss", "accuracy", "brier", "n_rows"]]
 
@@ -151,7 +157,7 @@ fit.plot(kind="calibration", comparisons=test, title="Calibration on held-out ra
 
 # %%
 active_fit = vl.fit_thurstonian(active_comps.drop(columns=["template", "model", "round"]), options=options)
-on_model = pd.DataFrame({"random": vl.evaluate_fit(fit, test), "active": vl.evaluate_fit(active_fit, test)}).T
+on_model = pd.DataFrame({"random": vl.evaluate_fit(test, fit=fit), "active": vl.evaluate_fit(test, fit=active_fit)}).T
 print("Spearman correlation of the two designs' utilities:",
       round(fit.utilities["mean"].corr(active_fit.utilities["mean"].reindex(fit.utilities.index),
                                        method="spearman"), 3))
@@ -208,3 +214,57 @@ with LocalServer(model) as server:
 p_local, mass_local = model.option_probabilities(questions)
 print(f"largest difference between the HTTP and local probabilities: {np.abs(p_http - p_local).max():.2e}")
 pd.DataFrame({"P(A) over HTTP": p_http[:, 0], "P(A) local": p_local[:, 0], "mass over HTTP": mass_http})
+
+# %% [markdown]
+# ## 8. A real inference server: what it honours, and what the questions cost
+# Real servers differ in what they honour. `transformers serve` (the `transformers[serving]`
+# extra) serves the same model folder over the OpenAI API on 127.0.0.1. On first contact the
+# backend probes it with four one-token requests and chooses its routes: the capability
+# report says what the server offered, `describe_route()` what the backend will therefore do.
+# Each response's `usage` (prompt and completion tokens, as the server counts them) is stored
+# with the answer, and `usage_summary` sums a study's responses tables into its cost. The
+# answers here are not cached (the server listens on a new port each run, and we want to see
+# the requests), so this section always asks afresh: about a minute on two CPU cores.
+
+# %%
+import logging
+import warnings
+
+from IPython.display import display
+
+from valuelab.elicit import EMBEDDED_MODELS, ServerError, embedded_model_dir, start_transformers_serve, usage_summary
+
+served = None
+if SERVER:
+    try:
+        folder = embedded_model_dir(MODEL, progress=False) if MODEL in EMBEDDED_MODELS else MODEL
+        served = start_transformers_serve(folder, threads=1, timeout=240)
+        print(f"transformers serve answered after {served.seconds_to_start:.0f} s at {served.url}")
+    except (ServerError, ModuleNotFoundError, OSError) as err:
+        print(f"section skipped: transformers serve could not start here ({err})")
+if served is not None:
+    server_pairs = comparisons[["option_a", "option_b"]].drop_duplicates().head(SERVER_PAIRS)
+    with served, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the fallback warning: the route is printed here
+        logging.getLogger("valuelab.elicit").setLevel(logging.ERROR)
+        server_model = OpenAIModel(served.model, base_url=served.url, api_key_env=None, max_concurrency=2,
+                                   probability_samples=10, timeout=120)
+        print(server_model.describe_route())
+        server_comps, server_resp = elicit_comparisons(options, server_model, pairs=server_pairs, method="sample",
+                                                       k=SERVER_K, template=TEMPLATE, seed=SEED, progress=False)
+    capabilities = server_model.capabilities
+    print("what the probes saw:", "; ".join(capabilities.notes))
+    display(capabilities.to_frame())
+    print("prompts per route:", dict(server_model.route_counts), "| requests:", server_model.usage["requests"],
+          "| retries:", server_model.n_retries)
+
+# %% [markdown]
+# The cost: tokens per prompt as the server reported them (each prompt's `SERVER_K`
+# requests summed), and the sum per model. Run against a hosted API, the same table, with
+# the provider's price per token, is what the study cost; answers read back from the cache
+# count in `cached` and cost nothing again.
+
+# %%
+if served is not None:
+    display(server_resp[["shown_first", "text", "prompt_tokens", "completion_tokens", "latency_s"]])
+    display(usage_summary(server_resp))

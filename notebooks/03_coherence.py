@@ -135,7 +135,8 @@ vl.transitivity(sim, fit=sim_fit, seed=SEED)
 # would put a fully indifferent agent "decided" on 40% of its pairs).
 
 # %%
-indecision_summary, indecision_options = vl.indecision(sim_fit, sim)
+sim_indecision = vl.indecision(sim, fit=sim_fit)
+indecision_summary, indecision_options = sim_indecision.overall, sim_indecision.options
 indecision_summary
 
 # %% [markdown]
@@ -144,8 +145,8 @@ indecision_summary
 # up to estimation noise.
 
 # %%
-eu = vl.expected_utility(sim_fit, agent.lotteries, seed=SEED)
-eu.summary
+eu = vl.expected_utility(agent.lotteries, fit=sim_fit, seed=SEED)
+eu.by_kind
 
 # %%
 eu.plot(title="Simulated agent: lottery utility against expected utility")
@@ -157,7 +158,8 @@ eu.plot(title="Simulated agent: lottery utility against expected utility")
 
 # %%
 sets = agent.choose(random_choice_sets(truth, N_CHOICE_SETS, size=4, seed=SEED), seed=SEED)
-max_sets, max_summary = vl.utility_maximisation(sim_fit, sets)
+sim_max = vl.utility_maximisation(sets, fit=sim_fit)
+max_sets, max_summary = sim_max.sets, sim_max.overall
 max_summary
 
 # %% [markdown]
@@ -248,7 +250,7 @@ print(f"order effect {fit.order_effect:.2f} (95% CI {fit.order_effect_ci[0]:.2f}
 vl.transitivity(comparisons, fit=fit, seed=SEED)
 
 # %%
-vl.indecision(fit, comparisons)[0]
+vl.indecision(comparisons, fit=fit).overall
 
 # %% [markdown]
 # Read these with the order effect in mind. Pooled over both presentation orders, almost every
@@ -263,7 +265,7 @@ vl.indecision(fit, comparisons)[0]
 
 # %%
 model_sets = elicit_choices(outcomes, model, random_choice_sets(outcomes, N_CHOICE_SETS, size=4, seed=SEED))
-_, model_max = vl.utility_maximisation(fit, model_sets)
+model_max = vl.utility_maximisation(model_sets, fit=fit).overall
 print(f"chose the highest-utility option in {model_max.rate:.1%} of {int(model_max.n_sets)} sets "
       f"(95% CI {model_max.ci_low:.1%} to {model_max.ci_high:.1%}; chance {model_max.chance:.0%}, "
       f"p = {model_max.p_value:.3f}); the letter chosen: "

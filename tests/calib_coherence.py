@@ -289,7 +289,7 @@ def _maximisation_runs(n_sims: int, seed: int, how: str, n_sets: int):
     out = []
     for s, ((agent, fit), true) in enumerate(zip(agent_fits(n_sims, seed), true_rates(n_sims, seed))):
         rng = np.random.default_rng([seed, s, 99])
-        _, summary = vl.utility_maximisation(fit, _choices(agent, n_sets, rng, how), alpha=ALPHA)
+        summary = vl.utility_maximisation(_choices(agent, n_sets, rng, how), fit=fit, alpha=ALPHA).overall
         out.append((summary, true))
     return out
 

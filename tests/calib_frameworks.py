@@ -433,7 +433,7 @@ def _eu_runs(n_sims: int, seed: int) -> list:
         fit = vl.fit_thurstonian(comps, progress=False)
         m = u.set_index("option_id")["mean"]
         truth = (m - m.mean()) / m.std(ddof=0)  # the fit's scale: mean 0, sd 1 over the options
-        res = vl.expected_utility(fit, agent.lotteries, n_resamples=N_RESAMPLES, seed=int(rng.integers(1 << 31)))
+        res = vl.expected_utility(agent.lotteries, fit=fit, n_resamples=N_RESAMPLES, seed=int(rng.integers(1 << 31)))
         runs.append((res, agent.lotteries, truth))
     return runs
 
@@ -464,7 +464,7 @@ def calibrate_expected_utility_diff_ci(n_sims: int = 200, seed: int = 0) -> dict
     for res, lotteries, truth in _eu_runs(n_sims, seed):
         u, eu = _true_eu(lotteries, truth)
         target = float((u - eu).mean())
-        s = res.summary.loc["all"]
+        s = res.by_kind.loc["all"]
         hits.append(s["diff_ci_low"] <= target <= s["diff_ci_high"])
     return _result("expected_utility: diff_ci_low, diff_ci_high", "coverage", 0.95, hits, n_sims)
 
@@ -476,7 +476,7 @@ def calibrate_expected_utility_corr_ci(n_sims: int = 200, seed: int = 0) -> dict
     for res, lotteries, truth in _eu_runs(n_sims, seed):
         u, eu = _true_eu(lotteries, truth)
         target = float(np.corrcoef(u, eu)[0, 1])
-        s = res.summary.loc["all"]
+        s = res.by_kind.loc["all"]
         hits.append(s["corr_ci_low"] <= target <= s["corr_ci_high"])
     return _result("expected_utility: corr_ci_low, corr_ci_high", "coverage", 0.95, hits, n_sims)
 
@@ -484,13 +484,13 @@ def calibrate_expected_utility_corr_ci(n_sims: int = 200, seed: int = 0) -> dict
 def calibrate_expected_utility_p_value(n_sims: int = 200, seed: int = 0) -> dict:
     """Size of the Wald test that every difference is 0, on the explicit lotteries (where the
     agent follows expected utility)."""
-    hits = [res.summary.loc["explicit", "p_value"] < 0.05 for res, _, _ in _eu_runs(n_sims, seed)]
+    hits = [res.by_kind.loc["explicit", "p_value"] < 0.05 for res, _, _ in _eu_runs(n_sims, seed)]
     return _result("expected_utility: p_value", "size", 0.05, hits, n_sims)
 
 
 def calibrate_expected_utility_power(n_sims: int = 200, seed: int = 0) -> dict:
     """Power of the same test on the implicit lotteries (off expected utility by N(0, 0.35^2))."""
-    hits = [res.summary.loc["implicit", "p_value"] < 0.05 for res, _, _ in _eu_runs(n_sims, seed)]
+    hits = [res.by_kind.loc["implicit", "p_value"] < 0.05 for res, _, _ in _eu_runs(n_sims, seed)]
     return _result("expected_utility: p_value", "power", 0.8, hits, n_sims, low=0.8, high=1.0)
 
 

@@ -248,7 +248,7 @@ def calibrate_indecision(n_sims: int = 200, seed: int = 0, margin: float = 0.1) 
         n_a = rng.binomial(20, p)
         df = pd.DataFrame({"option_a": i, "option_b": j, "n_a": n_a, "n_b": 20 - n_a})
         fit = vl.fit_case_v(df)
-        summary, _ = vl.indecision(fit, df, margin=margin, n_draws=100, seed=rep)
+        summary = vl.indecision(df, fit=fit, margin=margin, n_draws=100, seed=rep).overall
         true_share = np.mean(np.abs(p - 0.5) < margin)
         lo, hi = summary.loc["observed", ["ci_low", "ci_high"]]
         hits.append(lo - 1e-12 <= true_share <= hi + 1e-12)

@@ -194,7 +194,7 @@ def test_non_string_text_is_a_clear_error(bad):
     with pytest.raises(TypeError, match="text: expected a string"):
         sv.detect_refusal(bad)
     with pytest.raises(TypeError, match="text: expected a string"):
-        sv.parse_option_number(bad, 4)
+        sv.parse_option_number(bad, n_options=4)
 
 
 def test_n_options_is_really_optional():
@@ -207,7 +207,7 @@ def test_n_options_is_really_optional():
 # ---------------------------------------------------------------- reading rules
 def test_numbers_in_every_script():
     for text in ("3", "٣", "۳", "３", "Answer: ３", "الإجابة: ٣", "پاسخ: ۳", "答案：3"):
-        assert sv.parse_option_number(text, 4) == 3, text
+        assert sv.parse_option_number(text, n_options=4) == 3, text
     assert sv.parse_option_number("0", labels=["0", "1", "2"]) == 1
     assert sv.read_answer("7", n_options=4).reason == "7 is not an option (1..4)"
     assert sv.read_answer("3 out of 4", n_options=4).answer == 3
@@ -242,9 +242,9 @@ def test_cut_off_option_words():
 
 
 def test_hedges_commit_to_the_first_option():
-    assert sv.parse_option_number("I would rate it a 3, leaning towards 2.", 4) == 3
+    assert sv.parse_option_number("I would rate it a 3, leaning towards 2.", n_options=4) == 3
     assert sv.parse_option_number("Agree, maybe even strongly agree.", options=AGREE) == 2
-    assert sv.parse_option_number("我选2，或许1。", 4, language="zh") == 2
+    assert sv.parse_option_number("我选2，或许1。", n_options=4, language="zh") == 2
     assert sv.read_answer("I'd say 2. No wait, I'd say 3.", n_options=4).verdict == "ambiguous"
 
 
@@ -255,8 +255,8 @@ def test_negation_and_contrast_are_not_answers():
 
 
 def test_a_base_model_writing_on_is_read_up_to_its_answer():
-    assert sv.parse_option_number(" 2\n\nQuestion: next one?\nAnswer: 4", 4) == 2
-    assert sv.parse_option_number("Answer: 2\nQuestion: How happy are you?\nAnswer: 4", 4) == 2
+    assert sv.parse_option_number(" 2\n\nQuestion: next one?\nAnswer: 4", n_options=4) == 2
+    assert sv.parse_option_number("Answer: 2\nQuestion: How happy are you?\nAnswer: 4", n_options=4) == 2
 
 
 def test_normalisation_unifies_letter_variants():

@@ -127,7 +127,8 @@ def test_indecision_counts_pairs_within_the_margin():
     df = pd.DataFrame({"option_a": ["a", "a", "b", "c"], "option_b": ["b", "c", "c", "d"],
                        "n_a": [5.5, 9, 4.2, 1], "n_b": [4.5, 1, 5.8, 9]})
     fit = vl.fit_thurstonian(df, progress=False)
-    summary, options = vl.indecision(fit, df, margin=0.1)
+    result = vl.indecision(df, fit=fit, margin=0.1)
+    summary, options = result.overall, result.options
     assert summary.loc["observed", "share_near_indifference"] == 0.5  # 0.55 and 0.42 are within 0.1
     assert options.loc["b", "observed_share"] == 1.0 and options.loc["d", "observed_share"] == 0.0
     # probabilities (fractional counts) are the agent's own: a census of the asked pairs, no interval
@@ -141,8 +142,8 @@ def test_indecision_band_is_symmetric():
                        "n_b": [0.3, 0.7, 0.4]})
     swapped = df.rename(columns={"option_a": "option_b", "option_b": "option_a", "n_a": "n_b", "n_b": "n_a"})
     fit = vl.fit_thurstonian(df, progress=False)
-    a = vl.indecision(fit, df, margin=0.2)[0].loc["observed", "share_near_indifference"]
-    b = vl.indecision(fit, swapped, margin=0.2)[0].loc["observed", "share_near_indifference"]
+    a = vl.indecision(df, fit=fit, margin=0.2).overall.loc["observed", "share_near_indifference"]
+    b = vl.indecision(swapped, fit=fit, margin=0.2).overall.loc["observed", "share_near_indifference"]
     assert a == b == pytest.approx(1 / 3)  # only 0.6 lies strictly inside the band
 
 
@@ -153,7 +154,7 @@ def test_indifferent_agent_is_read_as_indifferent(answers):
     i, j = np.triu_indices(15, 1)
     n_a = np.random.default_rng(answers).binomial(answers, 0.5, len(i))
     df = pd.DataFrame({"option_a": i, "option_b": j, "n_a": n_a, "n_b": answers - n_a})
-    summary, _ = vl.indecision(vl.fit_thurstonian(df, progress=False), df, margin=0.1)
+    summary = vl.indecision(df, fit=vl.fit_thurstonian(df, progress=False), margin=0.1).overall
     obs = summary.loc["observed"]
     assert obs.ci_high == 1.0 and obs.share_near_indifference >= 0.85
 
@@ -162,7 +163,7 @@ def test_indecision_tracks_large_variances():
     truth = vl.simulate_utilities(30, variance=(0.5, 1.5), seed=7)
     comps = vl.simulate_comparisons(truth, vl.random_pairs(truth, 435, seed=8), samples=20, seed=9)
     fit = vl.fit_thurstonian(comps, progress=False)
-    summary, _ = vl.indecision(fit, comps, margin=0.15)
+    summary = vl.indecision(comps, fit=fit, margin=0.15).overall
     # options with wide utility distributions are the ones the agent is torn about
     assert summary.loc["model", "variance_correlation"] > 0.4
     assert summary.loc["observed", "variance_correlation"] > 0.3
@@ -191,10 +192,10 @@ def eu_agent(seed, expected=True):
 def test_exact_expected_utility_gives_zero_difference():
     truth, lotteries = eu_agent(0)
     table = truth.set_index("option_id").assign(se_mean=0.1)
-    res = vl.expected_utility(table, lotteries)
+    res = vl.expected_utility(lotteries, fit=table)
     assert res.lotteries["difference"].abs().max() < 1e-12
-    assert res.summary.loc["all", "correlation"] == pytest.approx(1.0)
-    assert set(res.summary.index) == {"explicit", "implicit", "all"}
+    assert res.by_kind.loc["all", "correlation"] == pytest.approx(1.0)
+    assert set(res.by_kind.index) == {"explicit", "implicit", "all"}
 
 
 def test_expected_utility_maximiser_is_recognised_and_a_max_chooser_is_not():
@@ -202,8 +203,8 @@ def test_expected_utility_maximiser_is_recognised_and_a_max_chooser_is_not():
         truth, lotteries = eu_agent(3, expected)
         pairs = vl.random_pairs(truth, len(truth) * (len(truth) - 1) // 2, seed=1)
         comps = vl.simulate_comparisons(truth, pairs, samples=30, orders="pooled", seed=2)
-        res = vl.expected_utility(vl.fit_thurstonian(comps, progress=False), lotteries)
-        s = res.summary.loc["all"]
+        res = vl.expected_utility(lotteries, fit=vl.fit_thurstonian(comps, progress=False))
+        s = res.by_kind.loc["all"]
         if expected:
             assert s.correlation > 0.95 and s.diff_ci_low < 0 < s.diff_ci_high
         else:  # the lottery is worth its better outcome: utilities sit above expected utility
@@ -232,7 +233,7 @@ def _contrasts(lotteries, ids):
 def test_expected_utility_se_uses_the_fit_covariance():
     fit, lotteries = _eu_fit()
     cov = fit.covariance_mean
-    res = vl.expected_utility(fit, lotteries)
+    res = vl.expected_utility(lotteries, fit=fit)
     se = fit.utilities["se_mean"]
     indep = {}
     for lid, c in _contrasts(lotteries, list(cov.index)).items():
@@ -243,20 +244,20 @@ def test_expected_utility_se_uses_the_fit_covariance():
     indep = pd.Series(indep).reindex(res.lotteries.index)
     assert np.max(np.abs(res.lotteries["se_difference"] / indep - 1)) > 0.02
     # a table without a covariance falls back to independent errors, and says so
-    table = vl.expected_utility(fit.utilities, lotteries)
+    table = vl.expected_utility(lotteries, fit=fit.utilities)
     assert table.se_method == "independent"
     np.testing.assert_allclose(table.lotteries["se_difference"], indep, rtol=1e-9)
     # ... and a covariance passed with the table is used
-    given = vl.expected_utility(fit.utilities, lotteries, covariance=cov)
+    given = vl.expected_utility(lotteries, fit=fit.utilities, covariance=cov)
     assert given.se_method == "covariance"
     np.testing.assert_allclose(given.lotteries["se_difference"], res.lotteries["se_difference"], rtol=1e-12)
     with pytest.raises(ValueError, match="covariance: no row for option 'L3'"):
-        vl.expected_utility(fit.utilities, lotteries, covariance=cov.drop(index="L3"))
+        vl.expected_utility(lotteries, fit=fit.utilities, covariance=cov.drop(index="L3"))
 
 
 def test_expected_utility_summary_against_closed_forms():
     fit, lotteries = _eu_fit(4)
-    res = vl.expected_utility(fit, lotteries, alpha=0.1)
+    res = vl.expected_utility(lotteries, fit=fit, alpha=0.1)
     cov = fit.covariance_mean
     cs = _contrasts(lotteries, list(cov.index))
     lids = list(res.lotteries.index)
@@ -264,7 +265,7 @@ def test_expected_utility_summary_against_closed_forms():
     mu = fit.utilities["mean"].reindex(cov.index).to_numpy()
     d = c @ mu
     np.testing.assert_allclose(res.lotteries["difference"], d, atol=1e-12)
-    s = res.summary.loc["all"]
+    s = res.by_kind.loc["all"]
     c_bar = c.mean(0)
     half = 1.6448536269514722 * np.sqrt(c_bar @ cov.to_numpy() @ c_bar)
     assert (s.diff_ci_low, s.diff_ci_high) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-9)
@@ -274,7 +275,7 @@ def test_expected_utility_summary_against_closed_forms():
     assert s.p_value == pytest.approx(chi2_dist.sf(stat, len(lids)), rel=1e-6)
     assert s.corr_ci_low <= s.correlation <= s.corr_ci_high <= 1
     # a per-kind row uses only its own lotteries
-    exp = res.summary.loc["explicit"]
+    exp = res.by_kind.loc["explicit"]
     sub = [i for i, lid in enumerate(lids) if res.lotteries.at[lid, "kind"] == "explicit"]
     vs = v[np.ix_(sub, sub)]
     assert exp.chi2 == pytest.approx(d[sub] @ np.linalg.solve(vs, d[sub]), rel=1e-6)
@@ -286,11 +287,11 @@ def test_expected_utility_validates_lotteries():
     bad = lotteries.copy()
     bad.loc[0, "probability"] = 0.99
     with pytest.raises(ValueError, match="lottery 'L0' sum to"):
-        vl.expected_utility(table, bad)
+        vl.expected_utility(bad, fit=table)
     bad = lotteries.copy()
     bad.loc[3, "outcome_id"] = "nope"
     with pytest.raises(ValueError, match="lotteries row 3: outcome_id 'nope'"):
-        vl.expected_utility(table, bad)
+        vl.expected_utility(bad, fit=table)
 
 
 # ----------------------------------------------------------------------------- maximisation
@@ -307,10 +308,11 @@ def test_utility_maximiser_and_random_chooser():
     rng = np.random.default_rng(0)
     u = pd.DataFrame({"mean": rng.normal(size=40)}, index=[f"o{i}" for i in range(40)])
     best = choice_sets(u["mean"], 50, 4, rng, lambda opts: u.loc[opts, "mean"].idxmax())
-    sets, s = vl.utility_maximisation(u, best)
+    result = vl.utility_maximisation(best, fit=u)
+    sets, s = result.sets, result.overall
     assert s.rate == 1 and sets["chosen_rank"].eq(1).all() and s.p_value < 1e-20
     rand = choice_sets(u["mean"], 400, 4, rng, lambda opts: rng.choice(opts))
-    _, s = vl.utility_maximisation(u, rand)
+    s = vl.utility_maximisation(rand, fit=u).overall
     assert s.chance == 0.25 and s.ci_low < 0.25 < s.ci_high and s.p_value > 0.01
 
 
@@ -336,7 +338,8 @@ def test_utilities_test_matches_enumeration():
     u = pd.DataFrame({"mean": rng.normal(size=12), "variance": rng.uniform(0.2, 0.8, 12)},
                      index=[f"o{i}" for i in range(12)])
     choices = choice_sets(u["mean"], 8, 3, rng, lambda opts: rng.choice(opts))
-    sets, s = vl.utility_maximisation(u, choices)
+    result = vl.utility_maximisation(choices, fit=u)
+    sets, s = result.sets, result.overall
     p = sets["p_best"].to_numpy()
     # brute force over the 2^8 patterns of maximised / not maximised
     patterns = (np.arange(2**8)[:, None] >> np.arange(8)) & 1
@@ -357,7 +360,7 @@ def test_utilities_test_matches_enumeration():
 def test_maximisation_needs_one_choice_per_set():
     u = pd.DataFrame({"mean": [0.0, 1.0]}, index=["a", "b"])
     with pytest.raises(ValueError, match="set 0 has 2 chosen options"):
-        vl.utility_maximisation(u, pd.DataFrame({"set_id": [0, 0], "option_id": ["a", "b"], "chosen": [True, True]}))
+        vl.utility_maximisation(pd.DataFrame({"set_id": [0, 0], "option_id": ["a", "b"], "chosen": [True, True]}), fit=u)
 
 
 # ----------------------------------------------------------------------------- exchange rates
@@ -661,7 +664,7 @@ def test_coherent_agent_end_to_end():
     for reward in ("$1,000 for you", "100 lives saved"):
         row = disc.loc[(reward, "hyperbolic")]
         assert row.k_ci_low <= agent.discount_rate <= row.k_ci_high
-    assert vl.expected_utility(fit, agent.lotteries).summary.loc["all", "correlation"] > 0.95
+    assert vl.expected_utility(agent.lotteries, fit=fit).by_kind.loc["all", "correlation"] > 0.95
 
 
 def test_coherent_agent_choices_follow_its_utilities():
@@ -670,7 +673,7 @@ def test_coherent_agent_choices_follow_its_utilities():
 
     agent = vl.simulate_coherent_agent(load_outcomes(), variance=1e-8, seed=1)  # no noise: always the best
     sets = agent.choose(random_choice_sets(agent.utilities, 30, size=4, seed=2))
-    _, summary = vl.utility_maximisation(agent.utilities.set_index("option_id"), sets)
+    summary = vl.utility_maximisation(sets, fit=agent.utilities.set_index("option_id")).overall
     assert summary.rate == 1.0
 
 

@@ -4,16 +4,16 @@ import pytest
 from scipy.stats import spearmanr
 
 import valuelab as vl
-from valuelab.elicit.design import (_eta_gradients, _select_predictive_core, active_design, compare_designs,
-                                    default_budget, unasked_pairs,
-                                    regular_graph_pairs)
+from valuelab.elicit.active import _eta_gradients, _select_predictive_core, active_design
+from valuelab.elicit.design_study import compare_designs
+from valuelab.elicit.pair_designs import default_budget, regular_graph_pairs, unasked_pairs
 from valuelab.utility.graph import components_of_edges
 
 
 @pytest.mark.parametrize("n,degree", [(9, 2), (10, 3), (31, 8), (40, 25), (12, 11)])
 def test_regular_graph_is_regular_simple_and_connected(n, degree):
     ids = [f"x{i}" for i in range(n)]
-    pairs = regular_graph_pairs(ids, degree, seed=n)
+    pairs = regular_graph_pairs(ids, degree=degree, seed=n)
     assert len(pairs) == n * degree // 2
     key = pairs.apply(lambda r: tuple(sorted((r.option_a, r.option_b))), axis=1)
     assert key.is_unique and (pairs.option_a != pairs.option_b).all()
@@ -26,8 +26,8 @@ def test_regular_graph_is_regular_simple_and_connected(n, degree):
 
 def test_regular_graph_is_randomised():
     # after the swaps, a node's neighbours are not its ring-lattice neighbours: two seeds differ a lot
-    a = regular_graph_pairs(range(50), 6, seed=1)
-    b = regular_graph_pairs(range(50), 6, seed=2)
+    a = regular_graph_pairs(range(50), degree=6, seed=1)
+    b = regular_graph_pairs(range(50), degree=6, seed=2)
     sa = {tuple(sorted(p)) for p in zip(a.option_a, a.option_b)}
     sb = {tuple(sorted(p)) for p in zip(b.option_a, b.option_b)}
     # two independent uniform 6-regular graphs on 50 nodes share about 150 * 6/49 = 18 pairs
@@ -36,9 +36,9 @@ def test_regular_graph_is_randomised():
 
 def test_regular_graph_errors():
     with pytest.raises(ValueError, match="even number of options"):
-        regular_graph_pairs(range(9), 3)
+        regular_graph_pairs(range(9), degree=3)
     with pytest.raises(ValueError, match="degree: expected an integer from 2 to 4"):
-        regular_graph_pairs(range(5), 7)
+        regular_graph_pairs(range(5), degree=7)
 
 
 def test_default_budget():
@@ -144,7 +144,7 @@ def test_active_design_errors():
 
 def test_unasked_pairs_avoid_every_asked_pair():
     ids = [f"x{i}" for i in range(12)]
-    asked = [regular_graph_pairs(ids, 4, seed=0), pd.DataFrame({"option_a": ["x1", "zz"], "option_b": ["x0", "x2"]})]
+    asked = [regular_graph_pairs(ids, degree=4, seed=0), pd.DataFrame({"option_a": ["x1", "zz"], "option_b": ["x0", "x2"]})]
     out = unasked_pairs(ids, asked, 1000, seed=1)
     taken = {frozenset(p) for df in asked for p in zip(df.option_a, df.option_b)}
     got = [frozenset(p) for p in zip(out.option_a, out.option_b)]
@@ -166,7 +166,7 @@ def test_compare_designs_columns_and_floor():
 
 @pytest.mark.parametrize("n,budget", [(9, 9), (9, 20), (10, 23), (31, 150), (12, 66)])
 def test_regular_design_has_the_exact_budget(n, budget):
-    from valuelab.elicit.design import regular_design
+    from valuelab.elicit.pair_designs import regular_design
 
     pairs = regular_design([f"x{i}" for i in range(n)], budget, seed=n)
     key = {frozenset(p) for p in zip(pairs.option_a, pairs.option_b)}

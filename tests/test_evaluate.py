@@ -38,7 +38,7 @@ def test_cross_validate_and_calibration(small_agent):
     assert list(cv.fold) == [0, 1, 2]
     assert (cv.n_rows + cv.n_dropped > 0).all()
     fit = vl.fit_thurstonian(comps)
-    cal = vl.calibration_table(fit, comps, bins=5)
+    cal = vl.calibration_table(comps, fit=fit, bins=5)
     assert cal.n_obs.sum() == pytest.approx(comps.n_a.sum() + comps.n_b.sum())
     # recompute the table row by row from predict_proba (rows of a pair share one orientation here)
     assert not (comps.option_a.astype(str) + "|" + comps.option_b.astype(str)).isin(

@@ -161,11 +161,11 @@ def test_validate_actions_and_choices_errors():
     with pytest.raises(ValueError, match="row 0, column 'values'.*got int"):
         validate_actions(good.assign(values=[3, "a"]))
     with pytest.raises(ValueError, match="row 1, column 'choice'.*'yes'"):
-        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", "yes"], "model": ["m", "n"]}), [1])
+        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", "yes"], "model": ["m", "n"]}), dilemma_ids=[1])
     with pytest.raises(ValueError, match="row 0, column 'dilemma_id': 7 is not a dilemma"):
-        validate_choices(pd.DataFrame({"dilemma_id": [7], "choice": ["to_do"]}), [1])
+        validate_choices(pd.DataFrame({"dilemma_id": [7], "choice": ["to_do"]}), dilemma_ids=[1])
     with pytest.raises(ValueError, match="second choice of model 'model' for dilemma 1"):
-        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", None]}), [1])
+        validate_choices(pd.DataFrame({"dilemma_id": [1, 1], "choice": ["to_do", None]}), dilemma_ids=[1])
 
 
 def test_parse_list_cell_never_evaluates():
@@ -262,7 +262,7 @@ def test_sign_flip_and_bh_against_closed_form_and_statsmodels():
     assert sign_flip_pvalue(d) == pytest.approx(2 * binom.sf(6, 8, 0.5))
     big = np.r_[np.ones(30), -np.ones(10)]
     exact = 2 * binom.sf(29, 40, 0.5)  # |S| >= 20 <=> heads >= 30 or <= 10
-    assert sign_flip_pvalue(big, n_perm=40000) == pytest.approx(exact, abs=0.003)
+    assert sign_flip_pvalue(big, n_resamples=40000) == pytest.approx(exact, abs=0.003)
     multitest = pytest.importorskip("statsmodels.stats.multitest")
     p = np.array([0.001, 0.02, 0.03, 0.5, np.nan, 0.04, 0.9])
     ok = np.isfinite(p)

@@ -8,20 +8,18 @@ request's ``generation_config`` says ``do_sample``; so probabilities come from t
 fallback, and ``k`` answers from ``k`` requests. Skipped, with the reason, where the
 ``transformers[serving]`` extra (fastapi, uvicorn) or the embedded model is not installed.
 
+The server reports ``usage`` on every chat response; its prompt tokens equal the chat template's
+counted locally (70 and 34 for the two prompts of ``test_usage_is_recorded_per_response``).
+
 Measured on the 2-core machine with other jobs running (server with one thread): about 0.5 s
 per one-token request; the fast tests here take about 5 minutes, the two ``slow`` ones about
 13 (200 first tokens: 148 s, chi-square 8.20, Monte Carlo p 0.017; 200 whole answers: 403 s
 from the server, chi-square 0.66 on 2 df, p 0.72).
 """
 
-import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,51 +39,26 @@ pytestmark = pytest.mark.model
 PROMPT = pairwise_prompt("A cup of tea.", "One week of vacation.")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(base_url, model name): ``transformers serve`` with the embedded SmolLM2, one CPU thread."""
+    from valuelab.elicit.serve import _executable, start_transformers_serve
+
     try:
         folder = vl.elicit.embedded_model_dir("smollm2-135m-instruct", progress=False)
     except ModuleNotFoundError as err:
         pytest.skip(str(err))
-    exe = Path(sys.executable).parent / "transformers"
-    if not exe.exists():
+    if _executable() is None:
         pytest.skip(f"no transformers command beside {sys.executable}")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
     # one thread: with the default two, the server and the test process fight over 2 cores
     # (about 2 s per one-token request instead of 0.5 s here)
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_NO_ADVISORY_WARNINGS="1")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(exe), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port),
-                                 "--device", "cpu", "--format", "quiet"], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve did not start in 240 s: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", str(folder)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server = start_transformers_serve(folder, threads=1, timeout=240,
+                                          log=tmp_path_factory.mktemp("serve") / "serve.log")
+    except vl.elicit.ServerError as err:
+        pytest.fail(str(err))
+    with server:
+        yield server.url, server.model
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +88,21 @@ def test_greedy_answers_equal_the_local_backend(served, local):
     assert model.generate(prompts, k=1, temperature=0, max_new_tokens=12) == \
         local.generate(prompts, k=1, temperature=0, max_new_tokens=12)
     assert model.usage["completion_tokens"] > 0 and model.usage["prompt_tokens"] > 0
+    assert model.usage["requests"] == 3 and model.usage["requests_without_usage"] == 0
+
+
+def test_usage_is_recorded_per_response(served, local):
+    """transformers serve reports usage: the prompt tokens are the chat template's, counted here too."""
+    prompts = [PROMPT, "Name a colour."]
+    model = remote(served)
+    texts = model.generate(prompts, k=1, temperature=0, max_new_tokens=12)
+    here = [len(local.tokenizer(local.render(p), add_special_tokens=False)["input_ids"]) for p in prompts]
+    out = [len(local.tokenizer(t[0], add_special_tokens=False)["input_ids"]) for t in texts]
+    print(f"\nusage reported by transformers serve: {model.last_usage}; prompt tokens counted locally {here}, "
+          f"answer tokens {out}; run total {model.usage}")
+    assert [u["prompt_tokens"] for u in model.last_usage] == here
+    for u, n in zip(model.last_usage, out):
+        assert n <= u["completion_tokens"] <= 12
 
 
 def _mc_chisquare(counts, probs, *, draws=20000, seed=0):

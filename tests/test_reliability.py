@@ -193,6 +193,8 @@ def test_api_key_is_sent_but_never_stored_logged_or_returned(tmp_path, monkeypat
         sampled, resp2 = elicit_comparisons(options, remote, method="sample", k=2, cache=str(db), progress=False)
         survey = sv.elicit_survey(sv.load_survey_items().head(1), remote, max_new_tokens=3, cache=str(db),
                                   progress=False)
+        # the server's usage reaches the survey table: the greedy text's call and the logits' call
+        assert (survey["prompt_tokens"] > 0).all() and (survey["completion_tokens"] >= 1).all()
         # the key is read from the environment at each request, not kept on the object
         monkeypatch.setenv("VALUELAB_TEST_KEY", secret + "-rotated")
         remote.option_probabilities(["Answer A or B."], ["A", "B"])

@@ -113,7 +113,7 @@ def test_evaluate_names_the_users_row_for_an_unfitted_option():
     test = pd.DataFrame({"option_a": ["a", "a", "zz"], "option_b": ["b", "b", "a"], "n_a": [1, 1, 1],
                          "n_b": [0, 0, 0]}, index=[10, 11, 12])
     with pytest.raises(ValueError, match=r"row 2 \(index 12\), column 'option_a': option 'zz'"):
-        vl.evaluate_fit(fit, test)
+        vl.evaluate_fit(test, fit=fit)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl", ".parquet"])

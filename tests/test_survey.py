@@ -163,9 +163,9 @@ def test_survey_prompt_framings_and_labels():
     assert "1. 1" not in sv.survey_prompt("Rate 1-4.", ["1", "2", "3", "4"])  # codes explained in the question
     with pytest.raises(ValueError, match="needs a country"):
         sv.survey_prompt("Q?", ["a", "b"], framing="persona")
-    assert sv.option_labels(3, "ar")[2] == ("3", "٣")
-    assert sv.option_labels(3, "fa")[0] == ("1", "۱")
-    assert sv.option_labels(2, "en") == [("1",), ("2",)]
+    assert sv.option_labels(3, language="ar")[2] == ("3", "٣")
+    assert sv.option_labels(3, language="fa")[0] == ("1", "۱")
+    assert sv.option_labels(2, language="en") == [("1",), ("2",)]
 
 
 # ---------------------------------------------------------------- refusals
@@ -196,19 +196,19 @@ def test_refusal_detection_in_every_language(language):
 
 
 def test_option_number_parsing():
-    assert sv.parse_option_number("3, because 1 in 5 people agree", 4) == 3
-    assert sv.parse_option_number("Answer: 3.5", 4) is None
-    assert sv.parse_option_number("Answer: 10", 4) is None
-    assert sv.parse_option_number(" 2\n\nQuestion: next one?\nAnswer: 4", 4) == 2  # a base model writing on
-    assert sv.parse_option_number("1. A great deal\n2. Quite a lot\n3. Little\n\nAnswer:\n2. Quite", 4) == 2
-    assert sv.parse_option_number("1. A great deal\n2. Quite a lot\n3. Little", 4) is None  # an echo
-    assert sv.parse_option_number("The answer is 1. A great deal.", 4) == 1
+    assert sv.parse_option_number("3, because 1 in 5 people agree", n_options=4) == 3
+    assert sv.parse_option_number("Answer: 3.5", n_options=4) is None
+    assert sv.parse_option_number("Answer: 10", n_options=4) is None
+    assert sv.parse_option_number(" 2\n\nQuestion: next one?\nAnswer: 4", n_options=4) == 2  # a base model writing on
+    assert sv.parse_option_number("1. A great deal\n2. Quite a lot\n3. Little\n\nAnswer:\n2. Quite", n_options=4) == 2
+    assert sv.parse_option_number("1. A great deal\n2. Quite a lot\n3. Little", n_options=4) is None  # an echo
+    assert sv.parse_option_number("The answer is 1. A great deal.", n_options=4) == 1
     assert sv.parse_option_number("0", labels=["0", "1", "2"]) == 1
-    assert sv.parse_option_number("2 or 3", 4) is None
-    assert sv.parse_option_number("Options 1 to 4... Answer: 2", 4) == 2
-    assert sv.parse_option_number("٤", 4) == 4
-    assert sv.parse_option_number("7", 4) is None
-    assert sv.parse_option_number("3.5 out of 4", 4) is None
+    assert sv.parse_option_number("2 or 3", n_options=4) is None
+    assert sv.parse_option_number("Options 1 to 4... Answer: 2", n_options=4) == 2
+    assert sv.parse_option_number("٤", n_options=4) == 4
+    assert sv.parse_option_number("7", n_options=4) is None
+    assert sv.parse_option_number("3.5 out of 4", n_options=4) is None
 
 
 # ---------------------------------------------------------------- leakage
@@ -425,7 +425,7 @@ def test_items_coded_from_zero_are_answered_with_their_codes():
     its = sv.validate_survey_items(items)
     prompt = sv.survey_prompt(its.at[0, "question"], its.at[0, "options"], labels=its.at[0, "labels"])
     assert "Options" not in prompt  # the question explains the codes; no "1. 0" list
-    assert sv.option_labels(["0", "1", "2"], "fa")[0] == ("0", "۰")
+    assert sv.option_labels(["0", "1", "2"], language="fa")[0] == ("0", "۰")
     verdict = sv.detect_refusal("0", labels=["0", "1", "2"])
     assert verdict["answer"] == 1 and not verdict["refused"]  # code 0 is the first option
     with pytest.raises(ValueError, match="column 'labels': expected 3 distinct"):
@@ -648,3 +648,20 @@ def test_generated_completions_round_trip_through_a_csv(tiny, tmp_path):
     assert rates["n_responses"].tolist() == [6, 6]
     with pytest.raises(ValueError, match="temperature"):
         sv.generate_completions(items, tiny, n_samples=2, progress=False)
+
+
+def test_wilson_interval_matches_its_closed_form():
+    """The interval the leakage and maximisation tables use (statsmodels' Wilson) against
+    Wilson's formula written out, including fractional (effective) counts and the edges."""
+    from scipy.stats import norm
+
+    def formula(k, n, alpha):
+        z = norm.ppf(1 - alpha / 2)
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return max(0.0, centre - half), min(1.0, centre + half)
+
+    for k, n, alpha in [(1, 3, 0.05), (3, 8, 0.05), (0, 5, 0.05), (5, 5, 0.1), (2.5, 7.3, 0.05), (40, 1000, 0.01)]:
+        assert wilson_interval(k, n, alpha=alpha) == pytest.approx(formula(k, n, alpha), abs=1e-12)
+    assert np.isnan(wilson_interval(0, 0)).all()

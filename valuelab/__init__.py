@@ -16,6 +16,7 @@ _LAZY = {"plot_utilities": "viz", "plot_calibration": "viz", "plot_recovery": "v
          "plot_exchange_curves": "viz", "plot_expected_utility": "viz", "plot_discounting": "viz", "plot_drift": "viz",
          "plot_value_profile": "viz", "plot_value_differences": "viz", "plot_shift_heatmap": "viz",
          "plot_leakage": "viz", "plot_alignment": "viz", "plot_coverage": "viz", "plot_transitivity": "viz",
+         "plot_indecision": "viz", "plot_maximisation": "viz",
          "read_table": "io", "write_table": "io",
          "elicit_comparisons": "elicit", "elicit_utilities": "elicit", "TransformersModel": "elicit",
          "ResponseCache": "elicit",

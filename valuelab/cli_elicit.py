@@ -67,8 +67,16 @@ def _common(p, input_help: str) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="a local transformers model: embedded name or model folder")
     src.add_argument("--server", metavar="URL", help="an OpenAI-compatible server, up to and including /v1")
+    src.add_argument("--anthropic", metavar="MODEL",
+                     help="a model behind Anthropic's Messages API (pip install valuelab[anthropic]; the API's "
+                          "address from ANTHROPIC_BASE_URL, else Anthropic's); key from --api-key-env, "
+                          "default ANTHROPIC_API_KEY")
     p.add_argument("--server-model", help="the model name the server expects (with --server)")
     p.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the server's API key")
+    p.add_argument("--requests-per-minute", type=float, metavar="N",
+                   help="client-side rate limit in requests per minute (--server, --anthropic)")
+    p.add_argument("--tokens-per-minute", type=float, metavar="N",
+                   help="client-side rate limit in tokens per minute (--server, --anthropic)")
     p.add_argument("--input", required=True, help=input_help)
     p.add_argument("--output", required=True, help="the table to write: .csv, .parquet, .json or .jsonl")
     p.add_argument("--responses", help="also write the per-prompt responses table here")
@@ -186,7 +194,21 @@ def read_survey_input(path: str):
 
 # ---------------------------------------------------------------------------- the model
 def build_model(args):
-    """The backend the arguments name: a TransformersModel or an OpenAIModel."""
+    """The backend the arguments name: a TransformersModel, an OpenAIModel or an AnthropicModel."""
+    limits = {"requests_per_minute": getattr(args, "requests_per_minute", None),
+              "tokens_per_minute": getattr(args, "tokens_per_minute", None)}
+    for name, value in limits.items():
+        if value is not None and not value > 0:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive number, got {value}")
+    if getattr(args, "anthropic", None):
+        if args.server_model:
+            raise ValueError("--server-model goes with --server; --anthropic names the model itself")
+        key_env = args.api_key_env or "ANTHROPIC_API_KEY"
+        if not os.environ.get(key_env):
+            raise ValueError(f"--anthropic: the environment variable {key_env} (the API key) is not set")
+        from .elicit.anthropic_backend import AnthropicModel
+
+        return AnthropicModel(args.anthropic, api_key_env=key_env, max_concurrency=args.batch_size, **limits)
     if args.server:
         if not args.server_model:
             raise ValueError("--server needs --server-model (the model name the server expects)")
@@ -195,9 +217,10 @@ def build_model(args):
         from .elicit.openai_backend import OpenAIModel
 
         return OpenAIModel(args.server_model, base_url=args.server, api_key_env=args.api_key_env,
-                           max_concurrency=args.batch_size)
-    if args.server_model or args.api_key_env:
-        raise ValueError("--server-model and --api-key-env go with --server, not --model")
+                           max_concurrency=args.batch_size, **limits)
+    if args.server_model or args.api_key_env or any(v is not None for v in limits.values()):
+        raise ValueError("--server-model, --api-key-env and the rate limits go with --server or --anthropic, "
+                         "not --model")
     from .elicit.embedded import EMBEDDED_MODELS
     from .elicit.transformers_backend import TransformersModel
 
@@ -267,8 +290,9 @@ class _MeteredModel(_Proxy):
 class Meter:
     """Prompts and tokens so far, and the tokens left, shown on a tqdm bar.
 
-    Tokens come from the backend's own count when it keeps one (a ``token_usage`` dict with
-    cumulative ``prompt_tokens`` and ``completion_tokens``), else from its tokenizer (exact
+    Tokens come from the backend's own count when the server reports usage on every response
+    (the API backends' ``usage`` dict: cumulative ``prompt_tokens``, ``completion_tokens``,
+    ``requests``, ``requests_without_usage``), else from its tokenizer (exact
     for local models), else from the characters (``len / 4``: marked as an estimate).
 
     Parameters
@@ -302,11 +326,12 @@ class Meter:
         """Record one model call: its prompts and generated texts."""
         rendered = [model.render(p) for p in prompts]
         chars = sum(len(r) for r in rendered)
-        usage = getattr(model, "token_usage", None)
-        if isinstance(usage, dict):
+        usage = getattr(model, "usage", None)
+        if (isinstance(usage, dict) and usage.get("requests", 0) > 0 and not usage.get("requests_without_usage")
+                and self.source in (None, "reported")):
             self.source = "reported"
             self.tokens = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
-            new_out = 0
+            new_out = int(usage.get("completion_tokens", 0)) - self.out_tokens
         else:
             self.tokens += self._count(model, rendered)
             new_out = self._count(model, outputs) if outputs else 0
@@ -395,14 +420,14 @@ def _read_input(args):
 
 
 def _check_outputs(args) -> None:
-    from .io import _FORMATS
+    from .io import TABLE_FORMATS
 
     if args.kind == "survey" and args.responses:
         raise ValueError("--responses: the survey table already has one row per prompt; leave it out")
     for flag, path in (("--output", args.output), ("--responses", args.responses)):
-        if path and Path(path).suffix.lower() not in _FORMATS:
+        if path and Path(path).suffix.lower() not in TABLE_FORMATS:
             raise ValueError(f"{flag} {path}: unknown table format {Path(path).suffix!r}; "
-                             f"expected one of {sorted(_FORMATS)}")
+                             f"expected one of {sorted(TABLE_FORMATS)}")
 
 
 def _tidy_for_file(table, path: str):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from .io import read_table
+from .io import DATA_DIR, parse_list_cell, read_table
 
 __all__ = ["DATA_DIR", "load_outcomes", "read_options_json", "parse_list_cell", "read_dailydilemmas",
            "dailydilemmas_choices", "load_dilemmas"]
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 def load_outcomes(path: str | Path | None = None) -> pd.DataFrame:
@@ -79,50 +77,6 @@ def read_options_json(path: str | Path, *, prefix: str = "") -> pd.DataFrame:
                 raise ValueError(f"{path}: category {cat!r}, item {j}: expected a non-empty string, got {text!r}")
             rows.append({"option_id": f"{prefix}{len(rows)}", "text": text.strip(), "category": cat})
     return pd.DataFrame(rows)
-
-
-def parse_list_cell(cell, *, where: str = "cell") -> list:
-    """A list stored as a Python repr (``"['a', nan, \"b's\"]"``), parsed without evaluating it.
-
-    The text is parsed into a syntax tree and only a list (or tuple) of string literals,
-    ``None`` and ``nan`` is accepted; anything else (calls, names, arithmetic) is an error.
-    ``nan`` and ``None`` become None. An empty or missing cell is an empty list.
-
-    Raises
-    ------
-    ValueError
-        Naming ``where`` and what was found.
-    """
-    if cell is None or (isinstance(cell, float) and cell != cell):
-        return []
-    if isinstance(cell, (list, tuple)):
-        out = []
-        for v in cell:
-            if v is None or (isinstance(v, float) and v != v):
-                out.append(None)
-            elif isinstance(v, str):
-                out.append(v)
-            else:
-                raise ValueError(f"{where}: list items must be strings or missing, got {v!r}")
-        return out
-    text = str(cell).strip()
-    if not text:
-        return []
-    try:
-        tree = ast.parse(text, mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r} (not parseable)") from None
-    if not isinstance(tree, (ast.List, ast.Tuple)):
-        raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r}")
-    out = []
-    for node in tree.elts:
-        if isinstance(node, ast.Constant) and (isinstance(node.value, str) or node.value is None):
-            out.append(node.value)
-        elif isinstance(node, ast.Name) and node.id in ("nan", "NaN", "None"):
-            out.append(None)
-        else:
-            raise ValueError(f"{where}: list items must be quoted strings, nan or None; got {ast.unparse(node)[:40]!r}")
-    return out
 
 
 _DD_LISTS = ("values_direct", "values_indirect", "parties_direct", "parties_indirect", "values_names", "values_types",

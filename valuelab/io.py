@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["read_table", "write_table"]
+__all__ = ["read_table", "write_table", "parse_list_cell", "DATA_DIR"]
 
-_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+#: The bundled data folder (``data/`` at the project root): lexicons, items, prompts, samples.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+#: File extensions :func:`read_table` and :func:`write_table` know, and the format of each.
+TABLE_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def _format(path: Path) -> str:
-    fmt = _FORMATS.get(path.suffix.lower())
+    fmt = TABLE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"{path}: unknown table format {path.suffix!r}; expected one of {sorted(_FORMATS)}")
+        raise ValueError(f"{path}: unknown table format {path.suffix!r}; expected one of {sorted(TABLE_FORMATS)}")
     return fmt
 
 
@@ -93,3 +98,47 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def parse_list_cell(cell, *, where: str = "cell") -> list:
+    """A list stored as a Python repr (``"['a', nan, \"b's\"]"``), parsed without evaluating it.
+
+    The text is parsed into a syntax tree and only a list (or tuple) of string literals,
+    ``None`` and ``nan`` is accepted; anything else (calls, names, arithmetic) is an error.
+    ``nan`` and ``None`` become None. An empty or missing cell is an empty list.
+
+    Raises
+    ------
+    ValueError
+        Naming ``where`` and what was found.
+    """
+    if cell is None or (isinstance(cell, float) and cell != cell):
+        return []
+    if isinstance(cell, (list, tuple)):
+        out = []
+        for v in cell:
+            if v is None or (isinstance(v, float) and v != v):
+                out.append(None)
+            elif isinstance(v, str):
+                out.append(v)
+            else:
+                raise ValueError(f"{where}: list items must be strings or missing, got {v!r}")
+        return out
+    text = str(cell).strip()
+    if not text:
+        return []
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r} (not parseable)") from None
+    if not isinstance(tree, (ast.List, ast.Tuple)):
+        raise ValueError(f"{where}: expected a list like ['a', 'b'], got {text[:80]!r}")
+    out = []
+    for node in tree.elts:
+        if isinstance(node, ast.Constant) and (isinstance(node.value, str) or node.value is None):
+            out.append(node.value)
+        elif isinstance(node, ast.Name) and node.id in ("nan", "NaN", "None"):
+            out.append(None)
+        else:
+            raise ValueError(f"{where}: list items must be quoted strings, nan or None; got {ast.unparse(node)[:40]!r}")
+    return out

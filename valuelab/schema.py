@@ -49,20 +49,20 @@ __all__ = [
 _ORDER_CODES = {"ab": 1, "ba": -1}
 
 
-def _plain(value):
+def plain_value(value):
     """A numpy scalar as the Python value it holds, so messages read ``12``, not ``np.int64(12)``."""
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _require_columns(df: pd.DataFrame, table: str, columns, expected: str) -> None:
+def require_columns(df: pd.DataFrame, table: str, columns, expected: str) -> None:
     """Raise naming the first of ``columns`` missing from ``df`` and the table's expected layout."""
     for col in columns:
         if col not in df.columns:
             raise ValueError(f"{table}: missing column {col!r}; expected {expected}")
 
 
-def _row_name(df: pd.DataFrame, pos: int) -> str:
-    label = _plain(df.index[pos])
+def row_name(df: pd.DataFrame, pos: int) -> str:
+    label = plain_value(df.index[pos])
     if isinstance(df.index, pd.RangeIndex) and label == pos:
         return f"row {pos}"
     return f"row {pos} (index {label!r})"
@@ -73,10 +73,10 @@ def _fail(df: pd.DataFrame, mask: np.ndarray, column: str, expected: str, what: 
     if bad.size == 0:
         return
     pos = int(bad[0])
-    value = _plain(df[column].iloc[pos]) if column in df.columns else None
+    value = plain_value(df[column].iloc[pos]) if column in df.columns else None
     more = f" ({bad.size - 1} more rows also fail)" if bad.size > 1 else ""
     raise ValueError(
-        f"comparisons {_row_name(df, pos)}, column {column!r}: expected {expected}, "
+        f"comparisons {row_name(df, pos)}, column {column!r}: expected {expected}, "
         f"got {value!r}{what}{more}"
     )
 
@@ -134,12 +134,12 @@ def validate_options(options: pd.DataFrame) -> pd.DataFrame:
     miss = _missing(ids)
     if miss.any():
         pos = int(np.flatnonzero(miss)[0])
-        raise ValueError(f"options {_row_name(options, pos)}, column 'option_id': expected an id, got missing")
+        raise ValueError(f"options {row_name(options, pos)}, column 'option_id': expected an id, got missing")
     dup = ids.duplicated().to_numpy()
     if dup.any():
         pos = int(np.flatnonzero(dup)[0])
         raise ValueError(
-            f"options {_row_name(options, pos)}, column 'option_id': id {_plain(ids.iloc[pos])!r} appears more than once"
+            f"options {row_name(options, pos)}, column 'option_id': id {plain_value(ids.iloc[pos])!r} appears more than once"
         )
     return options.set_index("option_id")
 
@@ -305,10 +305,10 @@ def combine_orientations(comparisons: pd.DataFrame, *, by: Iterable[str] = (), k
     DataFrame
         Columns ``*by, option_a, option_b, first, n_a, n_b``.
     """
-    return _combine(validate_comparisons(comparisons), by=by, keep_order=keep_order)
+    return combine_validated(validate_comparisons(comparisons), by=by, keep_order=keep_order)
 
 
-def _combine(df: pd.DataFrame, *, by: Iterable[str] = (), keep_order: bool = True) -> pd.DataFrame:
+def combine_validated(df: pd.DataFrame, *, by: Iterable[str] = (), keep_order: bool = True) -> pd.DataFrame:
     """:func:`combine_orientations` on an already validated table."""
     by = list(by)
     codes, _ = pd.factorize(pd.concat([df["option_a"], df["option_b"]], ignore_index=True))

@@ -1,4 +1,4 @@
-"""Shared statistics: confidence intervals for proportions and correlations, percentile bootstrap.
+"""Shared statistics: intervals for proportions and correlations, exact and permutation tests.
 
 References
 ----------
@@ -6,30 +6,26 @@ References
    inference. *JASA* 22(158), 209–212.
 .. [2] Fisher, R. A. (1921). On the "probable error" of a coefficient of correlation deduced
    from a small sample. *Metron* 1, 3–32.
-.. [3] Efron, B. and Tibshirani, R. J. (1993). *An Introduction to the Bootstrap*, ch. 13.
-   Chapman & Hall.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 from scipy.stats import norm
 
-__all__ = ["wilson_interval", "correlation_interval", "bootstrap_interval", "poisson_binomial_sf", "benjamini_hochberg",
+__all__ = ["wilson_interval", "correlation_interval", "poisson_binomial_sf", "benjamini_hochberg",
            "sign_flip_pvalue", "sign_flip_mid_pvalue", "conditional_permutation_pvalue"]
 
 
 def wilson_interval(successes: float, n: float, *, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (NaNs when ``n`` is 0)."""
+    """Wilson score interval for a binomial proportion (statsmodels' ``proportion_confint``;
+    NaNs when ``n`` is 0). Counts may be fractional (effective sample sizes)."""
     if n <= 0:
         return (np.nan, np.nan)
-    z = norm.ppf(1 - alpha / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(successes, n, alpha=alpha, method="wilson")
+    return (float(max(0.0, lo)), float(min(1.0, hi)))
 
 
 def correlation_interval(r: float, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
@@ -39,20 +35,6 @@ def correlation_interval(r: float, n: int, *, alpha: float = 0.05) -> tuple[floa
     z = np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15))
     half = norm.ppf(1 - alpha / 2) / np.sqrt(n - 3)
     return (float(np.tanh(z - half)), float(np.tanh(z + half)))
-
-
-def bootstrap_interval(statistic: Callable[[np.ndarray], float | np.ndarray], n: int, *, n_boot: int = 500,
-                       alpha: float = 0.05, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of ``statistic(idx)`` over bootstrap resamples ``idx`` of ``range(n)``.
-
-    Returns the lower and upper bounds (arrays when the statistic returns several values).
-    Replicates that return NaN are dropped.
-    """
-    rng = np.random.default_rng(seed)
-    draws = np.array([statistic(rng.integers(0, n, n)) for _ in range(n_boot)], dtype=float)
-    lo = np.nanquantile(draws, alpha / 2, axis=0)
-    hi = np.nanquantile(draws, 1 - alpha / 2, axis=0)
-    return lo, hi
 
 
 def poisson_binomial_sf(k: int, p: np.ndarray) -> float:
@@ -83,13 +65,13 @@ def benjamini_hochberg(p_values) -> np.ndarray:
     return q
 
 
-def sign_flip_pvalue(d: np.ndarray, *, n_perm: int = 10000, seed: int | None = 0,
+def sign_flip_pvalue(d: np.ndarray, *, n_resamples: int = 9999, seed: int | None = 0,
                      exact_below: int = 16) -> np.ndarray | float:
     """Two-sided sign-flip test of ``sum(d) = 0`` for each column of ``d`` (rows: independent units).
 
     Under the null each unit's contribution is symmetric around 0, so flipping its sign
     leaves the distribution of the sum unchanged. Exact (all sign patterns) when at most
-    ``exact_below`` rows are non-zero, else Monte Carlo with ``(1 + hits) / (1 + n_perm)``.
+    ``exact_below`` rows are non-zero, else Monte Carlo with ``(1 + hits) / (1 + n_resamples)``.
     Columns whose rows are all zero get NaN. A 1-d ``d`` gives a float. With few non-zero
     rows or a coarse lattice of sums the test is conservative; :func:`sign_flip_mid_pvalue`
     is the mid-p version.
@@ -100,7 +82,7 @@ def sign_flip_pvalue(d: np.ndarray, *, n_perm: int = 10000, seed: int | None = 0
     .. [2] Phipson, B. and Smyth, G. K. (2010). Permutation p-values should never be zero.
        *Statistical Applications in Genetics and Molecular Biology* 9(1).
     """
-    return _sign_flip(d, n_perm, seed, exact_below, mid=False)
+    return _sign_flip(d, n_resamples, seed, exact_below, mid=False)
 
 
 def sign_flip_mid_pvalue(d: np.ndarray, *, n_resamples: int = 9999, seed: int | None = 0,

@@ -10,6 +10,7 @@ once.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import time
 from typing import Sequence
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from .cache import ResponseCache, cache_key
 from .parse import label_spellings
+from .remote import usage_to_columns
 
 __all__ = ["cached_option_probabilities", "cached_generate"]
 
@@ -35,11 +37,19 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
     (prompts that start alike then arrive together; used for option probabilities, where
     the order cannot change a result).
 
+    A backend with a ``cache_params(method)`` method adds what it returns to ``params``
+    (the API backends: the route that gives option probabilities, so exact and estimated
+    probabilities never share a key). A backend that records ``last_usage`` (tokens per
+    prompt of its last call) has them stored with each answer (``prompt_tokens``,
+    ``completion_tokens``).
+
     Returns the results (in prompt order, each with ``latency_s`` and ``created_at``), the
     rendered prompts, their cache keys, and a boolean array of which came from the cache.
     """
     store, own = _open(cache)
     try:
+        extra = model.cache_params(params.get("method")) if hasattr(model, "cache_params") else {}
+        params = {**params, **extra}
         rendered = [model.render(p) for p in prompts]
         keys = [cache_key(model.identity, r, params) for r in rendered]
         found = store.get_many(keys) if store is not None else {}
@@ -58,8 +68,11 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
             t0 = time.perf_counter()
             new = compute([prompts[i] for i in idx])
             per = (time.perf_counter() - t0) / len(idx)
-            for i, res in zip(idx, new):
-                res = {**res, "latency_s": per, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
+            used = getattr(model, "last_usage", None)
+            if not isinstance(used, list) or len(used) != len(idx):
+                used = [{}] * len(idx)
+            for i, res, tokens in zip(idx, new, used):
+                res = {**res, **_usage_fields(tokens), "latency_s": per, "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
                 results[i] = res
                 if store is not None:
                     store.put(keys[i], model=model.identity["name"], prompt=rendered[i], params=params, result=res)
@@ -68,6 +81,16 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
     finally:
         if own:
             store.close()
+
+
+def _usage_fields(tokens: dict) -> dict:
+    """The token counts stored with an answer (None, i.e. JSON null, where unknown)."""
+    out = {}
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = tokens.get(name) if isinstance(tokens, dict) else None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out[name] = int(value)
+    return out
 
 
 def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, cache=None, progress: bool = False):
@@ -89,7 +112,8 @@ def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, c
         Raw probability on the labels.
     info : dict
         ``rendered`` (prompt texts), ``keys`` (cache keys), ``cached`` (bool array),
-        ``latency_s``.
+        ``latency_s``, ``prompt_tokens`` and ``completion_tokens`` (as the server reported
+        them; NaN for local models and servers that report none).
     """
     params = {"method": "logits", "labels": [list(label_spellings(lab)) for lab in labels], "scoring": 2}
     if getattr(model, "top_logprobs", None) is not None:  # how many alternatives a server returns
@@ -105,7 +129,7 @@ def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, c
     probs = np.array([r["probs"] for r in res], dtype=float).reshape(len(res), len(labels))
     mass = np.array([r["mass"] for r in res], dtype=float)
     return probs, mass, {"rendered": rendered, "keys": keys, "cached": cached,
-                         "latency_s": np.array([r["latency_s"] for r in res])}
+                         "latency_s": np.array([r["latency_s"] for r in res]), **usage_to_columns(res)}
 
 
 def cached_generate(model, prompts: Sequence, *, cache=None, k: int = 1, temperature: float = 0.0,
@@ -117,7 +141,8 @@ def cached_generate(model, prompts: Sequence, *, cache=None, k: int = 1, tempera
     texts : list of list of str
         ``k`` answers per prompt.
     info : dict
-        ``rendered``, ``keys``, ``cached``, ``latency_s`` as in :func:`cached_option_probabilities`.
+        ``rendered``, ``keys``, ``cached``, ``latency_s``, ``prompt_tokens``,
+        ``completion_tokens`` as in :func:`cached_option_probabilities`.
     """
     params = {"method": "generate", "k": int(k), "temperature": float(temperature),
               "max_new_tokens": int(max_new_tokens), "seed": seed}
@@ -129,4 +154,5 @@ def cached_generate(model, prompts: Sequence, *, cache=None, k: int = 1, tempera
     res, rendered, keys, cached = run_cached(model, list(prompts), params, compute, cache=cache, progress=progress,
                                        desc="generating")
     return [r["texts"] for r in res], {"rendered": rendered, "keys": keys, "cached": cached,
-                                       "latency_s": np.array([r["latency_s"] for r in res])}
+                                       "latency_s": np.array([r["latency_s"] for r in res]),
+                                       **usage_to_columns(res)}

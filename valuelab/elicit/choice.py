@@ -17,7 +17,7 @@ from .prompts import CHOICE_LABELS, choice_prompt
 __all__ = ["random_choice_sets", "elicit_choices"]
 
 
-def random_choice_sets(options, n_sets: int, size: int = 4, *, seed: int | None = 0) -> pd.DataFrame:
+def random_choice_sets(options, n_sets: int, *, size: int = 4, seed: int | None = 0) -> pd.DataFrame:
     """``n_sets`` sets of ``size`` distinct options drawn uniformly, in random display order.
 
     Returns

@@ -33,6 +33,9 @@ class LocalServer:
         Return ``n`` choices (False returns one, whatever ``n`` says).
     echo : bool
         Answer ``/v1/completions`` requests with ``echo`` and ``logprobs`` (False: 404).
+    usage : bool
+        Report ``usage`` (prompt and completion tokens, counted with the model's tokenizer;
+        False leaves it out, as some servers do).
 
     Attributes
     ----------
@@ -51,11 +54,12 @@ class LocalServer:
     """
 
     def __init__(self, backend, *, host: str = "127.0.0.1", port: int = 0, logprobs: bool = True,
-                 honour_n: bool = True, echo: bool = True):
+                 honour_n: bool = True, echo: bool = True, usage: bool = True):
         self.backend = backend
         self.logprobs = bool(logprobs)
         self.honour_n = bool(honour_n)
         self.echo = bool(echo)
+        self.usage = bool(usage)
         self.requests = 0
         self.auth: list[str | None] = []
         self._lock = threading.Lock()
@@ -112,18 +116,30 @@ class LocalServer:
         return None
 
     def answer(self, body: dict) -> dict:
-        """The chat-completions reply to a request body."""
+        """The chat-completions reply to a request body (with ``usage`` when ``usage=True``)."""
         text = self.backend.render(body["messages"])
         if body.get("logprobs") and self.logprobs:
             lp = self.backend.next_token_logprobs([text])[0]
             top = np.argsort(-lp)[: int(body.get("top_logprobs", 20))]
             alts = [{"token": self.backend.tokenizer.decode([int(t)]), "logprob": float(lp[t])} for t in top]
-            return {"choices": [{"message": {"role": "assistant", "content": alts[0]["token"]},
-                                 "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
+            reply = {"choices": [{"message": {"role": "assistant", "content": alts[0]["token"]},
+                                  "logprobs": {"content": [{"token": alts[0]["token"], "top_logprobs": alts}]}}]}
+            return self._with_usage(reply, text, 1)
         outs = self.backend.generate([body["messages"]], k=int(body.get("n", 1)) if self.honour_n else 1,
                                      temperature=float(body.get("temperature", 1.0)),
                                      max_new_tokens=int(body.get("max_tokens", 16)), seed=body.get("seed"))
-        return {"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]}
+        reply = {"choices": [{"message": {"role": "assistant", "content": t}} for t in outs[0]]}
+        return self._with_usage(reply, text, outs[0])
+
+    def _with_usage(self, reply: dict, prompt: str, answers) -> dict:
+        """Add ``usage``, counted with the backend's tokenizer (none without one)."""
+        tok = getattr(self.backend, "tokenizer", None)
+        if self.usage and tok is not None:
+            count = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+            n_prompt = count(prompt)
+            n_out = answers if isinstance(answers, int) else sum(count(t) for t in answers)
+            reply["usage"] = {"prompt_tokens": n_prompt, "completion_tokens": n_out, "total_tokens": n_prompt + n_out}
+        return reply
 
     def complete(self, body: dict) -> dict:
         """The ``/v1/completions`` reply: the prompt's own log-probabilities (``echo``; nothing generated).
@@ -148,7 +164,8 @@ class LocalServer:
                 "choices": [{"index": 0, "text": body["prompt"],
                              "logprobs": {"tokens": [tok.decode([t]) for t in ids], "token_logprobs": values,
                                           "text_offset": [int(o[0]) for o in enc["offset_mapping"]]}}],
-                "usage": {"prompt_tokens": len(ids), "completion_tokens": 0, "total_tokens": len(ids)}}
+                **({"usage": {"prompt_tokens": len(ids), "completion_tokens": 0, "total_tokens": len(ids)}}
+                   if self.usage else {})}
 
     def close(self) -> None:
         """Stop serving."""

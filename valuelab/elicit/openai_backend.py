@@ -1,8 +1,13 @@
 """Any OpenAI-compatible server (vLLM, TGI, llama.cpp server, ``transformers serve``, hosted APIs).
 
-Uses only the standard library (``urllib`` and a thread pool). Servers differ in what they
-honour, so on first contact the backend probes the server (a few one-token requests, cached
-per base URL and model) and chooses a route:
+Requests go through the official ``openai`` Python client (imported on first use), with
+valuelab's own request loop around it (:class:`~valuelab.elicit.remote.RemoteModel`):
+bounded concurrency, client-side rate limits in requests and tokens per minute, retries with
+exponential backoff on 429/5xx/timeouts, and the tokens each response reports (``usage``),
+kept per prompt in the response cache and summed per backend object.
+
+Servers differ in what they honour, so on first contact the backend probes the server (a few
+one-token requests, cached per base URL and model) and chooses a route:
 
 * option probabilities from the chat endpoint's ``top_logprobs`` at the answer position;
 * else from the legacy ``/completions`` endpoint's prompt log-probabilities (``echo`` with
@@ -15,18 +20,22 @@ per base URL and model) and chooses a route:
 The route used is counted per request (``OpenAIModel.route_counts``) and described in
 words by :meth:`OpenAIModel.describe_route` (and in a warning when it is a fallback). Pass
 ``probabilities="top_logprobs"`` to insist on exact probabilities: a server without them
-then raises :class:`ServerError` naming the missing capability.
+then raises :class:`ServerError` naming the missing capability. The route of option
+probabilities is part of the cache key, so exact and estimated probabilities of the same
+prompt are never mixed up in a cache.
 
-The API key is read from an environment variable at request time; it is never stored on the
-object, logged, put in error messages or probes, or part of the cache identity.
+The API key is read from an environment variable at request time and sent as that request's
+``Authorization`` header; it is never stored on the object or the client, logged, put in
+error messages or probes, or part of the cache identity.
 
 References
 ----------
-.. [1] OpenAI. Chat Completions API reference: ``logprobs``, ``top_logprobs`` and ``n``.
-   https://platform.openai.com/docs/api-reference/chat
+.. [1] OpenAI. Chat Completions API reference: ``logprobs``, ``top_logprobs``, ``n`` and
+   ``usage``. https://platform.openai.com/docs/api-reference/chat
 .. [2] OpenAI. Completions (legacy) API reference: ``echo`` and ``logprobs``.
    https://platform.openai.com/docs/api-reference/completions
-.. [3] Hugging Face. ``transformers serve``: an OpenAI-compatible server in transformers.
+.. [3] OpenAI. The official Python library (``openai``). https://github.com/openai/openai-python
+.. [4] Hugging Face. ``transformers serve``: an OpenAI-compatible server in transformers.
    https://huggingface.co/docs/transformers/serving
 """
 
@@ -36,26 +45,28 @@ import json
 import logging
 import math
 import os
-import random
 import threading
-import time
-import urllib.error
-import urllib.request
 import warnings
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .parse import label_spellings, renormalise
+from .remote import CHARS_PER_TOKEN, HTTPStatusError, RateLimiter, RemoteModel, ServerError
 
 __all__ = ["OpenAIModel", "ServerError", "ServerCapabilities", "probe_server"]
 
-_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_HTTPStatus = HTTPStatusError  # the name the probe has always caught
 _PROBE_PROMPT = "Answer with the single letter A."
 _log = logging.getLogger("valuelab.elicit")
+# request fields the typed client methods take; anything else goes in ``extra_body``
+_TYPED = {
+    "chat/completions": {"model", "messages", "max_tokens", "temperature", "logprobs", "top_logprobs", "n", "seed",
+                         "top_p", "stop"},
+    "completions": {"model", "prompt", "max_tokens", "temperature", "echo", "logprobs", "n", "seed", "top_p",
+                    "stop"},
+}
 
 ROUTE_WORDS = {
     "top_logprobs": "option probabilities read from the chat endpoint's top_logprobs (exact)",
@@ -64,17 +75,6 @@ ROUTE_WORDS = {
     "n": "sampled answers with n=k in one request",
     "separate": "sampled answers with k separate requests (the server ignores n)",
 }
-
-
-class ServerError(RuntimeError):
-    """The server refused or failed a request after all retries, or lacks a capability insisted on."""
-
-
-class _HTTPStatus(ServerError):
-    def __init__(self, message, status, detail=""):
-        super().__init__(message)
-        self.status = status
-        self.detail = detail
 
 
 @dataclass
@@ -104,13 +104,32 @@ class ServerCapabilities:
     generation_config: bool = False
     notes: list = field(default_factory=list)
 
+    def to_frame(self):
+        """The capability report as a table.
+
+        Returns
+        -------
+        DataFrame
+            One row per capability (``top_logprobs``, ``n``, ``echo``, ``generation_config``):
+            ``offered`` (bool) and ``what it gives`` (in words); the probes' notes are in
+            :attr:`notes`.
+        """
+        import pandas as pd
+
+        words = {"top_logprobs": "exact option probabilities from the chat endpoint",
+                 "n": "k sampled answers in one request",
+                 "echo": "exact option probabilities from /completions prompt log-probabilities",
+                 "generation_config": "sampling settings obeyed only through generation_config (transformers serve)"}
+        return pd.DataFrame({"offered": [bool(getattr(self, k)) for k in words], "what it gives": list(words.values())},
+                            index=pd.Index(list(words), name="capability"))
+
 
 _CAPABILITIES: dict[tuple[str, str], ServerCapabilities] = {}
 _CAP_LOCK = threading.Lock()
 
 
-class OpenAIModel:
-    """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
+class OpenAIModel(RemoteModel):
+    """A model behind an OpenAI-compatible ``/chat/completions`` endpoint, through the ``openai`` client.
 
     Parameters
     ----------
@@ -119,15 +138,24 @@ class OpenAIModel:
     base_url : str
         Up to and including ``/v1``, e.g. ``"http://127.0.0.1:8000/v1"``.
     api_key_env : str or None
-        Environment variable holding the API key (sent as a Bearer token); None sends none.
+        Environment variable holding the API key (sent as a Bearer token); None sends none
+        (not even ``OPENAI_API_KEY``).
     max_concurrency : int
-        Requests in flight at once.
+        Requests in flight at once (a thread pool; the ``k`` requests of a prompt on the
+        ``"separate"`` route, and the samples of the ``"sample"`` route, run concurrently too).
     max_retries : int
         Retries on 408/409/425/429/5xx responses, timeouts and connection errors, with
         exponential backoff (``backoff * 2**attempt`` seconds plus jitter, or the server's
-        ``Retry-After``).
+        ``Retry-After``). The ``openai`` client's own retries are off.
     timeout : float
         Seconds per request.
+    backoff : float
+    requests_per_minute, tokens_per_minute : float or None
+        Client-side rate limits (:class:`~valuelab.elicit.RateLimiter`; a request's tokens are
+        estimated as its characters / 4 plus ``max_tokens`` per answer, then corrected by the
+        reported usage).
+    rate_limiter : RateLimiter or None
+        One limiter shared between backend objects (e.g. the same API key).
     top_logprobs : int
         How many alternatives to ask for at the answer position.
     probabilities : {"auto", "top_logprobs", "echo", "sample"}
@@ -145,29 +173,41 @@ class OpenAIModel:
     Attributes
     ----------
     identity : dict
-        ``name`` and ``base_url``: what identifies answers in the cache (no key, no route).
+        ``name`` and ``base_url``: what identifies answers in the cache (no key; the route
+        goes in the decoding parameters, see :meth:`cache_params`).
     route_counts : collections.Counter
-        Requests made per route (``"top_logprobs"``, ``"echo"``, ``"sample"``, ``"n"``,
+        Prompts answered per route (``"top_logprobs"``, ``"echo"``, ``"sample"``, ``"n"``,
         ``"separate"``).
     usage : dict
         ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` summed over this object's
-        requests (as the server reports them; probes excluded).
+        requests as the server reports them (probes excluded), ``requests`` and
+        ``requests_without_usage`` (responses with no ``usage`` field).
+    last_usage : list of dict
+        ``prompt_tokens`` and ``completion_tokens`` per prompt of the last call (NaN when the
+        server did not report them); the response cache stores them with each answer.
     n_retries : int
+
+    References
+    ----------
+    .. [1] OpenAI. Chat Completions API reference. https://platform.openai.com/docs/api-reference/chat
     """
 
     def __init__(self, model: str, *, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str | None = "OPENAI_API_KEY",
                  max_concurrency: int = 8, max_retries: int = 5, timeout: float = 60.0, backoff: float = 0.5,
+                 requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
+                 rate_limiter: RateLimiter | None = None,
                  top_logprobs: int = 20, probabilities: str = "auto", probability_samples: int = 50,
                  prompt_text: Callable | None = None, capabilities: ServerCapabilities | None = None):
         if probabilities not in ("auto", "top_logprobs", "echo", "sample"):
             raise ValueError(f"probabilities={probabilities!r}; expected 'auto', 'top_logprobs', 'echo' or 'sample'")
+        if int(probability_samples) < 1:
+            raise ValueError(f"probability_samples: expected at least 1, got {probability_samples!r}")
+        super().__init__(max_concurrency=max_concurrency, max_retries=max_retries, timeout=timeout, backoff=backoff,
+                         requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute,
+                         rate_limiter=rate_limiter)
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
-        self.batch_size = max(1, int(max_concurrency))
-        self.max_retries = int(max_retries)
-        self.timeout = float(timeout)
-        self.backoff = float(backoff)
         self.top_logprobs = int(top_logprobs)
         self.probabilities = probabilities
         self.probability_samples = int(probability_samples)
@@ -176,11 +216,10 @@ class OpenAIModel:
         self.identity = {"name": model, "base_url": self.base_url}
         # chat completions start a new assistant turn: a final assistant message is not continued
         self.supports_prefill = False
-        self.n_retries = 0
-        self.route_counts: Counter = Counter()
-        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-        self._lock = threading.Lock()
         self._warned = False
+
+    def __repr__(self) -> str:
+        return f"OpenAIModel({self.model!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
 
     # ------------------------------------------------------------------ plumbing
     def render(self, prompt) -> str:
@@ -191,59 +230,45 @@ class OpenAIModel:
     def _messages(prompt) -> list[dict]:
         return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 
-    def _headers(self) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
-            if key:
-                headers["Authorization"] = f"Bearer {key}"
-        return headers
+    def _sdk(self):
+        import openai
 
-    def _post(self, payload: dict, *, endpoint: str = "chat/completions", retries: int | None = None,
-              count: bool = True) -> dict:
-        url = f"{self.base_url}/{endpoint}"
-        body = json.dumps(payload).encode("utf-8")
-        retries = self.max_retries if retries is None else retries
-        last = ""
-        for attempt in range(retries + 1):
-            request = urllib.request.Request(url, data=body, headers=self._headers(), method="POST")
-            wait = None
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    raw = response.read().decode("utf-8")
-                try:
-                    data = json.loads(raw)
-                except ValueError:
-                    raise ServerError(f"{url} answered with malformed JSON: {raw[:200]!r}") from None
-                if not isinstance(data, dict):
-                    raise ServerError(f"{url} answered with JSON that is not an object: {raw[:200]!r}")
-                if count and isinstance(data.get("usage"), dict):
-                    with self._lock:
-                        for name in self.usage:
-                            value = data["usage"].get(name)
-                            if isinstance(value, (int, float)):
-                                self.usage[name] += int(value)
-                return data
-            except urllib.error.HTTPError as err:
-                last = f"HTTP {err.code} from {url}"
-                if err.code not in _RETRY_STATUS:
-                    detail = err.read()[:300].decode("utf-8", "replace")
-                    raise _HTTPStatus(f"{last}: {detail}", err.code, detail) from None
-                retry_after = err.headers.get("Retry-After") if err.headers else None
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    wait = float(retry_after)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-                last = f"{type(err).__name__} contacting {url}: {getattr(err, 'reason', err)}"
-            if attempt == retries:
-                break
+        return openai
+
+    def _client(self):
+        """The ``openai.OpenAI`` client (one per object; it holds no key: see :meth:`_auth`)."""
+        if self._client_obj is None:
             with self._lock:
-                self.n_retries += 1
-            time.sleep(wait if wait is not None else self.backoff * 2**attempt * (1 + 0.25 * random.random()))
-        raise ServerError(f"{last} (gave up after {retries} retries)")
+                if self._client_obj is None:
+                    import openai
 
-    def _map(self, fn, items):
-        with ThreadPoolExecutor(max_workers=self.batch_size) as pool:
-            return list(pool.map(fn, items))
+                    # the placeholder is never sent: every request sets (or omits) Authorization itself
+                    self._client_obj = openai.OpenAI(base_url=self.base_url, api_key="unused", timeout=self.timeout,
+                                                     max_retries=0)
+        return self._client_obj
+
+    def _auth(self) -> dict:
+        """This request's Authorization header, read from the environment now (or omitted)."""
+        import openai
+
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return {"Authorization": f"Bearer {key}"} if key else {"Authorization": openai.Omit()}
+
+    def _send(self, payload: dict, endpoint: str) -> str:
+        client = self._client()
+        typed = _TYPED[endpoint]
+        args = {k: v for k, v in payload.items() if k in typed}
+        extra = {k: v for k, v in payload.items() if k not in typed}
+        resource = client.chat.completions if endpoint == "chat/completions" else client.completions
+        if extra:
+            args["extra_body"] = extra
+        raw = resource.with_raw_response.create(**args, extra_headers=self._auth())
+        return raw.http_response.text
+
+    def _estimate_tokens(self, payload: dict) -> float:
+        text = payload.get("prompt") if "prompt" in payload else json.dumps(payload.get("messages", ""))
+        return math.ceil(len(str(text)) / CHARS_PER_TOKEN) + int(payload.get("max_tokens") or 16) * int(
+            payload.get("n") or 1)
 
     # ------------------------------------------------------------------ capabilities
     @property
@@ -303,6 +328,19 @@ class OpenAIModel:
     def _sampling_fields(self, temperature: float, max_tokens: int) -> dict:
         return _sampling_fields(self.capabilities, temperature, max_tokens)
 
+    def cache_params(self, method: str) -> dict:
+        """What the cache key adds for this backend: the route of option probabilities.
+
+        Exact probabilities (``top_logprobs``, ``echo``) and estimates from
+        ``probability_samples`` sampled answers are different numbers for the same prompt, so
+        they are cached under different keys. Sampled answers are the same draw whatever the
+        route (``n=k`` or ``k`` requests), so their keys do not name it.
+        """
+        if method != "logits":
+            return {}
+        route = self.probability_route()
+        return {"route": route, **({"probability_samples": self.probability_samples} if route == "sample" else {})}
+
     # ------------------------------------------------------------------ routes
     def option_probabilities(self, prompts, labels: Sequence[str] = ("A", "B"), *, progress: bool = False):
         """Probabilities of the answer labels at the first answer token, by the route the server allows.
@@ -326,22 +364,45 @@ class OpenAIModel:
         prompts = list(prompts)
         route = self.probability_route()
         self._note_fallback(route)
-        fn = {"top_logprobs": self._top_logprobs_one, "echo": self._echo_one, "sample": self._sample_one}[route]
-        rows = self._map(lambda p: fn(p, labels), prompts)
-        with self._lock:
-            self.route_counts[route] += len(prompts)
+        if route == "top_logprobs":
+            jobs = [(i, {"model": self.model, "messages": self._messages(p), "max_tokens": 1, "temperature": 0,
+                         "logprobs": True, "top_logprobs": self.top_logprobs}, "chat/completions")
+                    for i, p in enumerate(prompts)]
+            rows = [self._read_top_logprobs(group[0], labels) for group in self._run_jobs(len(prompts), jobs)]
+        elif route == "echo":
+            texts = [self.prompt_text(p) for p in prompts]
+            spellings = [(j, s) for j, lab in enumerate(labels) for s in label_spellings(lab)]
+            jobs = [(i, {"model": self.model, "prompt": text + s, "max_tokens": 1, "temperature": 0, "echo": True,
+                         "logprobs": 0}, "completions") for i, text in enumerate(texts) for _, s in spellings]
+            groups = self._run_jobs(len(prompts), jobs)
+            rows = []
+            for text, group in zip(texts, groups):
+                raw = np.zeros(len(labels))
+                for (j, s), data in zip(spellings, group):
+                    raw[j] += self._read_echo(data, text, s)
+                rows.append(raw)
+        else:
+            groups = self._sample_many(prompts, self.probability_samples, 1.0, 1, None)
+            rows = []
+            for answers in groups:
+                raw = np.zeros(len(labels))
+                for answer in answers:
+                    token = answer.strip()
+                    for j, lab in enumerate(labels):
+                        if token and token in label_spellings(lab):
+                            raw[j] += 1
+                rows.append(raw / max(1, len(answers)))
+        self._count_route(route, len(prompts))
         return renormalise(np.array(rows, dtype=float).reshape(len(prompts), len(labels)))
 
-    def _top_logprobs_one(self, prompt, labels):
-        payload = {"model": self.model, "messages": self._messages(prompt), "max_tokens": 1, "temperature": 0,
-                   "logprobs": True, "top_logprobs": self.top_logprobs}
-        data = self._post(payload)
+    def _read_top_logprobs(self, data, labels):
         try:
             content = data["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
             alts = [(str(a.get("token", "")).strip(), float(a["logprob"])) for a in content]
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            raise ServerError(f"{self.base_url}: the response has no usable logprobs/top_logprobs "
-                              "(use probabilities='sample' or method='sample')") from None
+            raise ServerError(f"{self.base_url}: the response has no usable logprobs/top_logprobs (expected "
+                              "choices[0].logprobs.content[0].top_logprobs[].token/logprob; "
+                              "use probabilities='sample' or method='sample')") from None
         raw = np.zeros(len(labels))
         for token, logprob in alts:
             for j, lab in enumerate(labels):
@@ -349,64 +410,64 @@ class OpenAIModel:
                     raw[j] += math.exp(logprob)
         return raw
 
-    def _echo_one(self, prompt, labels):
-        text = self.prompt_text(prompt)
-        raw = np.zeros(len(labels))
-        for j, lab in enumerate(labels):
-            for spelling in label_spellings(lab):
-                payload = {"model": self.model, "prompt": text + spelling, "max_tokens": 1, "temperature": 0,
-                           "echo": True, "logprobs": 0}
-                data = self._post(payload, endpoint="completions")
-                try:
-                    lp = data["choices"][0]["logprobs"]
-                    offsets, values = list(lp["text_offset"]), list(lp["token_logprobs"])
-                except (KeyError, IndexError, TypeError):
-                    raise ServerError(f"{self.base_url}: the /completions response has no prompt log-probabilities "
-                                      "(use probabilities='sample')") from None
-                if len(text) not in offsets:
-                    raise ServerError(f"{self.base_url}: the label {spelling!r} merges with the prompt's last token, "
-                                      "so its probability cannot be read from the echoed prompt")
-                end = len(text) + len(spelling)
-                raw[j] += math.exp(sum(float(v) for o, v in zip(offsets, values) if len(text) <= o < end))
-        return raw
+    def _read_echo(self, data, text, spelling) -> float:
+        try:
+            lp = data["choices"][0]["logprobs"]
+            offsets, values = list(lp["text_offset"]), list(lp["token_logprobs"])
+        except (KeyError, IndexError, TypeError):
+            raise ServerError(f"{self.base_url}: the /completions response has no prompt log-probabilities "
+                              "(expected choices[0].logprobs.text_offset and token_logprobs; "
+                              "use probabilities='sample')") from None
+        if len(text) not in offsets:
+            raise ServerError(f"{self.base_url}: the label {spelling!r} merges with the prompt's last token, "
+                              "so its probability cannot be read from the echoed prompt")
+        end = len(text) + len(spelling)
+        return math.exp(sum(float(v) for o, v in zip(offsets, values) if len(text) <= o < end))
 
-    def _sample_one(self, prompt, labels):
-        answers = self._sample(prompt, self.probability_samples, 1.0, 1, None)
-        raw = np.zeros(len(labels))
-        for answer in answers:
-            token = answer.strip()
-            for j, lab in enumerate(labels):
-                if token and token in label_spellings(lab):
-                    raw[j] += 1
-        return raw / max(1, len(answers))
+    def _sample_many(self, prompts, k, temperature, max_new_tokens, seed) -> list[list[str]]:
+        """``k`` answers per prompt: one ``n=k`` request each, or ``k`` requests (all concurrent)."""
+        fields = self._sampling_fields(temperature, max_new_tokens)
+        use_n = self.sampling_route() == "n" and k > 1
+        jobs = []
+        for i, prompt in enumerate(prompts):
+            base = {"model": self.model, "messages": self._messages(prompt), **fields}
+            if use_n:
+                jobs.append((i, dict(base, n=k) if seed is None else dict(base, n=k, seed=int(seed)),
+                             "chat/completions"))
+            else:
+                jobs += [(i, dict(base) if seed is None else dict(base, seed=int(seed) + j), "chat/completions")
+                         for j in range(k)]
+        out = []
+        for group in self._run_jobs(len(prompts), jobs):
+            texts = [_message_text(c) for data in group for c in (data.get("choices") or [{}])[: k if use_n else 1]]
+            if use_n and len(texts) != k:
+                raise ServerError(f"{self.base_url}: asked for n={k} answers, got {len(texts)}")
+            out.append(texts)
+        return out
 
     def _sample(self, prompt, k, temperature, max_new_tokens, seed):
-        base = {"model": self.model, "messages": self._messages(prompt), **self._sampling_fields(temperature, max_new_tokens)}
-        if self.sampling_route() == "n" and k > 1:
-            payload = dict(base, n=k)
-            if seed is not None:
-                payload["seed"] = seed
-            texts = [c.get("message", {}).get("content") or "" for c in self._post(payload).get("choices", [])]
-            if len(texts) != k:
-                raise ServerError(f"{self.base_url}: asked for n={k} answers, got {len(texts)}")
-            return texts
-        texts = []
-        for j in range(k):
-            payload = dict(base) if seed is None else dict(base, seed=int(seed) + j)
-            choices = self._post(payload).get("choices") or [{}]
-            texts.append((choices[0].get("message") or {}).get("content") or "")
-        return texts
+        """``k`` answers to one prompt (see :meth:`generate`)."""
+        return self._sample_many([prompt], k, temperature, max_new_tokens, seed)[0]
 
     def generate(self, prompts, *, k: int = 1, temperature: float = 1.0, max_new_tokens: int = 16,
                  seed: int | None = 0) -> list[list[str]]:
-        """``k`` sampled answers per prompt: ``n=k`` in one request, or ``k`` requests (seeds ``seed + j``)."""
+        """``k`` sampled answers per prompt: ``n=k`` in one request, or ``k`` requests (seeds ``seed + j``).
+
+        Requests run concurrently, at most ``max_concurrency`` at once; :attr:`last_usage`
+        holds the tokens per prompt.
+        """
         prompts = list(prompts)
         route = self.sampling_route() if k > 1 else "n"
         self._note_fallback(route)
-        out = self._map(lambda p: self._sample(p, k, temperature, max_new_tokens, seed), prompts)
-        with self._lock:
-            self.route_counts[route] += len(prompts)
+        out = self._sample_many(prompts, k, temperature, max_new_tokens, seed)
+        self._count_route(route, len(prompts))
         return out
+
+
+def _message_text(choice) -> str:
+    """``choices[i].message.content`` ("" when absent)."""
+    message = choice.get("message") if isinstance(choice, dict) else None
+    return (message.get("content") or "") if isinstance(message, dict) else ""
 
 
 def _sampling_fields(caps: ServerCapabilities, temperature: float, max_tokens: int) -> dict:

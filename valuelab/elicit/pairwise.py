@@ -18,6 +18,7 @@ import pandas as pd
 from ..schema import validate_options
 from .cache import ResponseCache
 from .cached import run_cached
+from .elicited import ElicitedComparisons, ElicitedUtilities
 from .parse import is_refusal, parse_choice
 from .prompts import PAIRWISE_TEMPLATES, PromptTemplate, pairwise_prompt
 
@@ -51,7 +52,8 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
                        n_pairs: int | None = None, orders: Literal["both", "single"] = "both",
                        method: Literal["logits", "sample"] = "logits", k: int = 10, temperature: float = 1.0,
                        template: str | PromptTemplate = "prefer", cache: ResponseCache | str | None = None,
-                       seed: int | None = 0, progress: bool = True, design_kwargs: dict | None = None):
+                       seed: int | None = 0, progress: bool = True,
+                       design_kwargs: dict | None = None) -> ElicitedComparisons:
     """Ask ``model`` which of two options it prefers, for many pairs, and tabulate the answers.
 
     Parameters
@@ -65,7 +67,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         chooses ``n_pairs`` distinct pairs.
     design : {"random", "active", "regular"}
         "random" (default): uniform distinct pairs on a connected design; "active": a random
-        cycle grown over 10 rounds by :func:`valuelab.elicit.design.active_design`
+        cycle grown over 10 rounds by :func:`valuelab.elicit.active.active_design`
         (predictive rule: each round refits the utilities and asks the pairs expected to
         improve them most); "regular": a random near-regular graph (every option in about
         the same number of pairs). On simulated agents at the published budget
@@ -93,11 +95,14 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
     seed : int or None
     progress : bool
     design_kwargs : dict, optional
-        Passed to :func:`valuelab.elicit.design.active_design` (``rule``, ``n_rounds``,
+        Passed to :func:`valuelab.elicit.active.active_design` (``rule``, ``n_rounds``,
         ``initial_degree``, ...).
 
     Returns
     -------
+    ElicitedComparisons
+        A named tuple (unpacks as ``comparisons, responses``):
+
     comparisons : DataFrame
         One row per prompt: ``option_a``, ``option_b``, ``shown_first``, ``n_a``, ``n_b``
         (for logits, the probabilities of A and B renormalised over the two labels: one
@@ -109,10 +114,14 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
         ``option_a``, ``option_b``, ``shown_first``, ``text`` (JSON list of the sampled
         answers; None for logits), ``choice`` (majority label or None), ``option_probs``
         (JSON: label -> probability), ``option_mass`` (raw probability on the label tokens),
-        ``n_refused``, ``n_unparsed``, ``latency_s``, ``created_at``, ``cached``.
+        ``n_refused``, ``n_unparsed``, ``prompt_tokens`` and ``completion_tokens`` (as an
+        API server reported them, stored in the cache with the answer; NaN for local models
+        and servers that report none: :func:`~valuelab.elicit.usage_summary` sums them),
+        ``latency_s``, ``created_at``, ``cached``.
     """
     from ..utility.simulate import random_pairs
-    from .design import active_design, default_budget, regular_design
+    from .active import active_design
+    from .pair_designs import default_budget, regular_design
 
     opts = validate_options(options)
     if "text" not in opts.columns:
@@ -128,7 +137,7 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
     def make_asker():
         # opened only once the inputs are valid, so a bad call creates no cache file
         store = cache if cache is None or isinstance(cache, ResponseCache) else ResponseCache(cache)
-        return _Asker(opts, model, method=method, k=k, temperature=temperature, template=tmpl, cache=store,
+        return PairAsker(opts, model, method=method, k=k, temperature=temperature, template=tmpl, cache=store,
                       orders=orders, seed=seed, progress=progress)
 
     ids = opts.index.to_list()
@@ -171,11 +180,29 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
             chosen = (random_pairs(ids, budget, seed=seed) if design == "random"
                       else regular_design(ids, budget, seed=seed))
             comparisons = asker(chosen).assign(round=0)
-    return comparisons.reset_index(drop=True), asker.responses()
+    return ElicitedComparisons(comparisons.reset_index(drop=True), asker.responses())
 
 
-class _Asker:
-    """Asks the model about pairs (both orders or one), through the cache; remembers every answer."""
+class PairAsker:
+    """Asks a model about pairs (both orders or one), through the cache; remembers every answer.
+
+    The engine shared by :func:`elicit_comparisons` and
+    :func:`valuelab.frameworks.elicit_dilemma_choices`: calling it with a pairs table
+    (``option_a``, ``option_b``) returns their comparison rows; :meth:`responses` holds one
+    row per model call made so far.
+
+    Parameters
+    ----------
+    opts : DataFrame
+        Options indexed by id, with ``text`` (unused when ``question`` is given).
+    model : object
+        A backend with ``option_probabilities`` (``method="logits"``) or ``generate``.
+    method, k, temperature, template, cache, orders, seed, progress
+        As in :func:`elicit_comparisons`.
+    question : callable, optional
+        ``question(first_id, second_id)`` gives the prompt (text or chat messages); default,
+        the pairwise template filled with the two options' texts.
+    """
 
     def __init__(self, opts, model, *, method, k, temperature, template, cache, orders, seed, progress,
                  question=None):
@@ -193,6 +220,7 @@ class _Asker:
         self._calls = 0
 
     def responses(self) -> pd.DataFrame:
+        """Every answer so far, one row per model call (the responses table)."""
         return pd.DataFrame(self._responses)
 
     def __call__(self, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -230,7 +258,7 @@ class _Asker:
                 n_first, n_second = (p_first, 1.0 - p_first) if np.isfinite(p_first) else (0.0, 0.0)
                 choice = lab_a if p_first >= 0.5 else lab_b
             else:
-                parsed = [parse_choice(t, tmpl.labels) for t in res["texts"]]
+                parsed = [parse_choice(t, labels=tmpl.labels) for t in res["texts"]]
                 n_refused = sum(is_refusal(t) for t in res["texts"])
                 n_unparsed = sum(p is None for p in parsed) - n_refused
                 n_first, n_second = float(parsed.count(lab_a)), float(parsed.count(lab_b))
@@ -248,11 +276,17 @@ class _Asker:
                 "choice": choice,
                 "option_probs": json.dumps(res["probs"]) if res["probs"] is not None else None,
                 "option_mass": res["mass"], "n_refused": n_refused, "n_unparsed": n_unparsed,
+                "prompt_tokens": _tokens(res.get("prompt_tokens")),
+                "completion_tokens": _tokens(res.get("completion_tokens")),
                 "latency_s": res["latency_s"], "created_at": res["created_at"], "cached": bool(from_cache[i])})
         return pd.DataFrame(rows, columns=["option_a", "option_b", "shown_first", "n_a", "n_b", "template", "model"])
 
 
-def elicit_utilities(options: pd.DataFrame, model, **kwargs):
+def _tokens(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("nan")
+
+
+def elicit_utilities(options: pd.DataFrame, model, **kwargs) -> ElicitedUtilities:
     """Elicit comparisons and fit Thurstonian utilities to them.
 
     Takes the arguments of :func:`elicit_comparisons`; ``fit_kwargs`` (a dict) goes to
@@ -260,16 +294,17 @@ def elicit_utilities(options: pd.DataFrame, model, **kwargs):
 
     Returns
     -------
-    fit : ThurstonianResult
-        With the options' attributes joined to ``fit.utilities``.
-    comparisons, responses : DataFrame
+    ElicitedUtilities
+        A named tuple (unpacks as ``fit, comparisons, responses``): ``fit``, a
+        ThurstonianResult with the options' attributes joined to ``fit.utilities``, and the
+        tables of :func:`elicit_comparisons`.
     """
     from ..utility.thurstonian import fit_thurstonian
 
     fit_kwargs = kwargs.pop("fit_kwargs", {})
     comparisons, responses = elicit_comparisons(options, model, **kwargs)
     fit = fit_thurstonian(comparisons.drop(columns=["template", "model", "round"]), options=options, **fit_kwargs)
-    return fit, comparisons, responses
+    return ElicitedUtilities(fit, comparisons, responses)
 
 
 def position_bias(comparisons: pd.DataFrame) -> pd.Series:
@@ -288,7 +323,7 @@ def position_bias(comparisons: pd.DataFrame) -> pd.Series:
         orders whose preferred option is the same in both (1 for an order-blind chooser,
         0 when the first-shown option always wins); ``n_pairs_both_orders``; ``n_rows``.
     """
-    from ..schema import _combine, validate_comparisons
+    from ..schema import combine_validated, validate_comparisons
 
     df = validate_comparisons(comparisons)
     if not (df["first"] != 0).any():
@@ -296,7 +331,7 @@ def position_bias(comparisons: pd.DataFrame) -> pd.Series:
     known = df[df["first"] != 0]
     n = known["n_a"] + known["n_b"]
     first_share = np.where(known["first"] > 0, known["n_a"], known["n_b"]) / n
-    pooled = _combine(known, keep_order=True)
+    pooled = combine_validated(known, keep_order=True)
     share = pooled["n_a"] / (pooled["n_a"] + pooled["n_b"])
     key = list(zip(pooled["option_a"], pooled["option_b"]))
     wide = pd.DataFrame({"key": key, "first": pooled["first"], "share": share}).pivot_table(

@@ -28,7 +28,7 @@ def is_refusal(text: str) -> bool:
     return bool(_REFUSAL.search(text or ""))
 
 
-def parse_choice(text: str, labels: Sequence[str] = ("A", "B")) -> str | None:
+def parse_choice(text: str, *, labels: Sequence[str] = ("A", "B")) -> str | None:
     """The label a free-text answer picks, or None when it picks none or several.
 
     Accepts a bare label (``"A"``, ``"B."``, ``"(B)"``), ``"Option A"``, ``"answer: B"`` and

@@ -23,12 +23,15 @@ References
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
-from ..schema import _plain, _require_columns, _row_name
+from ..schema import plain_value, require_columns, row_name
+
+if TYPE_CHECKING:  # the elicitation package is imported on use
+    from ..elicit.elicited import ElicitedChoices
 
 __all__ = ["ACTION_TYPES", "validate_actions", "validate_choices", "dilemma_prompt", "elicit_dilemma_choices"]
 
@@ -44,7 +47,7 @@ def _as_value_list(cell, where: str) -> list[str]:
             if v is None or (isinstance(v, float) and v != v):
                 continue
             if not isinstance(v, str):
-                raise ValueError(f"{where}: expected value texts, got {_plain(v)!r} in the list")
+                raise ValueError(f"{where}: expected value texts, got {plain_value(v)!r} in the list")
             out.append(v)
         return out
     if cell is None or (isinstance(cell, float) and cell != cell):
@@ -75,19 +78,19 @@ def validate_actions(actions: pd.DataFrame, *, require_text: bool = False) -> pd
         raise TypeError(f"actions: expected a DataFrame, got {type(actions).__name__}")
     expected = "dilemma_id, action_type, values[, dilemma, action]"
     cols = ["dilemma_id", "action_type", "values"] + (["dilemma", "action"] if require_text else [])
-    _require_columns(actions, "actions", cols, expected)
+    require_columns(actions, "actions", cols, expected)
     if actions.empty:
         raise ValueError("actions: the table is empty; expected two rows (to_do, not_to_do) per dilemma")
     df = actions.copy()
     bad = ~df["action_type"].isin(ACTION_TYPES)
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"actions {_row_name(df, pos)}, column 'action_type': expected 'to_do' or 'not_to_do', "
-                         f"got {_plain(df['action_type'].iloc[pos])!r}")
+        raise ValueError(f"actions {row_name(df, pos)}, column 'action_type': expected 'to_do' or 'not_to_do', "
+                         f"got {plain_value(df['action_type'].iloc[pos])!r}")
     if df["dilemma_id"].isna().any():
         pos = int(np.flatnonzero(df["dilemma_id"].isna().to_numpy())[0])
-        raise ValueError(f"actions {_row_name(df, pos)}, column 'dilemma_id': expected an id, got a missing value")
-    df["values"] = [_as_value_list(c, f"actions {_row_name(df, pos)}, column 'values'")
+        raise ValueError(f"actions {row_name(df, pos)}, column 'dilemma_id': expected an id, got a missing value")
+    df["values"] = [_as_value_list(c, f"actions {row_name(df, pos)}, column 'values'")
                     for pos, c in enumerate(df["values"])]
     counts = df.groupby(["dilemma_id", "action_type"], sort=False).size().unstack(fill_value=0)
     for t in ACTION_TYPES:
@@ -95,7 +98,7 @@ def validate_actions(actions: pd.DataFrame, *, require_text: bool = False) -> pd
             counts[t] = 0
     wrong = counts[(counts["to_do"] != 1) | (counts["not_to_do"] != 1)]
     if len(wrong):
-        d = _plain(wrong.index[0])
+        d = plain_value(wrong.index[0])
         raise ValueError(f"actions, dilemma {d!r}: expected exactly one 'to_do' and one 'not_to_do' row, "
                          f"got {int(wrong.at[wrong.index[0], 'to_do'])} and {int(wrong.at[wrong.index[0], 'not_to_do'])}")
     if require_text:
@@ -103,11 +106,11 @@ def validate_actions(actions: pd.DataFrame, *, require_text: bool = False) -> pd
             blank = df[col].isna() | (df[col].astype(str).str.strip() == "")
             if blank.any():
                 pos = int(np.flatnonzero(blank.to_numpy())[0])
-                raise ValueError(f"actions {_row_name(df, pos)}, column {col!r}: expected text, got an empty cell")
+                raise ValueError(f"actions {row_name(df, pos)}, column {col!r}: expected text, got an empty cell")
     return df
 
 
-def validate_choices(choices: pd.DataFrame, dilemma_ids=None) -> pd.DataFrame:
+def validate_choices(choices: pd.DataFrame, *, dilemma_ids=None) -> pd.DataFrame:
     """Check a ``choices`` table; return a copy with ``model`` filled in and missing choices as None.
 
     Parameters
@@ -124,7 +127,7 @@ def validate_choices(choices: pd.DataFrame, dilemma_ids=None) -> pd.DataFrame:
     """
     if not isinstance(choices, pd.DataFrame):
         raise TypeError(f"choices: expected a DataFrame, got {type(choices).__name__}")
-    _require_columns(choices, "choices", ["dilemma_id", "choice"], "[model,] dilemma_id, choice")
+    require_columns(choices, "choices", ["dilemma_id", "choice"], "[model,] dilemma_id, choice")
     df = choices.copy()
     if "model" not in df.columns:
         df.insert(0, "model", "model")
@@ -133,19 +136,19 @@ def validate_choices(choices: pd.DataFrame, dilemma_ids=None) -> pd.DataFrame:
     bad = ~missing & ~df["choice"].isin(ACTION_TYPES)
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"choices {_row_name(df, pos)}, column 'choice': expected 'to_do', 'not_to_do' or missing, "
-                         f"got {_plain(df['choice'].iloc[pos])!r}")
+        raise ValueError(f"choices {row_name(df, pos)}, column 'choice': expected 'to_do', 'not_to_do' or missing, "
+                         f"got {plain_value(df['choice'].iloc[pos])!r}")
     if dilemma_ids is not None:
         unknown = ~df["dilemma_id"].isin(pd.Index(dilemma_ids))
         if unknown.any():
             pos = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise ValueError(f"choices {_row_name(df, pos)}, column 'dilemma_id': "
-                             f"{_plain(df['dilemma_id'].iloc[pos])!r} is not a dilemma of the actions table")
+            raise ValueError(f"choices {row_name(df, pos)}, column 'dilemma_id': "
+                             f"{plain_value(df['dilemma_id'].iloc[pos])!r} is not a dilemma of the actions table")
     dup = df.duplicated(["model", "dilemma_id"])
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
-        raise ValueError(f"choices {_row_name(df, pos)}: a second choice of model {_plain(df['model'].iloc[pos])!r} "
-                         f"for dilemma {_plain(df['dilemma_id'].iloc[pos])!r}; expected one per model and dilemma")
+        raise ValueError(f"choices {row_name(df, pos)}: a second choice of model {plain_value(df['model'].iloc[pos])!r} "
+                         f"for dilemma {plain_value(df['dilemma_id'].iloc[pos])!r}; expected one per model and dilemma")
     return df
 
 
@@ -172,7 +175,7 @@ def dilemma_prompt(dilemma: str, first: str, second: str, *, labels=("A", "B")) 
 def elicit_dilemma_choices(actions: pd.DataFrame, model, *, method: Literal["logits", "sample"] = "logits",
                            orders: Literal["both", "single"] = "both", k: int = 10, temperature: float = 1.0,
                            system_prompt: str | None = None, cache=None, seed: int | None = 0,
-                           progress: bool = True):
+                           progress: bool = True) -> ElicitedChoices:
     """Ask ``model`` which action it would take in each dilemma, in both presentation orders.
 
     Parameters
@@ -198,6 +201,9 @@ def elicit_dilemma_choices(actions: pd.DataFrame, model, *, method: Literal["log
 
     Returns
     -------
+    ElicitedChoices
+        A named tuple (unpacks as ``choices, responses``):
+
     choices : DataFrame
         One row per dilemma: ``model``, ``dilemma_id``, ``choice`` (``to_do``,
         ``not_to_do``, or None when no answer was usable or the two actions tie exactly),
@@ -208,7 +214,8 @@ def elicit_dilemma_choices(actions: pd.DataFrame, model, *, method: Literal["log
         One row per model call (the responses table of :func:`valuelab.elicit_comparisons`).
     """
     from ..elicit.cache import ResponseCache
-    from ..elicit.pairwise import _Asker
+    from ..elicit.elicited import ElicitedChoices
+    from ..elicit.pairwise import PairAsker
     from ..elicit.prompts import PromptTemplate
 
     acts = validate_actions(actions, require_text=True)
@@ -229,7 +236,7 @@ def elicit_dilemma_choices(actions: pd.DataFrame, model, *, method: Literal["log
     own_cache = cache is not None and not isinstance(cache, ResponseCache)
     store = ResponseCache(cache) if own_cache else cache
     try:
-        asker = _Asker(keyed, model, method=method, k=k, temperature=temperature,
+        asker = PairAsker(keyed, model, method=method, k=k, temperature=temperature,
                        template=PromptTemplate("dilemma", "", ("A", "B")), cache=store, orders=orders, seed=seed,
                        progress=progress, question=question)
         comps = asker(pairs)
@@ -260,4 +267,4 @@ def elicit_dilemma_choices(actions: pd.DataFrame, model, *, method: Literal["log
                      "p_to_do_first": float(first.mean()) if len(first) else np.nan,
                      "p_to_do_second": float(second.mean()) if len(second) else np.nan,
                      "n_answers": answers, "n_refused": int(refused.get(d, 0))})
-    return pd.DataFrame(rows), responses
+    return ElicitedChoices(pd.DataFrame(rows), responses)

@@ -133,6 +133,6 @@ def read_value_lexicon(source) -> pd.DataFrame:
 
 def default_lexicon() -> pd.DataFrame:
     """The project's own lexicon, ``data/value_lexicon.csv`` (see ``data/README.md``)."""
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return read_value_lexicon(DATA_DIR / "value_lexicon.csv")

@@ -168,7 +168,7 @@ def _prepare(actions, choices, lexicon, mapper, compat, theories):
     keys = [(t, lab) for t in _theories(theories) for lab in THEORIES[t]]
     acts = validate_actions(actions)
     ids = pd.Index(pd.unique(acts["dilemma_id"]))
-    ch = validate_choices(choices, ids)
+    ch = validate_choices(choices, dilemma_ids=ids)
     labelled = _label_validated(acts, lexicon, mapper, compat)
     col = {k: j for j, k in enumerate(keys)}
     counts = {a: np.zeros((len(ids), len(keys))) for a in ("to_do", "not_to_do")}
@@ -502,7 +502,7 @@ def steerability(actions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFram
     n_resamples, alpha = _check_resamples(n_resamples), _check_alpha(alpha)
     acts = validate_actions(actions)
     ids = pd.Index(pd.unique(acts["dilemma_id"]))
-    b, a = validate_choices(before, ids), validate_choices(after, ids)
+    b, a = validate_choices(before, dilemma_ids=ids), validate_choices(after, dilemma_ids=ids)
     table = _principle_table(principles)
     normalised = {(d, t): [normalise_value(v) for v in vals]
                   for d, t, vals in zip(acts["dilemma_id"], acts["action_type"], acts["values"])}

@@ -92,7 +92,7 @@ def theory_labels(path: str | Path | None = None) -> pd.DataFrame:
         ``theory`` (``wvs``, ``mft``, ``virtue``, ``emotion``, ``maslow``), ``label`` and
         ``definition``.
     """
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     df = pd.read_csv(Path(path) if path is not None else DATA_DIR / "value_theories.csv")
     for pos, (theory, label) in enumerate(zip(df["theory"], df["label"])):

@@ -18,7 +18,7 @@ from .alignment import closest_population, human_alignment, reasoning_effect
 from .completions import COMPLETION_DEFAULTS, responses_from_completions
 from .ask import (FRAMINGS, elicit_survey, generate_completions, option_labels, survey_countries, survey_prompt,
                   survey_prompt_pieces)
-from .items import (SCALES, load_survey_items, read_globalopinionqa, read_human_distributions, read_menavalues,
+from .items import (SCALES, PublishedSurvey, load_survey_items, read_globalopinionqa, read_menavalues,
                     read_survey_items, validate_human_distributions, validate_survey_items)
 from .leakage import detect_leakage, leakage_rates
 from .metrics import (cliffs_delta, consistency_score, distribution_distance, expected_answer, js_distance,
@@ -27,7 +27,7 @@ from .reader import VERDICTS, AnswerReading, answer_cues, known_languages, norma
 from .refusal import detect_refusal, parse_option_number, refusal_phrases
 from .shifts import condition_shifts, shift_matrix, compare_conditions
 from .distributions import CONTEXT, CONTEXT_DEFAULTS, answer_distributions
-from .microdata import human_distributions_from_microdata, microdata_answers
+from .microdata import human_distributions_from_microdata, microdata_answers, read_human_distributions
 from .alignment import persona_agreement, persona_alignment
 from .metrics import normalised_entropy
 
@@ -35,7 +35,7 @@ __all__ = [
     "closest_population", "human_alignment", "reasoning_effect",
     "COMPLETION_DEFAULTS", "responses_from_completions",
     "FRAMINGS", "elicit_survey", "generate_completions", "option_labels", "survey_countries", "survey_prompt", "survey_prompt_pieces",
-    "SCALES", "load_survey_items", "read_globalopinionqa", "read_human_distributions", "read_menavalues",
+    "SCALES", "PublishedSurvey", "load_survey_items", "read_globalopinionqa", "read_human_distributions", "read_menavalues",
     "read_survey_items", "validate_human_distributions", "validate_survey_items",
     "detect_leakage", "leakage_rates",
     "cliffs_delta", "consistency_score", "distribution_distance", "expected_answer", "js_distance", "ordinal_emd",

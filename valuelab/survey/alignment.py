@@ -65,7 +65,7 @@ import pandas as pd
 
 from scipy.spatial.distance import jensenshannon
 
-from ..schema import _require_columns
+from ..schema import require_columns
 from ..stats import sign_flip_pvalue
 from .distributions import (CONTEXT, _answered, _by_columns, _compositions, _context_columns, _describe, _distributions,
                             _missing, _plain, _split, _to_distributions)
@@ -428,7 +428,7 @@ def closest_population(alignment: pd.DataFrame, *, value: str = "similarity", by
         result), ``others_value`` (the other populations' mean against the closest one),
         ``entropy`` (the model's mean normalised entropy over the shared items).
     """
-    _require_columns(alignment, "alignment", ["item_id", "population", value], "the table returned by human_alignment")
+    require_columns(alignment, "alignment", ["item_id", "population", value], "the table returned by human_alignment")
     _check_resampling(n_resamples, alpha)
     context = [c for c in _CONTEXT if c in alignment.columns] + _by_columns(alignment, by, "alignment")
     rows, notes = [], []
@@ -473,7 +473,7 @@ def closest_population(alignment: pd.DataFrame, *, value: str = "similarity", by
             lo, hi = _studentized_interval(d, n_resamples=n_resamples, alpha=alpha, seed=seed)
             row.update(runner_up=means.index[1], runner_up_value=float(means.iat[1]),
                        difference=float(means.iat[0]) - float(means.iat[1]), ci_low=lo, ci_high=hi,
-                       p_value=sign_flip_pvalue(d, n_perm=n_resamples, seed=seed) if np.any(d != 0) else 1.0)
+                       p_value=sign_flip_pvalue(d, n_resamples=n_resamples, seed=seed) if np.any(d != 0) else 1.0)
         rows.append(row)
     if notes:
         shown = "; ".join(notes[:5]) + (f"; and {len(notes) - 5} more" if len(notes) > 5 else "")
@@ -523,7 +523,7 @@ def reasoning_effect(alignment: pd.DataFrame, *, value: str = "similarity", by=N
         out moves ``value`` toward the uniform answerer's (NaN when the table lacks the
         columns).
     """
-    _require_columns(alignment, "alignment", ["reasoning", "item_id", "population", value],
+    require_columns(alignment, "alignment", ["reasoning", "item_id", "population", value],
                      "the table returned by human_alignment")
     _check_resampling(n_resamples, alpha)
     if alignment["reasoning"].nunique() < 2:
@@ -556,7 +556,7 @@ def reasoning_effect(alignment: pd.DataFrame, *, value: str = "similarity", by=N
         row = {**dict(zip(context, key if isinstance(key, tuple) else (key,))), "n_items": int(len(d)),
                "n_pairs": int(len(grp)), "zero_shot": zero_shot, "with_reasoning": with_reasoning,
                "difference": with_reasoning - zero_shot, "ci_low": lo, "ci_high": hi,
-               "p_value": sign_flip_pvalue(d, n_perm=n_resamples, seed=seed) if np.any(d != 0) else 1.0}
+               "p_value": sign_flip_pvalue(d, n_resamples=n_resamples, seed=seed) if np.any(d != 0) else 1.0}
         for name in ("uniform", "entropy"):
             for label in ("zero_shot", "with_reasoning"):
                 col = f"{name}_{label}"
@@ -653,7 +653,7 @@ def persona_agreement(responses: pd.DataFrame, answers: pd.DataFrame, *, items: 
     if persona not in responses.columns:
         raise ValueError(f"responses: missing column {persona!r} (the respondent id each response plays); pass "
                          "persona= to name it")
-    _require_columns(answers, "answers", ["respondent_id", "population", "item_id", "option"], _ANSWERS)
+    require_columns(answers, "answers", ["respondent_id", "population", "item_id", "option"], _ANSWERS)
     user_by = _by_columns(responses, by, "responses")
     if persona in user_by:
         raise ValueError(f"by: {persona!r} is the persona column already")

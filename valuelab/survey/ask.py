@@ -52,14 +52,14 @@ def _pieces(path: str) -> dict:
 def survey_prompt_pieces(path: str | Path | None = None) -> dict:
     """``{language: {key: text}}`` for the keys persona, observer, options_header, instruction,
     reasoning, answer_cue (``data/survey_prompts.csv`` by default)."""
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return _pieces(str(Path(path) if path is not None else DATA_DIR / "survey_prompts.csv"))
 
 
 def survey_countries(path: str | Path | None = None) -> pd.DataFrame:
     """Country names per language: ``country`` (English key), ``language``, ``name``."""
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return pd.read_csv(Path(path) if path is not None else DATA_DIR / "survey_countries.csv", dtype=str,
                        keep_default_na=False)
@@ -122,7 +122,7 @@ def survey_prompt(question: str, options: Sequence[str], *, language: str = "en"
     return "\n\n".join(parts)
 
 
-def option_labels(options, language: str = "en") -> list[tuple[str, ...]]:
+def option_labels(options, *, language: str = "en") -> list[tuple[str, ...]]:
     """Answer spellings per option: ``("3",)``, plus the native digits in Arabic and Persian.
 
     Parameters
@@ -225,7 +225,9 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
         (``refusal``, ``evasion`` or None), ``verdict`` (``answer``, ``refusal``,
         ``evasion``, ``ambiguous``, ``no_answer``), ``evidence`` (the words behind it),
         ``reason`` (why no answer), ``refusal_confidence`` (see
-        :class:`valuelab.survey.AnswerReading`), ``cached`` (both calls came from the cache).
+        :class:`valuelab.survey.AnswerReading`), ``prompt_tokens`` and ``completion_tokens``
+        (of both calls, as an API server reported them; NaN for local models and servers that
+        report none), ``cached`` (both calls came from the cache).
         Texts are read by :func:`valuelab.survey.read_answer` with the item's option texts
         (and its English ones, which small models fall back to); reasoning texts with
         ``reasoning=True`` (they may stop before their answer).
@@ -251,6 +253,7 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     think = plan.index[plan["reasoning"]]
     texts = pd.Series("", index=plan.index, dtype=object)
     gen_cached = pd.Series(False, index=plan.index)
+    tokens = {name: np.zeros(len(plan)) for name in ("prompt_tokens", "completion_tokens")}
     for idx, n_tok, thinking in ((zero, max_new_tokens, False), (think, reasoning_tokens, True)):
         if len(idx):
             out, info = cached_generate(model, [as_prompt(plan.at[i, "question"], plan.at[i, "language"], thinking)
@@ -258,6 +261,8 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
                                         cache=store, max_new_tokens=n_tok, progress=progress)
             texts[idx] = [o[0] for o in out]
             gen_cached[idx] = info["cached"]
+            for name in tokens:
+                tokens[name][plan.index.get_indexer(idx)] += info[name]
     # 2. the logits at the answer position (after the reasoning text when there is one)
     prompts = []
     for i in plan.index:
@@ -276,11 +281,13 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     for (codes, lang), grp in plan.groupby(["labels", "language"], sort=False):
         pos = plan.index.get_indexer(grp.index)
         k = len(codes)
-        p, m, info = cached_option_probabilities(model, [prompts[i] for i in pos], option_labels(list(codes), lang),
+        p, m, info = cached_option_probabilities(model, [prompts[i] for i in pos], option_labels(list(codes), language=lang),
                                                  cache=store, progress=progress)
         probs[pos, :k] = p
         mass[pos] = m
         logit_cached[pos] = info["cached"]
+        for name in tokens:
+            tokens[name][pos] += info[name]
         for i, rend in zip(pos, info["rendered"]):
             rendered[i] = rend
     if store is not None and store is not cache:
@@ -309,10 +316,11 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     out["evidence"] = pd.Series([v.evidence for v in readings], index=out.index, dtype=object)
     out["reason"] = pd.Series([v.reason for v in readings], index=out.index, dtype=object)
     out["refusal_confidence"] = [v.confidence for v in readings]
+    out["prompt_tokens"], out["completion_tokens"] = tokens["prompt_tokens"], tokens["completion_tokens"]
     out["cached"] = gen_cached.to_numpy() & logit_cached
     cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "labels", "prompt",
             "probs", "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind", "verdict",
-            "evidence", "reason", "refusal_confidence", "cached"]
+            "evidence", "reason", "refusal_confidence", "prompt_tokens", "completion_tokens", "cached"]
     return out[cols].reset_index(drop=True)
 
 

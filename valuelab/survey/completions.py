@@ -25,7 +25,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..schema import _plain, _require_columns, _row_name
+from ..schema import plain_value, require_columns, row_name
 from .items import validate_survey_items
 from .reader import _check_table, _lexicon, _option_spec, _read, known_languages, PHRASE_KINDS
 
@@ -52,7 +52,7 @@ def _as_bool(value, where: str) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise ValueError(f"{where}: expected True or False, got {_plain(value)!r}")
+    raise ValueError(f"{where}: expected True or False, got {plain_value(value)!r}")
 
 
 def responses_from_completions(completions: pd.DataFrame | str | os.PathLike, items: pd.DataFrame, *,
@@ -104,7 +104,7 @@ def responses_from_completions(completions: pd.DataFrame | str | os.PathLike, it
         completions = read_table(completions)
     if not isinstance(completions, pd.DataFrame):
         raise TypeError(f"completions: expected a DataFrame or a path, got {type(completions).__name__}")
-    _require_columns(completions, "completions", _REQUIRED, "model, item_id, language, text plus any grouping "
+    require_columns(completions, "completions", _REQUIRED, "model, item_id, language, text plus any grouping "
                      "columns (framing, country, reasoning, persona_id, sample, ...)")
     clash = [c for c in _READ if c in completions.columns]
     if clash:
@@ -118,30 +118,30 @@ def responses_from_completions(completions: pd.DataFrame | str | os.PathLike, it
 
     for pos, value in enumerate(df["text"]):
         if not isinstance(value, str):
-            what = "a missing value" if _missing(value) else f"{type(value).__name__} {_plain(value)!r}"
-            raise ValueError(f"completions {_row_name(df, pos)}, column 'text': expected the generated text (a "
+            what = "a missing value" if _missing(value) else f"{type(value).__name__} {plain_value(value)!r}"
+            raise ValueError(f"completions {row_name(df, pos)}, column 'text': expected the generated text (a "
                              f"string), got {what}")
     for pos, value in enumerate(df["language"]):
         if not isinstance(value, str) or value not in known:
-            raise ValueError(f"completions {_row_name(df, pos)}, column 'language': expected an ISO 639-1 code the "
-                             f"phrase tables know ({', '.join(known)}), got {_plain(value)!r}")
+            raise ValueError(f"completions {row_name(df, pos)}, column 'language': expected an ISO 639-1 code the "
+                             f"phrase tables know ({', '.join(known)}), got {plain_value(value)!r}")
 
     lookup = {(str(i), lang): r for i, lang, r in zip(its["item_id"], its["language"], its.to_dict("records"))}
     has_labels = "labels" in its.columns
-    reasoning = ([_as_bool(v, f"completions {_row_name(df, pos)}, column 'reasoning'")
+    reasoning = ([_as_bool(v, f"completions {row_name(df, pos)}, column 'reasoning'")
                   for pos, v in enumerate(df["reasoning"])] if "reasoning" in df.columns
                  else [COMPLETION_DEFAULTS["reasoning"]] * len(df))
     lexicons = {lang: _lexicon(lang, table, extra) for lang in dict.fromkeys(df["language"])}
     rows = []
     for pos, (item, lang, text, think) in enumerate(zip(df["item_id"], df["language"], df["text"], reasoning)):
-        item_row = lookup.get((str(_plain(item)), lang))
+        item_row = lookup.get((str(plain_value(item)), lang))
         if item_row is None:
-            there = sorted(l for i, l in lookup if i == str(_plain(item)))
+            there = sorted(l for i, l in lookup if i == str(plain_value(item)))
             hint = f"; it exists in {there}" if there else "; no item has that id"
-            raise ValueError(f"completions {_row_name(df, pos)}: item {_plain(item)!r} in language {lang!r} is not "
+            raise ValueError(f"completions {row_name(df, pos)}: item {plain_value(item)!r} in language {lang!r} is not "
                              f"among the survey items{hint}")
         codes = item_row["labels"] if has_labels and item_row.get("labels") is not None else None
-        english = lookup.get((str(_plain(item)), "en")) if lang != "en" else None
+        english = lookup.get((str(plain_value(item)), "en")) if lang != "en" else None
         opts = _option_spec(item_row["options"], None, codes, english["options"] if english else None)
         reading = _read(text, opts, lexicons[lang], lang, reasoning=think, question=item_row["question"])
         rows.append({"scale": item_row["scale"], "n_options": len(item_row["options"]),

@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..schema import _require_columns
+from ..schema import require_columns
 from .items import validate_survey_items
 
 __all__ = ["CONTEXT", "CONTEXT_DEFAULTS", "answer_distributions"]
@@ -154,7 +154,7 @@ def _prepare(responses: pd.DataFrame, items, caller: str) -> pd.DataFrame:
     """Responses with context defaults, ``scale``, ``n_options`` and ``non_substantive`` filled and checked."""
     if not isinstance(responses, pd.DataFrame):
         raise TypeError(f"{caller}: responses: expected a DataFrame, got {type(responses).__name__}")
-    _require_columns(responses, "responses", ["item_id"], "item_id and probs or text_answer (docs/survey_tables.md)")
+    require_columns(responses, "responses", ["item_id"], "item_id and probs or text_answer (docs/survey_tables.md)")
     if "probs" not in responses.columns and "text_answer" not in responses.columns:
         raise ValueError(f"{caller}: responses needs a 'probs' column (option distributions read from logits) or a "
                          "'text_answer' column (the option a generated text names); it has neither "

@@ -4,7 +4,7 @@
 scale`` and optionally ``labels`` and ``non_substantive``) and ``human_distributions`` (one
 row per item, population and option: ``item_id, population, option, share`` and optionally
 ``non_substantive_share``, ``n_respondents``, ``n_effective``) are described, with every
-other survey table, in one place: ``docs/survey_tables.md``. :func:`read_human_distributions`
+other survey table, in one place: ``docs/survey_tables.md``. :func:`valuelab.survey.read_human_distributions`
 reads ready-made shares or respondent-level microdata
 (:mod:`valuelab.survey.microdata`) into the same table.
 
@@ -22,16 +22,17 @@ import ast
 import json
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ..datasets import parse_list_cell
+from ..io import parse_list_cell
 from ..io import read_table
-from ..schema import _plain, _require_columns, _row_name
+from ..schema import plain_value, require_columns, row_name
 
 __all__ = ["SCALES", "validate_survey_items", "validate_human_distributions", "load_survey_items",
-           "read_survey_items", "read_human_distributions", "read_menavalues", "read_globalopinionqa"]
+           "read_survey_items", "read_menavalues", "PublishedSurvey", "read_globalopinionqa"]
 
 SCALES = ("ordinal", "categorical")
 
@@ -67,7 +68,7 @@ def validate_survey_items(items: pd.DataFrame) -> pd.DataFrame:
     """
     if not isinstance(items, pd.DataFrame):
         raise TypeError(f"survey items: expected a DataFrame, got {type(items).__name__}")
-    _require_columns(items, "survey items", ["item_id", "language", "question", "options", "scale"],
+    require_columns(items, "survey items", ["item_id", "language", "question", "options", "scale"],
                      "item_id, language, question, options, scale")
     if items.empty:
         raise ValueError("survey items: the table is empty")
@@ -75,18 +76,18 @@ def validate_survey_items(items: pd.DataFrame) -> pd.DataFrame:
     bad = ~df["scale"].isin(SCALES)
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"survey items {_row_name(df, pos)}, column 'scale': expected 'ordinal' or 'categorical', "
-                         f"got {_plain(df['scale'].iloc[pos])!r}")
+        raise ValueError(f"survey items {row_name(df, pos)}, column 'scale': expected 'ordinal' or 'categorical', "
+                         f"got {plain_value(df['scale'].iloc[pos])!r}")
     blank = df["question"].isna() | (df["question"].astype(str).str.strip() == "")
     if blank.any():
         pos = int(np.flatnonzero(blank.to_numpy())[0])
-        raise ValueError(f"survey items {_row_name(df, pos)}, column 'question': expected text, got an empty cell")
-    df["options"] = [_options_list(c, f"survey items {_row_name(df, i)}, column 'options'")
+        raise ValueError(f"survey items {row_name(df, pos)}, column 'question': expected text, got an empty cell")
+    df["options"] = [_options_list(c, f"survey items {row_name(df, i)}, column 'options'")
                      for i, c in enumerate(df["options"])]
     dup = df.duplicated(["item_id", "language"])
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
-        raise ValueError(f"survey items {_row_name(df, pos)}: item {_plain(df['item_id'].iloc[pos])!r} appears twice "
+        raise ValueError(f"survey items {row_name(df, pos)}: item {plain_value(df['item_id'].iloc[pos])!r} appears twice "
                          f"in language {df['language'].iloc[pos]!r}")
     if "labels" in df.columns:
         labels = []
@@ -94,25 +95,25 @@ def validate_survey_items(items: pd.DataFrame) -> pd.DataFrame:
             if cell is None or (isinstance(cell, float) and cell != cell) or (isinstance(cell, str) and not cell):
                 labels.append(None)
                 continue
-            lab = _options_list(cell, f"survey items {_row_name(df, i)}, column 'labels'")
+            lab = _options_list(cell, f"survey items {row_name(df, i)}, column 'labels'")
             if len(lab) != len(opts) or len(set(lab)) != len(lab):
-                raise ValueError(f"survey items {_row_name(df, i)}, column 'labels': expected {len(opts)} distinct "
+                raise ValueError(f"survey items {row_name(df, i)}, column 'labels': expected {len(opts)} distinct "
                                  f"answer codes (one per option), got {lab}")
             labels.append(lab)
         df["labels"] = labels
     k = df["options"].map(len)
     for item, grp in df.assign(k=k).groupby("item_id", sort=False):
         if grp["k"].nunique() > 1 or grp["scale"].nunique() > 1:
-            raise ValueError(f"survey items, item {_plain(item)!r}: its translations differ in number of options or "
+            raise ValueError(f"survey items, item {plain_value(item)!r}: its translations differ in number of options or "
                              f"scale ({dict(zip(grp['language'], grp['k']))}); expected the same in every language")
     if "non_substantive" in df.columns:
         labels = df["labels"] if "labels" in df.columns else [None] * len(df)
         cells = zip(df["non_substantive"], df["options"], labels)
-        df["non_substantive"] = [_non_substantive(cell, opts, lab, f"survey items {_row_name(df, i)}, column "
+        df["non_substantive"] = [_non_substantive(cell, opts, lab, f"survey items {row_name(df, i)}, column "
                                                   "'non_substantive'") for i, (cell, opts, lab) in enumerate(cells)]
         for item, grp in df.groupby("item_id", sort=False):
             if len(set(grp["non_substantive"])) > 1:
-                raise ValueError(f"survey items, item {_plain(item)!r}: its translations mark different options as "
+                raise ValueError(f"survey items, item {plain_value(item)!r}: its translations mark different options as "
                                  f"non-substantive ({dict(zip(grp['language'], grp['non_substantive']))}); expected "
                                  "the same positions in every language")
     return df
@@ -178,54 +179,54 @@ def validate_human_distributions(human: pd.DataFrame, *, items: pd.DataFrame | N
     tolerance : float
         Shares of an item and population must sum to 1 within this (rounded percentages).
     """
-    _require_columns(human, "human distributions", ["item_id", "population", "option", "share"],
+    require_columns(human, "human distributions", ["item_id", "population", "option", "share"],
                      "item_id, population, option, share")
     df = human.reset_index(drop=True).copy()
     share = pd.to_numeric(df["share"], errors="coerce")
     bad = share.isna() | ~np.isfinite(share) | (share < 0)
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"human distributions {_row_name(df, pos)}, column 'share': expected a fraction >= 0, "
-                         f"got {_plain(df['share'].iloc[pos])!r}")
+        raise ValueError(f"human distributions {row_name(df, pos)}, column 'share': expected a fraction >= 0, "
+                         f"got {plain_value(df['share'].iloc[pos])!r}")
     df["share"] = share.astype(float)
     df["option"] = pd.to_numeric(df["option"], errors="coerce")
     bad = df["option"].isna() | (df["option"] < 1) | (df["option"] % 1 != 0)
     if bad.any():
         pos = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"human distributions {_row_name(df, pos)}, column 'option': expected a 1-based option "
-                         f"number, got {_plain(human['option'].iloc[pos])!r}")
+        raise ValueError(f"human distributions {row_name(df, pos)}, column 'option': expected a 1-based option "
+                         f"number, got {plain_value(human['option'].iloc[pos])!r}")
     df["option"] = df["option"].astype(int)
     dup = df.duplicated(["item_id", "population", "option"])
     if dup.any():
         pos = int(np.flatnonzero(dup.to_numpy())[0])
-        raise ValueError(f"human distributions {_row_name(df, pos)}: option {int(df['option'].iloc[pos])} of item "
-                         f"{_plain(df['item_id'].iloc[pos])!r} appears twice for population {df['population'].iloc[pos]!r}")
+        raise ValueError(f"human distributions {row_name(df, pos)}: option {int(df['option'].iloc[pos])} of item "
+                         f"{plain_value(df['item_id'].iloc[pos])!r} appears twice for population {df['population'].iloc[pos]!r}")
     if items is not None:
         its = validate_survey_items(items)
         k = its.drop_duplicates("item_id").set_index("item_id")["options"].map(len)
         unknown = ~df["item_id"].isin(k.index)
         if unknown.any():
             pos = int(np.flatnonzero(unknown.to_numpy())[0])
-            raise ValueError(f"human distributions {_row_name(df, pos)}, column 'item_id': "
-                             f"{_plain(df['item_id'].iloc[pos])!r} is not a survey item")
+            raise ValueError(f"human distributions {row_name(df, pos)}, column 'item_id': "
+                             f"{plain_value(df['item_id'].iloc[pos])!r} is not a survey item")
         over = df["option"].to_numpy() > k.reindex(df["item_id"]).to_numpy()
         if over.any():
             pos = int(np.flatnonzero(over)[0])
-            raise ValueError(f"human distributions {_row_name(df, pos)}, column 'option': {int(df['option'].iloc[pos])} "
+            raise ValueError(f"human distributions {row_name(df, pos)}, column 'option': {int(df['option'].iloc[pos])} "
                              f"exceeds the item's {int(k[df['item_id'].iloc[pos]])} options")
     if "non_substantive_share" in df.columns:
         ns = pd.to_numeric(df["non_substantive_share"], errors="coerce").fillna(0.0)
         bad = (ns < 0) | (ns > 1)
         if bad.any():
             pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValueError(f"human distributions {_row_name(df, pos)}, column 'non_substantive_share': expected a "
-                             f"fraction in [0, 1], got {_plain(df['non_substantive_share'].iloc[pos])!r}")
+            raise ValueError(f"human distributions {row_name(df, pos)}, column 'non_substantive_share': expected a "
+                             f"fraction in [0, 1], got {plain_value(df['non_substantive_share'].iloc[pos])!r}")
         df["non_substantive_share"] = ns.astype(float)
     totals = df.groupby(["item_id", "population"], sort=False)["share"].transform("sum")
     off = (totals - 1).abs() > tolerance
     if off.any():
         pos = int(np.flatnonzero(off.to_numpy())[0])
-        raise ValueError(f"human distributions, item {_plain(df['item_id'].iloc[pos])!r}, population "
+        raise ValueError(f"human distributions, item {plain_value(df['item_id'].iloc[pos])!r}, population "
                          f"{df['population'].iloc[pos]!r}: shares sum to {totals.iloc[pos]:.3f}, expected 1")
     df["share"] = df["share"] / totals
     return df
@@ -255,88 +256,27 @@ def read_survey_items(path: str | Path) -> pd.DataFrame:
 
 def load_survey_items(path: str | Path | None = None) -> pd.DataFrame:
     """The project's own items (``data/survey_items.csv``: 24 items in 7 languages)."""
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return read_survey_items(Path(path) if path is not None else DATA_DIR / "survey_items.csv")
 
 
-def read_human_distributions(source, *, items: pd.DataFrame | None = None, format: str = "auto",
-                             population: str | None = None, weight: str | None = None, labels=None,
-                             item_columns=None, respondent: str | None = None) -> pd.DataFrame:
-    """Human answer distributions from ready-made shares or from respondent-level microdata.
-
-    Parameters
-    ----------
-    source : path-like or DataFrame
-        A table (CSV, JSON, JSONL or Parquet, read with :func:`valuelab.read_table`) or a
-        DataFrame, in one of two layouts:
-
-        * ``"shares"``: the ``human_distributions`` table itself, ``item_id, population,
-          option, share`` (one row per item, population and option);
-        * ``"microdata"``: one row per respondent, a column per item holding the answer
-          (a code, an option text, or a label mapped by ``labels``), optionally a
-          population column and a weight column; or the long form, one row per respondent
-          and item with ``item_id`` and ``answer`` columns. See
-          :func:`valuelab.survey.human_distributions_from_microdata`.
-    items : DataFrame, optional
-        ``survey_items``: needed for microdata (which column is which item, and how answers
-        map to options); for shares, every item must exist and options must lie in 1..k.
-    format : {"auto", "shares", "microdata"}
-        ``"auto"``: shares when the table has ``item_id``, ``population``, ``option`` and
-        ``share``, microdata otherwise.
-    population, weight, labels, item_columns, respondent
-        Microdata only; see :func:`valuelab.survey.human_distributions_from_microdata`.
-
-    Returns
-    -------
-    DataFrame
-        ``item_id``, ``population``, ``option`` (1-based), ``share`` (summing to 1 per item
-        and population), plus, from microdata, ``n_respondents`` (respondents whose answer is
-        an option), ``n_effective`` (Kish's effective sample size of their weights) and
-        ``non_substantive_share`` (answers mapped to no option, left out of ``share``), and
-        any other columns of a shares table.
-
-    Raises
-    ------
-    ValueError
-        Naming the file, row and column: see :func:`validate_human_distributions` and
-        :func:`valuelab.survey.human_distributions_from_microdata`.
-
-    References
-    ----------
-    .. [1] Kish, L. (1965). *Survey Sampling*, §11.7 (the effective sample size of weighted
-       data). Wiley.
-    """
-    if format not in ("auto", "shares", "microdata"):
-        raise ValueError(f"format: expected 'auto', 'shares' or 'microdata', got {format!r}")
-    name = "table" if isinstance(source, pd.DataFrame) else str(source)
-    df = source if isinstance(source, pd.DataFrame) else read_table(Path(source))
-    shares = {"item_id", "population", "option", "share"} <= set(df.columns)
-    micro_kwargs = {"population": population, "weight": weight, "labels": labels, "item_columns": item_columns,
-                    "respondent": respondent}
-    if format == "shares" or (format == "auto" and shares):
-        given = [k for k, v in micro_kwargs.items() if v is not None]
-        if given:
-            raise ValueError(f"{name}: {given[0]}= applies to microdata, but the table holds shares (item_id, "
-                             "population, option, share); pass format='microdata' for respondent-level data")
-        try:
-            return validate_human_distributions(df, items=items)
-        except ValueError as err:
-            raise ValueError(f"{name}: {err}") from None
-    if items is None:
-        raise ValueError(f"{name}: microdata (one row per respondent) needs items= (the survey_items table) to tell "
-                         "which column holds which item and how answers map to options"
-                         + ("" if format == "microdata" else "; a table of shares needs the columns item_id, "
-                            f"population, option, share (it has {list(df.columns)[:12]})"))
-    from .microdata import human_distributions_from_microdata
-
-    try:
-        return human_distributions_from_microdata(df, items=items, **micro_kwargs)
-    except ValueError as err:
-        raise ValueError(f"{name}: {err}") from None
-
-
 # ---------------------------------------------------------------- MENAValues
+class PublishedSurvey(NamedTuple):
+    """A published survey read into valuelab's tables (unpacks as ``items, human``).
+
+    Attributes
+    ----------
+    items : DataFrame
+        The ``survey_items`` table.
+    human : DataFrame
+        The ``human_distributions`` table.
+    """
+
+    items: pd.DataFrame
+    human: pd.DataFrame
+
+
 _MV_SCALES = {"y": "ordinal", "s": "ordinal", "n": "categorical"}
 _MV_HEADER = ["Source", "Sub Question", "Min", "MAX", "Scale", "Category", "Sub Category", "Full Question"]
 _MV_CELL = re.compile(r"^\(\s*([^,]*?)\s*,\s*(\{.*\})\s*\)$", re.S)
@@ -377,7 +317,7 @@ def _literal_dict(text: str, where: str) -> dict:
     return out
 
 
-def read_menavalues(path: str | Path, *, countries=None):
+def read_menavalues(path: str | Path, *, countries=None) -> PublishedSurvey:
     """Read the MENAValues workbook (items stored as columns, one row per country).
 
     Parameters
@@ -392,6 +332,9 @@ def read_menavalues(path: str | Path, *, countries=None):
 
     Returns
     -------
+    PublishedSurvey
+        A named tuple (unpacks as ``items, human``):
+
     items : DataFrame
         ``survey_items`` (language ``en``; options and ``labels`` are the answer codes
         ``Min..MAX`` as strings, which the question text explains, so a model answers with
@@ -480,11 +423,11 @@ def read_menavalues(path: str | Path, *, countries=None):
                               "reported": reported, "excluded_share": excluded, "non_substantive_share": excluded})
     items = validate_survey_items(pd.DataFrame(items))
     human = pd.DataFrame(human)
-    return items, validate_human_distributions(human, tolerance=0.02)
+    return PublishedSurvey(items, validate_human_distributions(human, tolerance=0.02))
 
 
 # ---------------------------------------------------------------- GlobalOpinionQA
-def read_globalopinionqa(path: str | Path, *, ordinal_items=()):
+def read_globalopinionqa(path: str | Path, *, ordinal_items=()) -> PublishedSurvey:
     """Read GlobalOpinionQA's CSV (``question``, ``selections``, ``options``, ``source``).
 
     ``selections`` is stored as ``"defaultdict(<class 'list'>, {'Country': [shares...]})"``
@@ -498,6 +441,9 @@ def read_globalopinionqa(path: str | Path, *, ordinal_items=()):
 
     Returns
     -------
+    PublishedSurvey
+        A named tuple (unpacks as ``items, human``):
+
     items : DataFrame
         ``survey_items`` (``item_id`` = ``goqa<row>``, language ``en``) plus ``source``.
     human : DataFrame
@@ -530,4 +476,5 @@ def read_globalopinionqa(path: str | Path, *, ordinal_items=()):
                 continue
             for j, s in enumerate(dist):
                 human.append({"item_id": item_id, "population": country, "option": j + 1, "share": float(s) / total})
-    return validate_survey_items(pd.DataFrame(items)), validate_human_distributions(pd.DataFrame(human))
+    return PublishedSurvey(validate_survey_items(pd.DataFrame(items)),
+                           validate_human_distributions(pd.DataFrame(human)))

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from ..schema import _require_columns
+from ..schema import require_columns
 from ..stats import wilson_interval
 
 __all__ = ["detect_leakage", "leakage_rates"]
@@ -71,7 +71,7 @@ def detect_leakage(responses: pd.DataFrame, *, tau: float = _THRESHOLDS["tau"], 
         ``hidden_answer`` (the most likely option, 1-based, for every response) and
         ``leaked`` (bool).
     """
-    _require_columns(responses, "responses", ["refused", "probs", "option_mass"], "refused, probs, option_mass")
+    require_columns(responses, "responses", ["refused", "probs", "option_mass"], "refused, probs, option_mass")
     if not 0 < tau <= 1:
         raise ValueError(f"tau: expected a probability in (0, 1], got {tau}")
     probs = [np.asarray(p, float) for p in responses["probs"]]
@@ -227,7 +227,7 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
                               f"margin={margin}); the recomputed flags are used: pass the thresholds the table was "
                               "flagged with", UserWarning, stacklevel=2)
     elif "leaked" in responses.columns:
-        _require_columns(responses, "responses", ["refused"], "refused and leaked, or refused, probs and option_mass")
+        require_columns(responses, "responses", ["refused"], "refused and leaked, or refused, probs and option_mass")
         if changed:
             missing = [c for c in dist if c not in responses.columns]
             raise ValueError(f"leakage_rates: {', '.join(changed)} cannot be applied: responses has a 'leaked' "
@@ -243,7 +243,7 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
             raise ValueError(f"responses row {df.index[odd[0]]!r}: leaked but its text answered (a leaking response "
                              f"is one whose text withholds an answer while its logits name one)")
     else:
-        _require_columns(responses, "responses", ["refused"],
+        require_columns(responses, "responses", ["refused"],
                          "refused (or verdict) for refusal rates; with probs and option_mass for leakage")
         if changed:
             warnings.warn(f"leakage_rates: {', '.join(changed)} not applied: responses has no option distribution "

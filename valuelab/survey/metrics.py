@@ -76,7 +76,7 @@ def expected_answer(p) -> float:
     return float(np.dot(p, np.arange(1, p.size + 1)))
 
 
-def consistency_score(a, b, low: float, high: float, *, scale: str = "ordinal"):
+def consistency_score(a, b, low: float, high: float, *, scale: str = "ordinal") -> float | np.ndarray:
     """``100 (1 - |a - b| / (high - low))``: NVAS, CLCS and FCS (ordinal items only).
 
     Parameters

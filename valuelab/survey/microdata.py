@@ -1,5 +1,7 @@
 """Respondent-level survey data: each respondent's answers, and the population distributions they make.
 
+:func:`read_human_distributions` reads either kind of file: a table of shares or microdata.
+
 Survey files such as the World Values Survey's come as **microdata**: one row per
 respondent, a column per question holding an answer code or label, a country column and a
 survey weight. :func:`microdata_answers` turns such a table into one tidy row per
@@ -38,7 +40,7 @@ import pandas as pd
 from ..io import read_table
 from .items import validate_human_distributions, validate_survey_items
 
-__all__ = ["microdata_answers", "human_distributions_from_microdata"]
+__all__ = ["microdata_answers", "human_distributions_from_microdata", "read_human_distributions"]
 
 _ANSWER_COLUMNS = ["respondent_id", "population", "item_id", "option", "answer", "weight"]
 
@@ -297,3 +299,77 @@ def human_distributions_from_microdata(microdata, *, items: pd.DataFrame, item_c
     out = pd.DataFrame(rows, columns=["item_id", "population", "option", "share", "n_respondents", "n_effective",
                                       "non_substantive_share"])
     return validate_human_distributions(out, items=items)
+
+
+def read_human_distributions(source, *, items: pd.DataFrame | None = None, format: str = "auto",
+                             population: str | None = None, weight: str | None = None, labels=None,
+                             item_columns=None, respondent: str | None = None) -> pd.DataFrame:
+    """Human answer distributions from ready-made shares or from respondent-level microdata.
+
+    Parameters
+    ----------
+    source : path-like or DataFrame
+        A table (CSV, JSON, JSONL or Parquet, read with :func:`valuelab.read_table`) or a
+        DataFrame, in one of two layouts:
+
+        * ``"shares"``: the ``human_distributions`` table itself, ``item_id, population,
+          option, share`` (one row per item, population and option);
+        * ``"microdata"``: one row per respondent, a column per item holding the answer
+          (a code, an option text, or a label mapped by ``labels``), optionally a
+          population column and a weight column; or the long form, one row per respondent
+          and item with ``item_id`` and ``answer`` columns. See
+          :func:`valuelab.survey.human_distributions_from_microdata`.
+    items : DataFrame, optional
+        ``survey_items``: needed for microdata (which column is which item, and how answers
+        map to options); for shares, every item must exist and options must lie in 1..k.
+    format : {"auto", "shares", "microdata"}
+        ``"auto"``: shares when the table has ``item_id``, ``population``, ``option`` and
+        ``share``, microdata otherwise.
+    population, weight, labels, item_columns, respondent
+        Microdata only; see :func:`valuelab.survey.human_distributions_from_microdata`.
+
+    Returns
+    -------
+    DataFrame
+        ``item_id``, ``population``, ``option`` (1-based), ``share`` (summing to 1 per item
+        and population), plus, from microdata, ``n_respondents`` (respondents whose answer is
+        an option), ``n_effective`` (Kish's effective sample size of their weights) and
+        ``non_substantive_share`` (answers mapped to no option, left out of ``share``), and
+        any other columns of a shares table.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, row and column: see :func:`validate_human_distributions` and
+        :func:`valuelab.survey.human_distributions_from_microdata`.
+
+    References
+    ----------
+    .. [1] Kish, L. (1965). *Survey Sampling*, §11.7 (the effective sample size of weighted
+       data). Wiley.
+    """
+    if format not in ("auto", "shares", "microdata"):
+        raise ValueError(f"format: expected 'auto', 'shares' or 'microdata', got {format!r}")
+    name = "table" if isinstance(source, pd.DataFrame) else str(source)
+    df = source if isinstance(source, pd.DataFrame) else read_table(Path(source))
+    shares = {"item_id", "population", "option", "share"} <= set(df.columns)
+    micro_kwargs = {"population": population, "weight": weight, "labels": labels, "item_columns": item_columns,
+                    "respondent": respondent}
+    if format == "shares" or (format == "auto" and shares):
+        given = [k for k, v in micro_kwargs.items() if v is not None]
+        if given:
+            raise ValueError(f"{name}: {given[0]}= applies to microdata, but the table holds shares (item_id, "
+                             "population, option, share); pass format='microdata' for respondent-level data")
+        try:
+            return validate_human_distributions(df, items=items)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
+    if items is None:
+        raise ValueError(f"{name}: microdata (one row per respondent) needs items= (the survey_items table) to tell "
+                         "which column holds which item and how answers map to options"
+                         + ("" if format == "microdata" else "; a table of shares needs the columns item_id, "
+                            f"population, option, share (it has {list(df.columns)[:12]})"))
+    try:
+        return human_distributions_from_microdata(df, items=items, **micro_kwargs)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None

@@ -191,19 +191,19 @@ def answer_cues(path: str | Path | None = None) -> pd.DataFrame:
     kind, value``; ``data/answer_cues.csv`` by default (written for valuelab). A phrase's
     last word may end in ``*`` (any ending) and ``~`` stands for up to two words.
     """
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return _read_table(str(Path(path) if path is not None else DATA_DIR / "answer_cues.csv"), CUE_KINDS).copy()
 
 
 def _default_phrases() -> pd.DataFrame:
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return _read_table(str(DATA_DIR / "refusal_phrases.csv"), PHRASE_KINDS)
 
 
 def _default_cues() -> pd.DataFrame:
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     return _read_table(str(DATA_DIR / "answer_cues.csv"), CUE_KINDS)
 

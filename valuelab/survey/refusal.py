@@ -46,7 +46,7 @@ def refusal_phrases(path: str | Path | None = None) -> pd.DataFrame:
     path : str or Path, optional
         A CSV with the same columns; default ``data/refusal_phrases.csv``.
     """
-    from ..datasets import DATA_DIR
+    from ..io import DATA_DIR
 
     table = _read_table(str(Path(path) if path is not None else DATA_DIR / "refusal_phrases.csv"), PHRASE_KINDS)
     return table.assign(phrase=[normalise_text(p) for p in table["phrase"]])
@@ -110,7 +110,7 @@ def detect_refusal(text: str, *, language: str = "en", options: Sequence[str] | 
                        extra_phrases=extra_phrases)
 
 
-def parse_option_number(text: str, n_options: int | None = None, *, labels: Sequence[str] | None = None,
+def parse_option_number(text: str, *, n_options: int | None = None, labels: Sequence[str] | None = None,
                         options: Sequence[str] | None = None, language: str = "en", reasoning: bool = False,
                         question: str | None = None, fallback_options: Sequence[str] | None = None) -> int | None:
     """The option a text answers with, as a 1-based position, or None.

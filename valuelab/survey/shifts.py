@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import permutation_test
 
-from ..schema import _require_columns
+from ..schema import require_columns
 from ..stats import benjamini_hochberg
 from .distributions import (CONTEXT, _answered, _by_columns, _context_columns, _describe, _missing, _plain, _split,
                             _to_distributions)
@@ -208,7 +208,7 @@ def compare_conditions(shifts: pd.DataFrame, *, by=None, n_resamples: int = 9999
         ``p_value``, ``cliffs_delta`` (paired), ``mean_distance`` (all items, ordinal and
         categorical), ``mean_consistency``, ``q_value`` (Benjamini–Hochberg over all rows).
     """
-    _require_columns(shifts, "shifts", ["item_id", "a", "b", "distance", "answer_a", "answer_b", "scale", "n_options"],
+    require_columns(shifts, "shifts", ["item_id", "a", "b", "distance", "answer_a", "answer_b", "scale", "n_options"],
                      "the table returned by condition_shifts")
     context = [c for c in CONTEXT if c in shifts.columns] + _by_columns(shifts, by, "shifts")
     rng = np.random.default_rng(seed)

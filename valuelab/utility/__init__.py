@@ -1,7 +1,8 @@
 """Thurstonian utilities, their baselines and evaluation (Utility Engineering)."""
 
 from .comparison import compare_fits
-from .evaluate import calibration_table, score_predictions, cross_validate, evaluate_fit, split_pairs
+from .crossval import cross_validate
+from .evaluate import TrainTestSplit, calibration_table, score_predictions, evaluate_fit, split_pairs
 from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult
@@ -11,8 +12,8 @@ from .convergence import utility_correlations, utility_drift, utility_embedding,
 from .discounting import fit_discounting
 from .exchange import ExchangeRates, fit_exchange_rates
 from .expected_utility import ExpectedUtilityResult, expected_utility
-from .indecision import indecision
-from .maximisation import utility_maximisation
+from .indecision import IndecisionResult, indecision
+from .maximisation import MaximisationResult, utility_maximisation
 from .transitivity import transitivity, triad_table
 from .thurstonian import PooledGroupsWarning, ConvergenceWarning, fit_bradley_terry, fit_case_v, fit_thurstonian
 
@@ -29,6 +30,7 @@ __all__ = [
     "score_predictions",
     "calibration_table",
     "split_pairs",
+    "TrainTestSplit",
     "cross_validate",
     "compare_fits",
     "simulate_utilities",
@@ -42,9 +44,11 @@ __all__ = [
     "transitivity",
     "triad_table",
     "indecision",
+    "IndecisionResult",
     "expected_utility",
     "ExpectedUtilityResult",
     "utility_maximisation",
+    "MaximisationResult",
     "fit_exchange_rates",
     "ExchangeRates",
     "fit_discounting",

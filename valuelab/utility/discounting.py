@@ -20,16 +20,12 @@ import scipy.linalg as sl
 from scipy.optimize import brentq, least_squares
 from scipy.stats import chi2 as chi2_dist
 
+from .discount_forms import DISCOUNT_FORMS
 from .exchange import option_covariance
 from .results import utility_table
 
 __all__ = ["fit_discounting", "DISCOUNT_FORMS"]
 
-#: Discount functions D(t; k), with D(0) = 1.
-DISCOUNT_FORMS = {
-    "exponential": lambda t, k: np.exp(-k * t),
-    "hyperbolic": lambda t, k: 1.0 / (1.0 + k * t),
-}
 
 
 def _whitener(cov: np.ndarray):
@@ -90,7 +86,7 @@ def _fit_form(form: str, t: np.ndarray, u: np.ndarray, whiten: np.ndarray, alpha
     return fit.x, chi2, at_bound, (ends[0], ends[1])
 
 
-def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_years", alpha: float = 0.05,
+def fit_discounting(fit, *, reward: str = "reward", delay: str = "delay_years", alpha: float = 0.05,
                     forms=("exponential", "hyperbolic"), covariance: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fit exponential and hyperbolic discount curves to the utilities of delayed rewards.
 
@@ -105,9 +101,9 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
 
     Parameters
     ----------
-    utilities : ThurstonianResult or DataFrame
-        Indexed by option, with ``mean``, ``se_mean``, and the ``reward`` and ``delay``
-        columns (options with either missing are ignored). A fit's ``covariance_mean`` is
+    fit : ThurstonianResult or DataFrame
+        A fit, or utilities indexed by option, with ``mean``, ``se_mean``, and the
+        ``reward`` and ``delay`` columns (options with either missing are ignored). A fit's ``covariance_mean`` is
         used as the utilities' covariance.
     reward, delay : str
         Columns naming the reward and its delay (in any unit; ``k`` is per that unit).
@@ -116,7 +112,7 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
     forms : sequence of {"exponential", "hyperbolic"}
     covariance : DataFrame, optional
         Covariance of the means labelled by option id (e.g. ``fit.covariance_mean`` when
-        ``utilities`` is a table). Without it a table's options count as independent with
+        ``fit`` is a table). Without it a table's options count as independent with
         variances ``se_mean^2``.
 
     Returns
@@ -151,7 +147,7 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
     .. [4] Seber, G. A. F. and Wild, C. J. (1989). *Nonlinear Regression*, §2.1.4 and §5.3.
        Wiley.
     """
-    table = utility_table(utilities, ("mean", reward, delay))
+    table = utility_table(fit, ("mean", reward, delay))
     unknown = set(forms) - set(DISCOUNT_FORMS)
     if unknown:
         raise ValueError(f"forms: unknown {sorted(unknown)}; expected some of {sorted(DISCOUNT_FORMS)}")
@@ -166,7 +162,7 @@ def fit_discounting(utilities, *, reward: str = "reward", delay: str = "delay_ye
             raise ValueError(f"reward {name!r}: needs the immediate reward (delay 0) and at least 3 other delays, "
                              f"got delays {sorted(np.unique(t).tolist())}")
         u = grp["mean"].to_numpy(float)
-        whiten, log_det = _whitener(option_covariance(utilities, grp.index, covariance))
+        whiten, log_det = _whitener(option_covariance(fit, grp.index, covariance))
         for form in forms:
             (c, s, log_k), chi2, at_bound, (lo, hi) = _fit_form(form, t, u, whiten, alpha)
             k = float(np.exp(log_k))

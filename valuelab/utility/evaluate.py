@@ -1,4 +1,4 @@
-"""Held-out evaluation of utility fits: log loss, accuracy, Brier score, calibration, k-fold CV.
+"""Held-out evaluation of utility fits: log loss, accuracy, Brier score, calibration.
 
 References
 ----------
@@ -10,16 +10,17 @@ References
 
 from __future__ import annotations
 
-import warnings
-from typing import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ..schema import _combine, validate_comparisons
-from .results import ThurstonianResult
+from ..schema import combine_validated, validate_comparisons
 
-__all__ = ["score_predictions", "evaluate_fit", "calibration_table", "split_pairs", "cross_validate"]
+if TYPE_CHECKING:  # annotations only: the results module imports this one
+    from .results import ThurstonianResult
+
+__all__ = ["score_predictions", "evaluate_fit", "calibration_table", "split_pairs", "TrainTestSplit"]
 
 _EPS = 1e-12
 
@@ -87,7 +88,7 @@ def score_predictions(comparisons: pd.DataFrame, p_a) -> pd.Series:
     )
 
 
-def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Series:
+def evaluate_fit(comparisons: pd.DataFrame, *, fit: ThurstonianResult) -> pd.Series:
     """Score a fit on (held-out) comparisons.
 
     Rows of the same pair, orientation and presentation order are pooled first, then
@@ -95,34 +96,34 @@ def evaluate_fit(result: ThurstonianResult, comparisons: pd.DataFrame) -> pd.Ser
 
     Parameters
     ----------
-    result : ThurstonianResult
     comparisons : DataFrame
         Comparisons among options of the fit.
+    fit : ThurstonianResult
 
     Returns
     -------
     Series
         The columns of :func:`score_predictions`.
     """
-    pooled = _pooled_with_order(comparisons, result)
-    return score_predictions(pooled, result.predict_proba(pooled).to_numpy())
+    pooled = _pooled_with_order(comparisons, fit)
+    return score_predictions(pooled, fit.predict_proba(pooled).to_numpy())
 
 
 def _pooled_with_order(comparisons: pd.DataFrame, result: ThurstonianResult) -> pd.DataFrame:
     checked = validate_comparisons(comparisons)
     result._option_codes(checked, comparisons, "comparisons")  # names the user's row, not a pooled one
-    pooled = _combine(checked, keep_order=True)
+    pooled = combine_validated(checked, keep_order=True)
     order = np.where(pooled["first"] > 0, "ab", np.where(pooled["first"] < 0, "ba", None))
     return pooled.drop(columns="first").assign(order=order)
 
 
-def calibration_table(result: ThurstonianResult, comparisons: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
+def calibration_table(comparisons: pd.DataFrame, *, fit: ThurstonianResult, bins: int = 10) -> pd.DataFrame:
     """Predicted against observed preference rates in bins of the predicted probability.
 
     Parameters
     ----------
-    result : ThurstonianResult
     comparisons : DataFrame
+    fit : ThurstonianResult
     bins : int
         Equal-width bins on [0, 1].
 
@@ -133,7 +134,7 @@ def calibration_table(result: ThurstonianResult, comparisons: pd.DataFrame, *, b
         weighted mean predicted p), ``observed`` (share of observations preferring A),
         ``n_obs``, ``n_rows``.
     """
-    n_a, n_b, p = _observed_and_predicted(result, comparisons)
+    n_a, n_b, p = _observed_and_predicted(fit, comparisons)
     edges = np.linspace(0, 1, bins + 1)
     idx = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
     n = n_a + n_b
@@ -152,7 +153,14 @@ def calibration_table(result: ThurstonianResult, comparisons: pd.DataFrame, *, b
     return out.reset_index(drop=True)
 
 
-def split_pairs(comparisons: pd.DataFrame, *, test_size: float = 0.2, seed: int | None = 0):
+class TrainTestSplit(NamedTuple):
+    """Comparisons split by pair: ``train`` and ``test`` (unpacks as ``train, test``)."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+def split_pairs(comparisons: pd.DataFrame, *, test_size: float = 0.2, seed: int | None = 0) -> TrainTestSplit:
     """Split comparisons into train and test sets by unordered pair.
 
     Both orientations and both presentation orders of a pair land on the same side, so the
@@ -160,7 +168,8 @@ def split_pairs(comparisons: pd.DataFrame, *, test_size: float = 0.2, seed: int 
 
     Returns
     -------
-    train, test : DataFrame
+    TrainTestSplit
+        ``train`` and ``test`` (DataFrames; the result unpacks as ``train, test``).
     """
     if not 0 < test_size < 1:
         raise ValueError(f"test_size: expected a fraction in (0, 1), got {test_size!r}")
@@ -173,55 +182,4 @@ def split_pairs(comparisons: pd.DataFrame, *, test_size: float = 0.2, seed: int 
     n_test = min(max(1, int(round(test_size * n_keys))), n_keys - 1)  # both sides keep a pair
     test_keys = rng.permutation(n_keys)[:n_test]
     is_test = np.isin(keys, test_keys)
-    return comparisons[~is_test], comparisons[is_test]
-
-
-def _drop_unseen(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
-    seen = pd.Index(pd.unique(pd.concat([train["option_a"], train["option_b"]])))
-    ok = test["option_a"].isin(seen) & test["option_b"].isin(seen)
-    return test[ok.to_numpy()], int((~ok).sum())
-
-
-def cross_validate(comparisons: pd.DataFrame, *, fit: Callable[..., ThurstonianResult] | None = None,
-                   k: int = 5, seed: int | None = 0, **fit_kwargs) -> pd.DataFrame:
-    """K-fold cross-validation over pairs.
-
-    Parameters
-    ----------
-    comparisons : DataFrame
-    fit : callable, default :func:`valuelab.fit_thurstonian`
-        Any of the fit functions; ``fit_kwargs`` are passed to it.
-    k : int
-        Number of folds (pairs are assigned to folds at random).
-    seed : int or None
-
-    Returns
-    -------
-    DataFrame
-        One row per fold: ``fold``, the columns of :func:`evaluate_fit`, and ``n_dropped``
-        (test rows whose options were absent from that fold's training data).
-    """
-    from .thurstonian import fit_thurstonian
-
-    fit = fit or fit_thurstonian
-    if k < 2:
-        raise ValueError(f"k: expected at least 2 folds, got {k!r}")
-    validate_comparisons(comparisons)
-    keys = _pair_keys(comparisons)
-    if keys.max() + 1 < k:
-        raise ValueError(f"k: {k} folds need at least {k} distinct pairs; the comparisons have {keys.max() + 1}")
-    rng = np.random.default_rng(seed)
-    fold_of_key = rng.permutation(keys.max() + 1) % k
-    fold = fold_of_key[keys]
-    fit_kwargs.setdefault("uncertainty", None)
-    rows = []
-    for f in range(k):
-        train, test = comparisons[fold != f], comparisons[fold == f]
-        test, dropped = _drop_unseen(train, test)
-        if dropped:
-            warnings.warn(f"fold {f}: {dropped} test rows involve options absent from training; skipped",
-                          stacklevel=2)
-        res = fit(train, **fit_kwargs)
-        scores = evaluate_fit(res, test)
-        rows.append({"fold": f, **scores.to_dict(), "n_dropped": dropped})
-    return pd.DataFrame(rows)
+    return TrainTestSplit(comparisons[~is_test], comparisons[is_test])

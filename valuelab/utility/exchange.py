@@ -20,7 +20,8 @@ import pandas as pd
 import scipy.linalg as sl
 from scipy.stats import norm
 
-from ..schema import _plain
+from ..schema import plain_value
+from ..summary import Summary
 from .results import ThurstonianResult, means_covariance, utility_table
 
 __all__ = ["fit_exchange_rates", "ExchangeRates"]
@@ -49,7 +50,7 @@ def option_covariance(utilities, ids, covariance=None) -> np.ndarray:
         covariance = pd.DataFrame(covariance)
         missing = ids.difference(covariance.index).union(ids.difference(covariance.columns))
         if len(missing):
-            raise ValueError(f"covariance: option {_plain(missing[0])!r} has no row or column")
+            raise ValueError(f"covariance: option {plain_value(missing[0])!r} has no row or column")
         c = covariance.loc[ids, ids].to_numpy(float)
         if not np.isfinite(c).all():
             raise ValueError("covariance: expected finite values for the options used")
@@ -58,7 +59,7 @@ def option_covariance(utilities, ids, covariance=None) -> np.ndarray:
     se = table["se_mean"].reindex(ids).to_numpy(float)
     bad = ~(se > 0)
     if bad.any():
-        raise ValueError(f"utilities: se_mean must be positive; option {_plain(ids[np.flatnonzero(bad)[0]])!r} has "
+        raise ValueError(f"utilities: se_mean must be positive; option {plain_value(ids[np.flatnonzero(bad)[0]])!r} has "
                          f"{se[bad][0]!r} (fit with uncertainty='auto')")
     return np.diag(se**2)
 
@@ -189,22 +190,28 @@ class ExchangeRates:
         """:meth:`rate` from ``reference`` to every other good, one row each (the same columns)."""
         return pd.DataFrame([self.rate(reference, g, quantity) for g in self.curves.index if g != reference])
 
+    def summary(self) -> Summary:
+        """The fitted curves, as text, HTML or LaTeX."""
+        facts = {"goods": len(self.curves), "points": len(self.points), "alpha": self.alpha}
+        return Summary("Exchange rates: U = a + b ln N per good", facts, {"curves": self.curves})
+
     def plot(self, **kwargs):
         """The fitted curves over the observed utilities (a plotly Figure)."""
-        from ..viz import plot_exchange_curves
+        from .plots import plot_exchange_curves
 
         return plot_exchange_curves(self, **kwargs)
 
 
-def fit_exchange_rates(utilities, *, good: str = "good", quantity: str = "quantity", alpha: float = 0.05,
+def fit_exchange_rates(fit, *, good: str = "good", quantity: str = "quantity", alpha: float = 0.05,
                        min_points: int = 3, covariance: pd.DataFrame | None = None) -> ExchangeRates:
     """Fit ``U(N units of X) = a_X + b_X ln N`` for every good X jointly, by generalised least squares.
 
     Parameters
     ----------
-    utilities : ThurstonianResult or DataFrame
-        Utilities indexed by option with ``mean`` and ``se_mean`` (as ``fit.utilities``, with
-        the options' attributes joined), plus the ``good`` and ``quantity`` columns.
+    fit : ThurstonianResult or DataFrame
+        A fit, or utilities indexed by option with ``mean`` and ``se_mean`` (as
+        ``fit.utilities``, with the options' attributes joined), plus the ``good`` and
+        ``quantity`` columns.
         Options with a missing good or quantity are ignored. A fit's ``covariance_mean``
         is used as the utilities' covariance.
     good : str
@@ -217,7 +224,7 @@ def fit_exchange_rates(utilities, *, good: str = "good", quantity: str = "quanti
         Goods with fewer distinct quantities are skipped (2 would fit exactly, with no check).
     covariance : DataFrame, optional
         Covariance of the means, labelled by option id (e.g. ``fit.covariance_mean`` when
-        ``utilities`` is a table). Without it a table's options count as independent with
+        ``fit`` is a table). Without it a table's options count as independent with
         variances ``se_mean^2``.
 
     Returns
@@ -257,13 +264,13 @@ def fit_exchange_rates(utilities, *, good: str = "good", quantity: str = "quanti
     .. [4] Fieller, E. C. (1954). Some problems in interval estimation. *JRSS B* 16(2),
        175–185.
     """
-    table = utility_table(utilities, ("mean", good, quantity))
+    table = utility_table(fit, ("mean", good, quantity))
     pts = table.dropna(subset=[good, quantity])
     pts = pts[pts[good].astype(str) != ""]
     q = pd.to_numeric(pts[quantity], errors="coerce")
     bad = ~(q > 0)
     if bad.any():
-        raise ValueError(f"utilities: {quantity!r} must be a positive number; option {_plain(pts.index[bad.to_numpy()][0])!r} "
+        raise ValueError(f"utilities: {quantity!r} must be a positive number; option {plain_value(pts.index[bad.to_numpy()][0])!r} "
                          f"has {pts[quantity][bad].iloc[0]!r}")
     points = pd.DataFrame({"good": pts[good].astype(str), "quantity": q.astype(float), "mean": pts["mean"]},
                           index=pts.index)
@@ -271,7 +278,7 @@ def fit_exchange_rates(utilities, *, good: str = "good", quantity: str = "quanti
     points = points[enough].sort_values(["good", "quantity"], kind="stable")
     if points.empty:
         raise ValueError(f"utilities: no good has {min_points} or more distinct quantities in {quantity!r}")
-    cov = option_covariance(utilities, points.index, covariance)
+    cov = option_covariance(fit, points.index, covariance)
     points["se"] = np.sqrt(np.diag(cov))
     goods = sorted(points["good"].unique())
     col = {g: i for i, g in enumerate(goods)}

@@ -31,7 +31,8 @@ import pandas as pd
 from scipy.linalg import eigh
 from scipy.stats import chi2, norm
 
-from ..schema import _plain, _require_columns
+from ..schema import plain_value, require_columns
+from ..summary import Summary
 from .results import ThurstonianResult, means_covariance, utility_table
 
 __all__ = ["expected_utility", "ExpectedUtilityResult"]
@@ -48,7 +49,7 @@ class ExpectedUtilityResult:
         ``expected_utility`` (sum of probability x outcome utility), ``difference``
         (utility - expected utility), ``se_difference`` (its standard error, ``sqrt(c'
         Sigma c)``; see ``se_method``), ``n_outcomes``.
-    summary : DataFrame
+    by_kind : DataFrame
         Indexed by kind, one row per kind and one for ``all``: ``n_lotteries``,
         ``correlation`` (Pearson, lottery utility against expected utility),
         ``corr_ci_low``/``corr_ci_high`` (basic parametric-bootstrap interval for the
@@ -64,12 +65,19 @@ class ExpectedUtilityResult:
     """
 
     lotteries: pd.DataFrame
-    summary: pd.DataFrame
+    by_kind: pd.DataFrame
     se_method: str = "independent"
+
+    def summary(self) -> Summary:
+        """The comparison per kind of lottery, as text, HTML or LaTeX."""
+        overall = self.by_kind.loc["all"] if "all" in self.by_kind.index else self.by_kind.iloc[-1]
+        facts = {"lotteries": int(overall["n_lotteries"]), "correlation": float(overall["correlation"]),
+                 "Wald p-value (all differences 0)": float(overall["p_value"]), "standard errors": self.se_method}
+        return Summary("Expected utility", facts, {"by kind": self.by_kind})
 
     def plot(self, **kwargs):
         """Lottery utility against expected utility, with the identity line (plotly Figure)."""
-        from ..viz import plot_expected_utility
+        from .plots import plot_expected_utility
 
         return plot_expected_utility(self, **kwargs)
 
@@ -86,7 +94,7 @@ def _covariance(utilities, covariance, table: pd.DataFrame, ids: list):
     for axis, labels in (("row", covariance.index), ("column", covariance.columns)):
         missing = [i for i in ids if i not in labels]
         if missing:
-            raise ValueError(f"covariance: no {axis} for option {_plain(missing[0])!r}; expected a square table "
+            raise ValueError(f"covariance: no {axis} for option {plain_value(missing[0])!r}; expected a square table "
                              f"labelled by option id on both axes")
     sigma = covariance.loc[ids, ids].to_numpy(dtype=float)
     if not np.all(np.isfinite(sigma)):
@@ -108,7 +116,7 @@ def _rows_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (xc * yc).sum(1) / np.sqrt((xc**2).sum(1) * (yc**2).sum(1))
 
 
-def expected_utility(utilities, lotteries: pd.DataFrame, *, covariance: pd.DataFrame | None = None,
+def expected_utility(lotteries: pd.DataFrame, *, fit, covariance: pd.DataFrame | None = None,
                      alpha: float = 0.05, n_resamples: int = 9999, seed: int | None = 0) -> ExpectedUtilityResult:
     """Compare each lottery's utility with the probability-weighted utility of its outcomes.
 
@@ -117,15 +125,15 @@ def expected_utility(utilities, lotteries: pd.DataFrame, *, covariance: pd.DataF
 
     Parameters
     ----------
-    utilities : ThurstonianResult or DataFrame
-        Indexed by option id with ``mean`` and ``se_mean``; must include the lotteries and
-        their outcomes as options. A fit brings the covariance of its means
-        (``covariance_mean``).
     lotteries : DataFrame
         Long format, one row per outcome of a lottery: ``lottery_id`` (the option id of the
         lottery), ``outcome_id``, ``probability``; optional ``kind`` (for example
         "explicit": stated probabilities, "implicit": uncertainty described in words).
         Probabilities of a lottery must sum to 1.
+    fit : ThurstonianResult or DataFrame
+        The fitted utilities: a fit (which brings the covariance of its means,
+        ``covariance_mean``) or a table indexed by option id with ``mean`` and ``se_mean``;
+        either must include the lotteries and their outcomes as options.
     covariance : DataFrame, optional
         Covariance of the means, labelled by option id on both axes. Default: the fit's
         ``covariance_mean``; without either the means are treated as independent (see
@@ -140,7 +148,7 @@ def expected_utility(utilities, lotteries: pd.DataFrame, *, covariance: pd.DataF
     -------
     ExpectedUtilityResult
         ``.lotteries`` (per lottery: ``kind``, ``utility``, ``expected_utility``,
-        ``difference``, ``se_difference``, ``n_outcomes``), ``.summary`` (per kind and
+        ``difference``, ``se_difference``, ``n_outcomes``), ``.by_kind`` (per kind and
         ``all``: ``n_lotteries``, ``correlation``, ``corr_ci_low``, ``corr_ci_high``,
         ``mae``, ``mean_difference``, ``diff_ci_low``, ``diff_ci_high``, ``chi2``, ``df``,
         ``p_value``), ``.se_method``, ``.plot()``.
@@ -171,8 +179,8 @@ def expected_utility(utilities, lotteries: pd.DataFrame, *, covariance: pd.DataF
         raise ValueError(f"alpha: expected a level in (0, 1), got {alpha!r}")
     if not (isinstance(n_resamples, (int, np.integer)) and n_resamples >= 2):
         raise ValueError(f"n_resamples: expected an integer >= 2, got {n_resamples!r}")
-    table = utility_table(utilities, ("mean", "se_mean"))
-    _require_columns(lotteries, "lotteries", ("lottery_id", "outcome_id", "probability"),
+    table = utility_table(fit, ("mean", "se_mean"))
+    require_columns(lotteries, "lotteries", ("lottery_id", "outcome_id", "probability"),
                      "lottery_id, outcome_id, probability[, kind]")
     lot = lotteries.copy()
     if "kind" not in lot.columns:
@@ -189,14 +197,14 @@ def expected_utility(utilities, lotteries: pd.DataFrame, *, covariance: pd.DataF
         missing = ~pd.Index(values).isin(table.index)
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
-            raise ValueError(f"lotteries row {row}: {col} {_plain(values[row])!r} has no fitted utility")
+            raise ValueError(f"lotteries row {row}: {col} {plain_value(values[row])!r} has no fitted utility")
     codes, names = pd.factorize(lottery_ids)
     names = list(names)
     prob = p.to_numpy(dtype=float)
     sums = np.bincount(codes, prob, len(names))
     off = np.flatnonzero(np.abs(sums - 1) > 1e-6)
     if off.size:
-        raise ValueError(f"lotteries: the probabilities of lottery {_plain(names[off[0]])!r} sum to "
+        raise ValueError(f"lotteries: the probabilities of lottery {plain_value(names[off[0]])!r} sum to "
                          f"{sums[off[0]]:.6g}, not 1")
 
     ids = list(dict.fromkeys(names + list(outcome_ids)))
@@ -205,7 +213,7 @@ def expected_utility(utilities, lotteries: pd.DataFrame, *, covariance: pd.DataF
     contrast[np.arange(len(names)), [col[n] for n in names]] += 1.0
     np.add.at(contrast, (codes, [col[o] for o in outcome_ids]), -prob)
     mean = table["mean"].reindex(ids).to_numpy(dtype=float)
-    sigma, se_method = _covariance(utilities, covariance, table, ids)
+    sigma, se_method = _covariance(fit, covariance, table, ids)
     v = contrast @ sigma @ contrast.T
     first = np.unique(codes, return_index=True)[1]
     kinds = lot["kind"].to_numpy(dtype=object)[first]
@@ -250,4 +258,4 @@ def expected_utility(utilities, lotteries: pd.DataFrame, *, covariance: pd.DataF
                 out.update(corr_ci_low=float(np.clip(2 * r - hi, -1, 1)),
                            corr_ci_high=float(np.clip(2 * r - lo, -1, 1)))
         rows.append(out)
-    return ExpectedUtilityResult(lotteries=per, summary=pd.DataFrame(rows).set_index("kind"), se_method=se_method)
+    return ExpectedUtilityResult(lotteries=per, by_kind=pd.DataFrame(rows).set_index("kind"), se_method=se_method)

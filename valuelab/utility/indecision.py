@@ -10,15 +10,59 @@ References
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from ..schema import _combine, validate_comparisons
+from ..schema import combine_validated, validate_comparisons
 from .pair_posterior import pair_posterior
+from ..summary import Summary
 from .uncertainty import counts_are_whole
 
-__all__ = ["indecision"]
+__all__ = ["indecision", "IndecisionResult"]
+
+
+@dataclass
+class IndecisionResult:
+    """How many pairs an agent is near indifference about, and which options make them.
+
+    Attributes
+    ----------
+    overall : DataFrame
+        Indexed by source: ``observed`` (the asked pairs) and ``model`` (every pair of
+        options, with the fitted model's probabilities: a description of the fit, without an
+        interval). Columns ``share_near_indifference``, ``ci_low``, ``ci_high``, ``n_pairs``,
+        ``method`` ("empirical Bayes", "exact probabilities", "fitted model") and
+        ``variance_correlation`` (Spearman correlation between an option's fitted variance
+        and its share of near-indifferent pairs, descriptive; NaN when either is the same
+        for every option).
+    options : DataFrame
+        Indexed by option: ``variance``, ``mean``, ``model_share`` (share of its pairs with
+        all other options that the model puts near indifference), ``observed_share`` (the
+        posterior mean share among its asked pairs) and ``observed_pairs`` (when comparisons
+        are given).
+    margin : float
+        Half-width of the indifference band around 1/2.
+    """
+
+    overall: pd.DataFrame
+    options: pd.DataFrame
+    margin: float
+
+    def summary(self) -> Summary:
+        """The shares near indifference, as text, HTML or LaTeX."""
+        first = self.overall.iloc[0]
+        facts = {"margin": self.margin, "share near indifference": float(first["share_near_indifference"]),
+                 "source": str(self.overall.index[0]), "pairs": int(first["n_pairs"])}
+        return Summary("Indecision", facts, {"shares": self.overall})
+
+    def plot(self, **kwargs):
+        """Each option's share of near-indifferent pairs against its fitted variance (plotly Figure)."""
+        from .plots import plot_indecision
+
+        return plot_indecision(self, **kwargs)
 
 
 def _near(p: np.ndarray, margin: float) -> np.ndarray:
@@ -26,8 +70,8 @@ def _near(p: np.ndarray, margin: float) -> np.ndarray:
     return np.abs(2.0 * p - 1.0) < 2.0 * margin - 1e-12
 
 
-def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 0.1, alpha: float = 0.05,
-               n_draws: int = 200, seed: int | None = 0):
+def indecision(comparisons: pd.DataFrame | None = None, *, fit, margin: float = 0.1, alpha: float = 0.05,
+               n_draws: int = 200, seed: int | None = 0) -> IndecisionResult:
     """Share of pairs near indifference, and its relation to the options' fitted variances.
 
     A pair is *near indifference* when the agent's probability of preferring either option
@@ -47,9 +91,9 @@ def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 
 
     Parameters
     ----------
-    fit : ThurstonianResult
     comparisons : DataFrame, optional
         Observed answers (orders and orientations pooled per pair).
+    fit : ThurstonianResult
     margin : float
         Half-width of the indifference band around 1/2.
     alpha : float
@@ -59,19 +103,8 @@ def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 
 
     Returns
     -------
-    summary : DataFrame
-        Indexed by source: ``observed`` (the asked pairs, see above) and ``model`` (every
-        pair of options, with the fitted model's probabilities: a description of the fit,
-        without an interval). Columns ``share_near_indifference``, ``ci_low``, ``ci_high``,
-        ``n_pairs``, ``method`` ("empirical Bayes", "exact probabilities", "fitted model"),
-        and ``variance_correlation`` (Spearman correlation between an option's fitted
-        variance and its share of near-indifferent pairs, descriptive; NaN when either is
-        the same for every option).
-    options : DataFrame
-        Indexed by option: ``variance``, ``mean``, ``model_share`` (share of its pairs with
-        all other options that the model puts near indifference), ``observed_share`` (the
-        posterior mean share among its asked pairs) and ``observed_pairs`` (when comparisons
-        are given).
+    IndecisionResult
+        ``overall`` (the shares, observed and model) and ``options`` (per option).
 
     References
     ----------
@@ -104,7 +137,7 @@ def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 
 
     if comparisons is not None:
         checked = validate_comparisons(comparisons)
-        pooled = _combine(checked, keep_order=False)
+        pooled = combine_validated(checked, keep_order=False)
         pooled = pooled[(pooled["n_a"] + pooled["n_b"]) > 0]
         counts = pooled[["n_a", "n_b"]].to_numpy(float)
         if counts_are_whole(counts):
@@ -124,6 +157,6 @@ def indecision(fit, comparisons: pd.DataFrame | None = None, *, margin: float = 
         options["observed_pairs"] = per.groupby(level=0).size().reindex(ids).fillna(0).astype(int).to_numpy()
         row("observed", float(est), float(lo), float(hi), len(pair_near), method, options["observed_share"].to_numpy())
     row("model", float(near.mean()), np.nan, np.nan, len(p), "fitted model", options["model_share"].to_numpy())
-    summary = pd.DataFrame.from_dict(rows, orient="index")
-    summary.index.name = "source"
-    return summary, options
+    overall = pd.DataFrame.from_dict(rows, orient="index")
+    overall.index.name = "source"
+    return IndecisionResult(overall, options, margin)

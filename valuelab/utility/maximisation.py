@@ -9,16 +9,54 @@ References
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from ..schema import _plain, _require_columns
+from ..schema import plain_value, require_columns
 from ..stats import poisson_binomial_sf, wilson_interval
+from ..summary import Summary
 from .results import utility_table
 
-__all__ = ["utility_maximisation"]
+__all__ = ["utility_maximisation", "MaximisationResult"]
+
+
+@dataclass
+class MaximisationResult:
+    """How often an agent's free choice from a set picks its highest-utility option.
+
+    Attributes
+    ----------
+    sets : DataFrame
+        Indexed by ``set_id``: ``chosen`` (option id), ``best`` (highest-utility option),
+        ``maximised`` (bool), ``set_size``, ``chosen_rank`` (1 = highest utility),
+        ``p_best`` (probability that an agent with these utilities and variances picks
+        ``best``; NaN without variances).
+    overall : Series
+        ``rate`` (share of sets where the choice maximised utility), ``ci_low``, ``ci_high``
+        (Wilson, for the probability that a choice from such a set maximises; sets are the
+        sampling unit), ``chance`` (expected rate when choosing uniformly at random: mean of
+        ``1 / set_size``), ``p_value`` (exact one-sided test of the rate against chance,
+        Poisson-binomial over sets), ``expected_rate`` (mean of ``p_best``: the rate of an
+        agent choosing by its fitted utilities), ``p_value_utilities`` (exact two-sided
+        Poisson-binomial test of the rate against ``p_best``: small when the choices do not
+        follow the utilities), ``n_sets``, ``mean_chosen_rank``.
+    """
+
+    sets: pd.DataFrame
+    overall: pd.Series
+
+    def summary(self) -> Summary:
+        """The rate, its interval and both tests, as text, HTML or LaTeX."""
+        return Summary("Utility maximisation", self.overall.to_dict())
+
+    def plot(self, **kwargs):
+        """How often the chosen option had each utility rank in its set (plotly Figure)."""
+        from .plots import plot_maximisation
+
+        return plot_maximisation(self, **kwargs)
 
 
 @functools.lru_cache(maxsize=4)
@@ -39,7 +77,7 @@ def max_probability(mean: np.ndarray, sd: np.ndarray, n_nodes: int = 128) -> np.
     return np.clip(others @ w / np.sqrt(np.pi), 0.0, 1.0)
 
 
-def utility_maximisation(utilities, choices: pd.DataFrame, *, alpha: float = 0.05):
+def utility_maximisation(choices: pd.DataFrame, *, fit, alpha: float = 0.05) -> MaximisationResult:
     """How often the chosen option is the one with the highest fitted utility in its set.
 
     Two tests go with the rate. Against *chance*: does the agent pick its best option more
@@ -51,30 +89,19 @@ def utility_maximisation(utilities, choices: pd.DataFrame, *, alpha: float = 0.0
 
     Parameters
     ----------
-    utilities : ThurstonianResult or DataFrame
-        Indexed by option id with ``mean`` (and ``variance`` for the second test).
     choices : DataFrame
         One row per option offered in a choice set: ``set_id``, ``option_id``, ``chosen``
         (True for exactly one option per set).
+    fit : ThurstonianResult or DataFrame
+        The fitted utilities: a fit, or a table indexed by option id with ``mean`` (and
+        ``variance`` for the second test).
     alpha : float
         1 - confidence level of the rate's interval.
 
     Returns
     -------
-    sets : DataFrame
-        Indexed by ``set_id``: ``chosen`` (option id), ``best`` (highest-utility option),
-        ``maximised`` (bool), ``set_size``, ``chosen_rank`` (1 = highest utility),
-        ``p_best`` (probability that an agent with these utilities and variances picks
-        ``best``; NaN without variances).
-    summary : Series
-        ``rate`` (share of sets where the choice maximised utility), ``ci_low``, ``ci_high``
-        (Wilson, for the probability that a choice from such a set maximises; sets are the
-        sampling unit), ``chance`` (expected rate when choosing uniformly at random: mean of
-        ``1 / set_size``), ``p_value`` (exact one-sided test of the rate against chance,
-        Poisson-binomial over sets), ``expected_rate`` (mean of ``p_best``: the rate of an
-        agent choosing by its fitted utilities), ``p_value_utilities`` (exact two-sided
-        Poisson-binomial test of the rate against ``p_best``: small when the choices do not
-        follow the utilities), ``n_sets``, ``mean_chosen_rank``.
+    MaximisationResult
+        ``sets`` (one row per choice set) and ``overall`` (the rate and its tests).
 
     Notes
     -----
@@ -91,18 +118,18 @@ def utility_maximisation(utilities, choices: pd.DataFrame, *, alpha: float = 0.0
     .. [3] Hong, Y. (2013). On computing the distribution function for the Poisson binomial
        distribution. *Computational Statistics & Data Analysis* 59, 41–51.
     """
-    table = utility_table(utilities)
-    _require_columns(choices, "choices", ("set_id", "option_id", "chosen"), "set_id, option_id, chosen")
+    table = utility_table(fit)
+    require_columns(choices, "choices", ("set_id", "option_id", "chosen"), "set_id, option_id, chosen")
     missing = ~choices["option_id"].isin(table.index)
     if missing.any():
         row = int(np.flatnonzero(missing.to_numpy())[0])
-        raise ValueError(f"choices row {row}: option {_plain(choices['option_id'].iloc[row])!r} has no fitted utility")
+        raise ValueError(f"choices row {row}: option {plain_value(choices['option_id'].iloc[row])!r} has no fitted utility")
     if choices["chosen"].dtype != bool:
         raise ValueError(f"choices: 'chosen' must be boolean, got dtype {choices['chosen'].dtype}")
     n_chosen = choices.groupby("set_id")["chosen"].sum()
     wrong = n_chosen[n_chosen != 1]
     if len(wrong):
-        raise ValueError(f"choices: set {_plain(wrong.index[0])!r} has {int(wrong.iloc[0])} chosen options; expected exactly 1")
+        raise ValueError(f"choices: set {plain_value(wrong.index[0])!r} has {int(wrong.iloc[0])} chosen options; expected exactly 1")
     has_var = "variance" in table.columns and bool(np.isfinite(table["variance"]).all() and (table["variance"] > 0).all())
     df = choices.assign(utility=table["mean"].reindex(choices["option_id"]).to_numpy())
     df["sd"] = np.sqrt(table["variance"].reindex(choices["option_id"]).to_numpy()) if has_var else np.nan
@@ -135,9 +162,9 @@ def utility_maximisation(utilities, choices: pd.DataFrame, *, alpha: float = 0.0
     if has_var:
         p_best = sets["p_best"].to_numpy()
         p_util = min(1.0, 2 * min(poisson_binomial_sf(k, p_best), 1.0 - poisson_binomial_sf(k + 1, p_best)))
-    summary = pd.Series({"rate": k / n, "ci_low": lo, "ci_high": hi, "chance": float(chance.mean()),
+    overall = pd.Series({"rate": k / n, "ci_low": lo, "ci_high": hi, "chance": float(chance.mean()),
                          "p_value": poisson_binomial_sf(k, chance),
                          "expected_rate": float(sets["p_best"].mean()) if has_var else np.nan,
                          "p_value_utilities": p_util, "n_sets": n,
                          "mean_chosen_rank": float(sets["chosen_rank"].mean())})
-    return sets, summary
+    return MaximisationResult(sets, overall)

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy.special import log_ndtr, logsumexp, ndtr
 from scipy.stats import chi2
 
-from ..schema import _combine, validate_comparisons
+from ..schema import combine_validated, validate_comparisons
 
 __all__ = ["PairPosterior", "pair_posterior"]
 
@@ -139,7 +139,7 @@ def pair_posterior(comparisons: pd.DataFrame, *, alpha: float = 0.05, tau_max: f
     -------
     PairPosterior
     """
-    pooled = _combine(validate_comparisons(comparisons), keep_order=False)
+    pooled = combine_validated(validate_comparisons(comparisons), keep_order=False)
     pooled = pooled[(pooled["n_a"] + pooled["n_b"]) > 0].reset_index(drop=True)
     fit = _case_v_empirical_bayes(pooled[["option_a", "option_b", "n_a", "n_b"]])
     mu = pd.Series(fit._lik.unpack(fit._theta)[0], index=fit.options)

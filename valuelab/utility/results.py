@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..schema import ComparisonData, _plain, _row_name, validate_comparisons
+from ..schema import ComparisonData, plain_value, row_name, validate_comparisons
 from ..summary import Summary
 from .likelihood import PairwiseLikelihood
 from .optimize import SolverInfo
@@ -166,7 +166,7 @@ class ThurstonianResult:
         ids = self.options if options is None else pd.Index(options)
         pos = self.options.get_indexer(ids)
         if (pos < 0).any():
-            raise ValueError(f"options: {_plain(ids[np.flatnonzero(pos < 0)[0]])!r} was not in the fit")
+            raise ValueError(f"options: {plain_value(ids[np.flatnonzero(pos < 0)[0]])!r} was not in the fit")
         names = (parameters,) if isinstance(parameters, str) else tuple(parameters)
         offsets = {"mean": 0}
         if self._lik.link == "probit":
@@ -256,8 +256,8 @@ class ThurstonianResult:
             bad = np.flatnonzero(code < 0)
             if bad.size:
                 raise ValueError(
-                    f"{table} {_row_name(source, int(bad[0]))}, column {col!r}: option "
-                    f"{_plain(checked[col].iat[bad[0]])!r} was not in the fit"
+                    f"{table} {row_name(source, int(bad[0]))}, column {col!r}: option "
+                    f"{plain_value(checked[col].iat[bad[0]])!r} was not in the fit"
                 )
             codes.append(code)
         return codes
@@ -360,7 +360,7 @@ class ThurstonianResult:
         -------
         plotly.graph_objects.Figure
         """
-        from .. import viz
+        from . import plots as viz
 
         if kind == "utilities":
             return viz.plot_utilities(self.utilities, **kwargs)
@@ -370,7 +370,7 @@ class ThurstonianResult:
             comparisons = kwargs.pop("comparisons", None)
             if comparisons is None:
                 raise ValueError("plot(kind='calibration') needs comparisons=... (the pairs to check)")
-            return viz.plot_calibration(calibration_table(self, comparisons, bins=kwargs.pop("bins", 10)), **kwargs)
+            return viz.plot_calibration(calibration_table(comparisons, fit=self, bins=kwargs.pop("bins", 10)), **kwargs)
         raise ValueError(f"kind: expected 'utilities' or 'calibration', got {kind!r}")
 
 

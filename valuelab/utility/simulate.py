@@ -302,7 +302,7 @@ def simulate_coherent_agent(options: pd.DataFrame, *, discount_form: Literal["hy
     -------
     CoherentAgent
     """
-    from .discounting import DISCOUNT_FORMS
+    from .discount_forms import DISCOUNT_FORMS
 
     rng = np.random.default_rng(seed)
     opts = options.reset_index(drop=True).copy()

@@ -571,7 +571,6 @@ class ScalableCovariance:
         cross = cav.pair_cross(b)
         out[:, :q, q : 2 * q] = cross
         out[:, q : 2 * q, :q] = np.swapaxes(cross, 1, 2)
-        o = self.system.o
         wl = np.zeros((k, L, self.system.W.shape[1]))
         wl[:, : 2 * q] = self.system.W[cols[:, : 2 * q]]
         out += np.einsum("kli,ij,kmj->klm", wl, self.Einv, wl)

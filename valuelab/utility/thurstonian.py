@@ -15,9 +15,8 @@ References
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, fields, replace
 from typing import Literal
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -259,8 +258,27 @@ def _resolve_uncertainty(uncertainty, data: ComparisonData) -> str | None:
     return "wald" if counts_are_whole(np.concatenate([data.n_a, data.n_b])) else "sandwich"
 
 
-def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_resamples, alpha, n_jobs, seed,
-         component_policy, se_method, progress, init=None):
+@dataclass(frozen=True)
+class FitRun:
+    """How one fit is run and reported, beside what is fitted (:class:`FitSpec`): the
+    settings :func:`fit_thurstonian` and its siblings pass down to every component fit."""
+
+    options: pd.DataFrame | None = None
+    uncertainty: str | None = "auto"
+    n_resamples: int = 200
+    alpha: float = 0.05
+    n_jobs: int = 1
+    seed: int | None = 0
+    components: str = "raise"
+    se_method: str = "auto"
+    progress: bool = True
+    init: object = None
+
+
+def _fit(comparisons: pd.DataFrame, spec: FitSpec, run: FitRun):
+    options, uncertainty, n_resamples, alpha = run.options, run.uncertainty, run.n_resamples, run.alpha
+    n_jobs, seed, component_policy, se_method = run.n_jobs, run.seed, run.components, run.se_method
+    progress, init = run.progress, run.init
     if spec.prior is not None and not isinstance(spec.prior, Prior):
         raise TypeError(f"prior: expected a valuelab Prior, 'default' or None, got {type(spec.prior).__name__}")
     if not 0 < alpha < 1:
@@ -286,9 +304,7 @@ def _fit(comparisons: pd.DataFrame, spec: FitSpec, *, options, uncertainty, n_re
                 sub = comparisons[comparisons["option_a"].isin(ids)]
                 sub_opts = opts[opts["option_id"].isin(ids)] if opts is not None else None
                 results.append(
-                    _fit(sub, spec, options=sub_opts, uncertainty=uncertainty, n_resamples=n_resamples,
-                         alpha=alpha, n_jobs=n_jobs, seed=seed, component_policy="raise",
-                         se_method=se_method, progress=progress, init=init)
+                    _fit(sub, spec, replace(run, options=sub_opts, components="raise"))
                 )
         return results
     elif component_policy != "raise":
@@ -476,21 +492,18 @@ def fit_thurstonian(
 
 
 def _public_fit(comparisons, model: str, link: str, free_variance: bool, kwargs: dict):
-    defaults = dict(options=None, order_effect="auto", prior="default", solver="auto", uncertainty="auto",
-                    n_resamples=200, alpha=0.05, n_jobs=1, seed=0, components="raise", tol=1e-9, max_iter=None,
-                    se_method="auto", progress=True, init=None)
-    unknown = set(kwargs) - set(defaults)
+    settings = {f.name for f in fields(FitRun)} | {"order_effect", "prior", "solver", "tol", "max_iter"}
+    unknown = set(kwargs) - settings
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {sorted(unknown)}")
-    k = {**defaults, **kwargs}
-    if k["order_effect"] not in (True, False, "auto"):
-        raise ValueError(f"order_effect: expected True, False or 'auto', got {k['order_effect']!r}")
-    prior = DEFAULT_PRIOR if isinstance(k["prior"], str) and k["prior"] == "default" else k["prior"]
-    spec = FitSpec(model, link, free_variance, k["order_effect"], prior, k["solver"], k["tol"], k["max_iter"])
-    return _fit(comparisons, spec, options=k["options"], uncertainty=k["uncertainty"],
-                n_resamples=k["n_resamples"], alpha=k["alpha"], n_jobs=k["n_jobs"], seed=k["seed"],
-                component_policy=k["components"], se_method=k["se_method"], progress=k["progress"],
-                init=k["init"])
+    order_effect = kwargs.pop("order_effect", "auto")
+    if order_effect not in (True, False, "auto"):
+        raise ValueError(f"order_effect: expected True, False or 'auto', got {order_effect!r}")
+    prior = kwargs.pop("prior", "default")
+    prior = DEFAULT_PRIOR if isinstance(prior, str) and prior == "default" else prior
+    spec = FitSpec(model, link, free_variance, order_effect, prior, kwargs.pop("solver", "auto"),
+                   kwargs.pop("tol", 1e-9), kwargs.pop("max_iter", None))
+    return _fit(comparisons, spec, FitRun(**kwargs))
 
 
 def fit_case_v(comparisons: pd.DataFrame, *, prior: Prior | None | Literal["default"] = "default",

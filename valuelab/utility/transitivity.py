@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ..schema import _combine, validate_comparisons
+from ..schema import combine_validated, validate_comparisons
 from .pair_posterior import pair_posterior
 from .uncertainty import counts_are_whole
 
@@ -28,7 +28,7 @@ __all__ = ["transitivity", "triad_table"]
 
 def _observed_triads(comparisons: pd.DataFrame):
     """Every triad whose three pairs were all asked, with the share preferring each pair's first option."""
-    pooled = _combine(validate_comparisons(comparisons), keep_order=False)
+    pooled = combine_validated(validate_comparisons(comparisons), keep_order=False)
     total = pooled["n_a"] + pooled["n_b"]
     pooled = pooled[total > 0]
     share = (pooled["n_a"] / (pooled["n_a"] + pooled["n_b"])).to_numpy(float)

@@ -1,4 +1,4 @@
-"""Which pairs to ask: a random regular graph, uniform random pairs, or active learning.
+"""Active learning of which pairs to ask: refit, then pick the pairs that teach the fit most.
 
 An elicitation budget is a number of distinct pairs. The published Utility Engineering
 procedure starts from a random regular graph of degree 2 and grows it to ``2 N log2 N``
@@ -42,168 +42,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_ndtr
 
-from ..schema import _plain
+from ..schema import plain_value
+from .pair_designs import _candidates, _ids, _pair_code, default_budget, regular_graph_pairs
 
-__all__ = ["default_budget", "regular_graph_pairs", "regular_design", "unasked_pairs", "active_design", "ActiveDesignResult",
-           "compare_designs"]
-
-
-def default_budget(n_options: int) -> int:
-    """The published budget: ``2 N log2 N`` distinct pairs, at most all ``N(N-1)/2``."""
-    n = int(n_options)
-    return min(int(2 * n * np.log2(max(n, 2))), n * (n - 1) // 2)
-
-
-def _ids(options) -> np.ndarray:
-    if isinstance(options, pd.DataFrame):
-        if "option_id" in options.columns:
-            options = options["option_id"]
-        elif options.index.name == "option_id":
-            options = options.index
-        else:
-            raise ValueError("options: missing column 'option_id'")
-    ids = np.asarray(list(options), dtype=object)
-    if len(pd.unique(ids)) != len(ids):
-        raise ValueError("options: option ids must be unique")
-    return ids
-
-
-def regular_graph_pairs(options, degree: int = 2, *, seed: int | None = 0, swaps_per_pair: int = 10) -> pd.DataFrame:
-    """A random connected regular comparison graph: every option is in ``degree`` pairs.
-
-    Degree 2 is a random Hamiltonian cycle (the published starting design, drawn
-    connected). Higher degrees start from a ring lattice on a random ordering of the
-    options (each joined to its ``degree // 2`` nearest neighbours on each side, plus the
-    opposite option when ``degree`` is odd) and randomise it with degree-preserving double
-    edge swaps, redrawing in the rare case the result is disconnected.
-
-    Parameters
-    ----------
-    options : sequence of ids or DataFrame with ``option_id``
-    degree : int
-        Pairs per option, from 2 to ``N - 1``.
-    seed : int or None
-    swaps_per_pair : int
-        Swaps attempted per pair when randomising (about 10 mixes well).
-
-    Returns
-    -------
-    DataFrame
-        ``option_a``, ``option_b``: ``N * degree / 2`` distinct pairs, in random orientation.
-
-    References
-    ----------
-    .. [1] Milo, R. et al. (2003). On the uniform generation of random graphs with prescribed
-       degree sequences. arXiv:cond-mat/0312028.
-    """
-    from ..utility.graph import components_of_edges
-
-    ids = _ids(options)
-    n = len(ids)
-    if n < 3:
-        raise ValueError(f"options: a regular design needs at least 3 options, got {n}")
-    if not (isinstance(degree, (int, np.integer)) and 2 <= degree <= n - 1):
-        raise ValueError(f"degree: expected an integer from 2 to {n - 1} for {n} options, got {degree!r}")
-    if degree % 2 and n % 2:
-        raise ValueError(f"degree: an odd degree ({degree}) needs an even number of options, got {n}")
-    rng = np.random.default_rng(seed)
-    for _attempt in range(100):
-        perm = rng.permutation(n)
-        steps = list(range(1, degree // 2 + 1)) + ([n // 2] if degree % 2 else [])
-        edges = []
-        for k in steps:
-            src = np.arange(n) if k != n / 2 else np.arange(n // 2)
-            edges.append(np.c_[perm[src], perm[(src + k) % n]])
-        e = np.concatenate(edges)
-        e = np.c_[e.min(1), e.max(1)]
-        if degree > 2 and degree < n - 1:
-            e = _double_edge_swaps(e, n, swaps_per_pair * len(e), rng)
-        if components_of_edges(e[:, 0], e[:, 1], n).max() == 0:
-            break
-    else:  # pragma: no cover - a disconnected draw 100 times in a row
-        raise RuntimeError(f"could not draw a connected {degree}-regular graph on {n} options")
-    e = e[rng.permutation(len(e))]
-    swap = rng.random(len(e)) < 0.5
-    a = np.where(swap, e[:, 1], e[:, 0])
-    b = np.where(swap, e[:, 0], e[:, 1])
-    return pd.DataFrame({"option_a": ids[a], "option_b": ids[b]})
-
-
-def regular_design(options, n_pairs: int, *, seed: int | None = 0) -> pd.DataFrame:
-    """A random connected design with exactly ``n_pairs`` pairs, as regular as that number allows.
-
-    A random regular graph of degree ``d = floor(2 n_pairs / N)`` (one less when ``d`` is odd
-    and ``N`` is odd), plus the remaining pairs added between the options with the fewest
-    pairs, so degrees differ by at most two.
-
-    Parameters
-    ----------
-    options : sequence of ids or DataFrame with ``option_id``
-    n_pairs : int
-        From ``N`` (a cycle through all options) to ``N (N - 1) / 2``.
-    seed : int or None
-
-    Returns
-    -------
-    DataFrame
-        ``option_a``, ``option_b``.
-    """
-    ids = _ids(options)
-    n = len(ids)
-    total = n * (n - 1) // 2
-    if n < 3 or not n <= n_pairs <= total:
-        raise ValueError(f"n_pairs: a connected regular design on {n} options needs {n} to {total} pairs, "
-                         f"got {n_pairs}; use design='random' for fewer")
-    degree = min(2 * n_pairs // n, n - 1)
-    if degree % 2 and n % 2:
-        degree -= 1
-    base = regular_graph_pairs(ids, degree, seed=seed)
-    if len(base) == n_pairs:
-        return base
-    rng = np.random.default_rng(None if seed is None else seed + 1)
-    code = {v: i for i, v in enumerate(ids)}
-    a, b = base["option_a"].map(code).to_numpy(), base["option_b"].map(code).to_numpy()
-    linked = np.zeros((n, n), bool)
-    linked[a, b] = linked[b, a] = True
-    np.fill_diagonal(linked, True)
-    deg = np.bincount(np.r_[a, b], minlength=n)
-    extra = []
-    while len(base) + len(extra) < n_pairs:
-        # join a least-connected option to the least-connected option it is not yet paired with
-        i = int(rng.choice(np.flatnonzero(deg == deg.min())))
-        free = np.flatnonzero(~linked[i])
-        j = int(free[np.argmin(deg[free] + rng.random(len(free)))])
-        linked[i, j] = linked[j, i] = True
-        deg[[i, j]] += 1
-        extra.append((ids[i], ids[j]) if rng.random() < 0.5 else (ids[j], ids[i]))
-    more = pd.DataFrame(extra, columns=["option_a", "option_b"])
-    return pd.concat([base, more], ignore_index=True)
-
-
-def _double_edge_swaps(e: np.ndarray, n: int, tries: int, rng) -> np.ndarray:
-    """Replace pairs (a, b), (c, d) by (a, d), (c, b) when that makes no loop or repeat."""
-    e = e.copy()
-    present = set((e[:, 0].astype(np.int64) * n + e[:, 1]).tolist())
-    picks = rng.integers(0, len(e), (tries, 2))
-    flips = rng.random(tries) < 0.5
-    for (i, j), flip in zip(picks.tolist(), flips.tolist()):
-        if i == j:
-            continue
-        a, b = e[i]
-        c, d = e[j] if not flip else e[j][::-1]
-        if a == d or c == b:
-            continue
-        k1 = min(a, d) * n + max(a, d)
-        k2 = min(c, b) * n + max(c, b)
-        if k1 in present or k2 in present or k1 == k2:
-            continue
-        present.discard(min(a, b) * n + max(a, b))
-        present.discard(min(c, d) * n + max(c, d))
-        present.add(k1)
-        present.add(k2)
-        e[i] = (min(a, d), max(a, d))
-        e[j] = (min(c, b), max(c, b))
-    return e
+__all__ = ["active_design", "ActiveDesignResult"]
 
 
 @dataclass
@@ -231,68 +73,6 @@ class ActiveDesignResult:
     def degrees(self) -> pd.Series:
         """Distinct pairs per option."""
         return pd.concat([self.pairs["option_a"], self.pairs["option_b"]]).value_counts()
-
-
-def _pair_code(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    return np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
-
-
-def unasked_pairs(options, asked: pd.DataFrame | list[pd.DataFrame], n_pairs: int, *, seed: int | None = 0
-                  ) -> pd.DataFrame:
-    """Up to ``n_pairs`` uniform random pairs that none of the ``asked`` tables contains (held-out sets).
-
-    Parameters
-    ----------
-    options : sequence of ids or DataFrame with ``option_id``
-    asked : DataFrame or list of DataFrames
-        With ``option_a``, ``option_b`` (either orientation counts as asked).
-    n_pairs : int
-    seed : int or None
-
-    Returns
-    -------
-    DataFrame
-        ``option_a``, ``option_b``; fewer rows when fewer pairs remain.
-    """
-    ids = _ids(options)
-    n = len(ids)
-    code = {v: i for i, v in enumerate(ids)}
-    taken = set()
-    for df in [asked] if isinstance(asked, pd.DataFrame) else list(asked):
-        a = df["option_a"].map(code)
-        b = df["option_b"].map(code)
-        ok = a.notna() & b.notna()
-        taken |= set(_pair_code(a[ok].to_numpy(np.int64), b[ok].to_numpy(np.int64), n).tolist())
-    lo, hi = np.triu_indices(n, 1)
-    free = np.flatnonzero(~np.isin(lo.astype(np.int64) * n + hi, np.fromiter(taken, np.int64, len(taken))))
-    rng = np.random.default_rng(seed)
-    pick = rng.permutation(free)[: int(n_pairs)]
-    swap = rng.random(len(pick)) < 0.5
-    a, b = np.where(swap, hi[pick], lo[pick]), np.where(swap, lo[pick], hi[pick])
-    return pd.DataFrame({"option_a": ids[a], "option_b": ids[b]})
-
-
-def _candidates(n: int, asked: set[int], limit: int, rng, need: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Unasked pairs: all of them when there are at most ``limit`` pairs, else a uniform sample
-    of about ``limit`` (enlarged until it holds at least ``need`` unasked pairs)."""
-    total = n * (n - 1) // 2
-    taken = np.fromiter(asked, np.int64, len(asked))
-    size = limit
-    while True:
-        if total <= size:
-            a, b = np.triu_indices(n, 1)
-        else:
-            a = rng.integers(0, n, 2 * size)
-            b = rng.integers(0, n, 2 * size)
-            keep = a != b
-            a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
-            _, first = np.unique(a.astype(np.int64) * n + b, return_index=True)
-            first = np.sort(first)[:size]
-            a, b = a[first], b[first]
-        fresh = ~np.isin(a.astype(np.int64) * n + b, taken)
-        if fresh.sum() >= need or total <= size:
-            return a[fresh], b[fresh]
-        size *= 4
 
 
 def _eta_gradients(mu, var, a, b):
@@ -470,7 +250,6 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     .. [2] Chaloner, K. and Verdinelli, I. (1995). Bayesian experimental design: a review.
        *Statistical Science* 10(3), 273–304.
     """
-    from ..utility.thurstonian import fit_thurstonian
 
     ids = _ids(options)
     n = len(ids)
@@ -481,7 +260,7 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     budget = default_budget(n) if budget is None else int(budget)
     if initial_degree % 2 and n % 2:
         raise ValueError(f"initial_degree: an odd degree ({initial_degree}) needs an even number of options, got {n}")
-    first = regular_graph_pairs(ids, initial_degree, seed=seed)
+    first = regular_graph_pairs(ids, degree=initial_degree, seed=seed)
     if not len(first) <= budget <= n * (n - 1) // 2:
         raise ValueError(f"budget: expected {len(first)} (the initial graph of degree {initial_degree}) to "
                          f"{n * (n - 1) // 2} pairs for {n} options, got {budget}")
@@ -540,7 +319,7 @@ def active_design(options, ask: Callable[[pd.DataFrame], pd.DataFrame], *, budge
     got[comparisons["option_a"].map(code_of).dropna().astype(int)] = True
     got[comparisons["option_b"].map(code_of).dropna().astype(int)] = True
     if not got.all():
-        missing = [_plain(v) for v in ids[~got]]
+        missing = [plain_value(v) for v in ids[~got]]
         warnings.warn(f"{len(missing)} option(s) got no usable answer in any pair and have no utility: "
                       f"{missing[:10]}{' ...' if len(missing) > 10 else ''}", UserWarning, stacklevel=2)
     if len(asked) < budget:
@@ -594,110 +373,3 @@ def _estimates(fit, ids: np.ndarray, comparisons: pd.DataFrame):
     pairs = np.unique(_pair_code(a, b, n))
     answered = np.bincount(np.r_[pairs // n, pairs % n], minlength=n)
     return mu, var, cov, answered
-
-
-def compare_designs(n_options: int = 100, *, n_agents: int = 5, budget: int | None = None, samples: int = 10,
-                    answers: Literal["samples", "probabilities"] = "samples", n_rounds: int = 10,
-                    n_test: int = 2000, variance=(0.5, 0.5), seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """Pair designs at equal budget on simulated agents with known Thurstonian utilities.
-
-    For each agent (means ``N(0, 1)``, log-normal variances, see
-    :func:`valuelab.simulate_utilities`), four designs ask ``budget`` distinct pairs, each in
-    both orders with ``samples`` answers per order: uniform random pairs, a random regular
-    graph, and :func:`active_design` with the published and the predictive rule. Every
-    design is fitted the same way (:func:`valuelab.fit_thurstonian`, default prior), and
-    scored on up to ``n_test`` random pairs that no design asked.
-
-    Parameters
-    ----------
-    n_options, n_agents : int
-    budget : int, optional
-        Distinct pairs per design; default ``2 N log2 N``.
-    samples : int
-        Answers per pair and order (``answers="samples"``).
-    answers : {"samples", "probabilities"}
-        "samples": each order gives ``samples`` binary answers (the sampling route);
-        "probabilities": each order gives the agent's exact choice probability as one soft
-        observation (what the logit route of a local model gives).
-    n_rounds : int
-        Rounds of the active designs.
-    n_test : int
-        Held-out pairs (fewer when fewer remain unasked).
-    variance : float or (median, log_sd)
-        Utility variances of the agents.
-    seed : int
-    progress : bool
-
-    Returns
-    -------
-    DataFrame
-        One row per agent and design: ``agent``, ``design``, ``n_pairs``, ``spearman``
-        (fitted vs true means), ``held_out_log_loss`` (per observation),
-        ``true_log_loss`` (the true model's on the same pairs: the floor),
-        ``excess_log_loss`` (the difference), ``min_degree`` (fewest distinct pairs of any
-        option), ``seconds`` (designing, asking and fitting).
-    """
-    import time
-
-    if answers not in ("samples", "probabilities"):
-        raise ValueError(f"answers: expected 'samples' or 'probabilities', got {answers!r}")
-    from scipy.special import ndtr
-    from scipy.stats import spearmanr
-
-    from ..utility.evaluate import evaluate_fit, score_predictions
-    from ..utility.simulate import random_pairs, simulate_comparisons, simulate_utilities
-    from ..utility.thurstonian import fit_thurstonian
-
-    n = int(n_options)
-    budget = default_budget(n) if budget is None else int(budget)
-    agents = range(n_agents)
-    if progress:
-        from tqdm.auto import tqdm
-
-        agents = tqdm(agents, desc="simulated agents", unit="agent")
-    rows = []
-    for agent in agents:
-        truth = simulate_utilities(n, variance=variance, seed=seed * 10_007 + agent)
-        ids = truth["option_id"].to_numpy(object)
-        calls = [0]
-
-        def ask(pairs, truth=truth, agent=agent, calls=calls):
-            calls[0] += 1
-            out = simulate_comparisons(truth, pairs, samples=samples, orders="both",
-                                       seed=(seed * 10_007 + agent) * 1000 + calls[0])
-            if answers == "probabilities":
-                out = out.assign(n_a=out["p_true"], n_b=1.0 - out["p_true"])
-            return out
-
-        fixed = {"random": lambda: random_pairs(ids, budget, seed=agent),
-                 "regular": lambda: regular_design(ids, budget, seed=agent)}
-        designs = {}
-        for name, make in fixed.items():
-            t0 = time.perf_counter()
-            pairs = make()
-            designs[name] = (pairs, fit_thurstonian(ask(pairs), progress=False), time.perf_counter() - t0)
-        for rule in ("published", "predictive"):
-            t0 = time.perf_counter()
-            res = active_design(ids, ask, budget=budget, rule=rule, n_rounds=n_rounds,
-                                obs_per_pair=2 * (samples if answers == "samples" else 1), seed=agent, progress=False)
-            designs[f"active ({rule})"] = (res.pairs, res.fit, time.perf_counter() - t0)
-
-        held_out = unasked_pairs(ids, [d[0] for d in designs.values()], n_test, seed=seed * 10_007 + agent + 7)
-        if not len(held_out):
-            raise ValueError(f"no unasked pairs are left to test on: the designs asked all {n * (n - 1) // 2} "
-                             "pairs between them; lower the budget or use more options")
-        test = simulate_comparisons(truth, held_out, samples=samples, orders="both", seed=seed * 10_007 + agent + 99)
-        if answers == "probabilities":  # scored against the exact probabilities: the excess is a KL divergence
-            test = test.assign(n_a=test["p_true"], n_b=1.0 - test["p_true"])
-        t = truth.set_index("option_id")
-        s = np.sqrt(t.loc[test["option_a"], "variance"].to_numpy() + t.loc[test["option_b"], "variance"].to_numpy())
-        true_p = ndtr((t.loc[test["option_a"], "mean"].to_numpy() - t.loc[test["option_b"], "mean"].to_numpy()) / s)
-        floor = score_predictions(test, true_p)["log_loss"]
-        for name, (pairs, fit, seconds) in designs.items():
-            deg = pd.concat([pairs["option_a"], pairs["option_b"]]).value_counts().reindex(ids, fill_value=0)
-            loss = evaluate_fit(fit, test)["log_loss"]
-            rows.append({"agent": agent, "design": name, "n_pairs": len(pairs),
-                         "spearman": spearmanr(fit.utilities["mean"].reindex(ids), truth["mean"]).statistic,
-                         "held_out_log_loss": loss, "true_log_loss": floor, "excess_log_loss": loss - floor,
-                         "min_degree": int(deg.min()), "seconds": seconds})
-    return pd.DataFrame(rows)
