@@ -112,7 +112,7 @@ class ServerCapabilities:
         DataFrame
             One row per capability (``top_logprobs``, ``n``, ``echo``, ``generation_config``):
             ``offered`` (bool) and ``what it gives`` (in words); the probes' notes are in
-            :attr:`notes`.
+            ``notes``.
         """
         import pandas as pd
 
@@ -453,7 +453,7 @@ class OpenAIModel(RemoteModel):
                  seed: int | None = 0) -> list[list[str]]:
         """``k`` sampled answers per prompt: ``n=k`` in one request, or ``k`` requests (seeds ``seed + j``).
 
-        Requests run concurrently, at most ``max_concurrency`` at once; :attr:`last_usage`
+        Requests run concurrently, at most ``max_concurrency`` at once; ``last_usage``
         holds the tokens per prompt.
         """
         prompts = list(prompts)
