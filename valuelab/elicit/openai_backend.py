@@ -17,7 +17,7 @@ one-token requests, cached per base URL and model) and chooses a route:
 * sampled answers with ``n=k`` in one request, or ``k`` separate requests when the server
   ignores ``n``.
 
-The route used is counted per request (:attr:`OpenAIModel.route_counts`) and described in
+The route used is counted per request (``OpenAIModel.route_counts``) and described in
 words by :meth:`OpenAIModel.describe_route` (and in a warning when it is a fallback). Pass
 ``probabilities="top_logprobs"`` to insist on exact probabilities: a server without them
 then raises :class:`ServerError` naming the missing capability. The route of option
@@ -112,7 +112,7 @@ class ServerCapabilities:
         DataFrame
             One row per capability (``top_logprobs``, ``n``, ``echo``, ``generation_config``):
             ``offered`` (bool) and ``what it gives`` (in words); the probes' notes are in
-            :attr:`notes`.
+            ``notes``.
         """
         import pandas as pd
 
@@ -453,7 +453,7 @@ class OpenAIModel(RemoteModel):
                  seed: int | None = 0) -> list[list[str]]:
         """``k`` sampled answers per prompt: ``n=k`` in one request, or ``k`` requests (seeds ``seed + j``).
 
-        Requests run concurrently, at most ``max_concurrency`` at once; :attr:`last_usage`
+        Requests run concurrently, at most ``max_concurrency`` at once; ``last_usage``
         holds the tokens per prompt.
         """
         prompts = list(prompts)

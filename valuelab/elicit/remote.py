@@ -155,7 +155,7 @@ class RemoteModel:
 
     Subclasses implement ``_send(payload, endpoint) -> str`` (the response body, through their
     SDK), ``_sdk()`` (the SDK module, for its exception classes), ``_usage_of(data)`` and
-    ``_estimate_tokens(payload)``; they call :meth:`_post` and :meth:`_map`.
+    ``_estimate_tokens(payload)``; they call ``_post`` and ``_map``.
 
     Parameters
     ----------
@@ -288,7 +288,7 @@ class RemoteModel:
     def _run_jobs(self, n_prompts: int, jobs: Sequence[tuple[int, dict, str]]) -> list[list[dict]]:
         """Send ``(prompt index, payload, endpoint)`` jobs concurrently; responses grouped by prompt.
 
-        Sets :attr:`last_usage`: the tokens per prompt, summed over its requests (NaN when
+        Sets ``last_usage``: the tokens per prompt, summed over its requests (NaN when
         any of them came back without ``usage``).
         """
         datas = self._map(lambda job: self._post(job[1], endpoint=job[2]), jobs)

@@ -261,6 +261,7 @@ def score_dilemmas(actions: pd.DataFrame, choices: pd.DataFrame, *, lexicon=None
         One row per model, theory and label:
 
         ``model``, ``theory``, ``label``
+            Which model, value theory and label the row is about.
         ``selected``, ``neglected``
             S and N: the label's count on the chosen and on the rejected actions.
         ``score``
@@ -340,7 +341,7 @@ def score_differences(actions: pd.DataFrame, choices: pd.DataFrame, *, reference
     * The interval resamples dilemmas jointly for both models (paired percentile bootstrap).
     * ``p_value`` answers **do the two scores differ?** It flips, per dilemma, which model
       made which choice: the null is that on every dilemma the two models' choices are
-      exchangeable (same choice probabilities), so the difference is 0 [3]_. (Mid-p, like
+      exchangeable (same choice probabilities), so the difference is 0 [3]. (Mid-p, like
       all p-values here.)
     * ``p_value_bias_adjusted`` answers **does the model favour the label more than the
       reference, beyond the difference in their action biases?** On the discordant
@@ -350,7 +351,7 @@ def score_differences(actions: pd.DataFrame, choices: pd.DataFrame, *, reference
       logistic model ``logit P(to_do) = g_i + alpha_model + beta_model a_i`` (``g_i`` any
       dilemma effect, shared by the models) a discordant dilemma goes the model's way with
       probability ``expit(alpha_m - alpha_r + (beta_m - beta_r) a_i)``, so this is the exact
-      conditional test of ``beta_m = beta_r`` [5]_ [6]_.
+      conditional test of ``beta_m = beta_r`` [5] [6].
 
     Returns
     -------
@@ -447,12 +448,12 @@ def steerability(actions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFram
     with more. The share of relevant dilemmas where the model chose the favoured action is
     computed the same way before and after steering, on the dilemmas answered both times,
     so the change is a paired difference. (The published analysis scored the two
-    conditions differently [1]_.) Values match by their normalised text (no substring
+    conditions differently [1].) Values match by their normalised text (no substring
     matching).
 
     Two p-values, for two questions:
 
-    * ``p_value``: **did the share of favoured choices change?** Mid-p McNemar test [7]_ of
+    * ``p_value``: **did the share of favoured choices change?** Mid-p McNemar test [7] of
       "among the dilemmas whose choice changed, a change towards the favoured action is as
       likely as a change away from it".
     * ``p_value_bias_adjusted``: **did steering move choices towards the principle beyond a
@@ -463,7 +464,7 @@ def steerability(actions: pd.DataFrame, before: pd.DataFrame, after: pd.DataFram
       favoured action x direction of change): the null is that steering shifts the
       log-odds of ``to_do`` by the same amount whichever action the principle favours,
       the exact conditional test of an unchanged principle weight in the matched-pairs
-      logistic model [5]_. 1 when the principle favours the same action in every changed
+      logistic model [5]. 1 when the principle favours the same action in every changed
       dilemma (bias and principle cannot be told apart).
 
     Parameters

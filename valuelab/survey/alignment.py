@@ -3,7 +3,7 @@
 * ``similarity``: 1 - Jensen–Shannon distance (base 2) between the model's and the
   population's distributions, for every item (GlobalOpinionQA [1]_);
 * ``similarity_emd``: 1 - EMD/(k - 1), ordinal items only (distance respects the order);
-* ``nvas``: 100 (1 - |a - mu| / (k - 1)) between the model's expected answer and the
+* ``nvas``: ``100 (1 - |a - mu| / (k - 1))`` between the model's expected answer and the
   population mean, ordinal items only (MENAValues [2]_; not for categorical items).
 
 All three are computed over the item's **substantive** options (``non_substantive`` in
@@ -387,7 +387,7 @@ def closest_population(alignment: pd.DataFrame, *, value: str = "similarity", by
 
     The gap between the closest population and the runner-up is the mean over shared items
     of their paired difference in ``value``, with a studentized bootstrap interval over
-    items [3]_ and a two-sided sign-flip p-value over items [4]_ (H0: the two populations
+    items [3] and a two-sided sign-flip p-value over items [4] (H0: the two populations
     are equally close on such items). The pair is chosen by the same data; with three or
     more populations that are all equally close the p-value is conservative.
 
@@ -491,7 +491,7 @@ def reasoning_effect(alignment: pd.DataFrame, *, value: str = "similarity", by=N
     the item's paired populations, so every item weighs the same; ``zero_shot`` and
     ``with_reasoning`` are the means of those over items and ``difference`` is exactly
     ``with_reasoning - zero_shot``. Items are the units of a studentized bootstrap interval
-    [3]_ and of a two-sided sign-flip p-value [4]_ for the difference.
+    [3] and of a two-sided sign-flip p-value [4] for the difference.
 
     Parameters
     ----------

@@ -161,12 +161,12 @@ def leakage_rates(responses: pd.DataFrame, *, by=("model", "language", "framing"
     the leakage columns NaN; so do the rows of a mixed table that have no logits (they are
     left out of the leakage counts).
 
-    The intervals are Wilson's [2]_: for the refusal rate (refused or evaded among
+    The intervals are Wilson's [2]: for the refusal rate (refused or evaded among
     responses) and for the leakage rate (leaked among the responses with logits whose text
     withholds an answer: refused, evaded, or naming no option). When responses come
     in clusters (several per ``cluster`` value within a group: repeated samples of one
     prompt, personas asked one item), each uses the effective number of responses,
-    ``n / design_effect`` [3]_ scaled for the clusters' degrees of freedom [4]_.
+    ``n / design_effect`` [3] scaled for the clusters' degrees of freedom [4].
 
     Parameters
     ----------

@@ -182,10 +182,10 @@ def compare_conditions(shifts: pd.DataFrame, *, by=None, n_resamples: int = 9999
     """Across items: does the expected answer move between two conditions?
 
     For each pair of conditions (and context), over the ordinal items: the mean of
-    ``(answer_a - answer_b) / (k - 1)`` (``k`` the substantive options, ``n_substantive``) with a paired permutation test [2]_ (the two
+    ``(answer_a - answer_b) / (k - 1)`` (``k`` the substantive options, ``n_substantive``) with a paired permutation test [2] (the two
     conditions' labels swapped per item, i.e. the sign of each item's difference flipped;
     exact when there are few items), the paired Cliff's delta (``mean(sign(x - y))`` over
-    items: 1 when every item moves the same way) and Benjamini–Hochberg [3]_ over all pairs
+    items: 1 when every item moves the same way) and Benjamini–Hochberg [3] over all pairs
     tested. Items are the independent units: rows of one item within a test (from grouping
     columns not named in ``by``) are averaged into one.
 

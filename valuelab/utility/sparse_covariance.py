@@ -444,7 +444,7 @@ class PairScores:
     ``M = (G-1)/G sum_c (s_c - s_bar)(s_c - s_bar)'`` they define.
 
     ``s_c = J_c' (I - W_c A_c)^-1 g_c`` with ``A_c = J_c H^-1 J_c'`` the pair's leverage
-    block (see :func:`valuelab.utility.uncertainty._jackknife_meat`); ``local[c]`` holds it on
+    block (see ``valuelab.utility.uncertainty._jackknife_meat``); ``local[c]`` holds it on
     the pair's parameters ``slots[c]`` (its two options' parameters, then the order effect).
     """
 

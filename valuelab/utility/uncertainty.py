@@ -262,7 +262,7 @@ class BootstrapDraws:
         """Covariance of the draws, times ``G / (G - k)`` for ``G`` pairs and ``k`` free
         parameters: resampling pairs, like the plain sandwich, understates the variance when
         the parameters are a sizeable fraction of the pairs (measured: 7-20% too small a
-        standard error at 2 N log2 N pairs), and this degrees-of-freedom factor [5]_ is the
+        standard error at 2 N log2 N pairs), and this degrees-of-freedom factor [5] is the
         usual remedy."""
         if len(self.draws) < 2:
             return None
