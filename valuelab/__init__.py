@@ -46,3 +46,8 @@ def __getattr__(name):
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module 'valuelab' has no attribute {name!r}")
+
+
+def __dir__():
+    # Tab completion and dir(valuelab) list the lazily imported names too.
+    return sorted(set(globals()) | set(__all__))

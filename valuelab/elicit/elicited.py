@@ -61,6 +61,14 @@ class ElicitedComparisons(NamedTuple):
         return responses_summary("Elicited comparisons", self.responses,
                                  {"comparison rows": len(self.comparisons)})
 
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
 
 class ElicitedChoices(NamedTuple):
     """Dilemma choices from :func:`valuelab.frameworks.elicit_dilemma_choices`.
@@ -82,6 +90,14 @@ class ElicitedChoices(NamedTuple):
         return responses_summary("Elicited dilemma choices", self.responses,
                                  {"dilemmas": len(self.choices), "no usable answer or a tie": undecided})
 
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
 
 class ElicitedUtilities(NamedTuple):
     """Utilities fitted to elicited comparisons, from :func:`valuelab.elicit_utilities`.
@@ -100,3 +116,11 @@ class ElicitedUtilities(NamedTuple):
     def summary(self) -> Summary:
         """The fit's summary (the elicitation's counts are in ``ElicitedComparisons.summary``)."""
         return self.fit.summary()
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
