@@ -108,3 +108,79 @@ def test_compare_fits_takes_what_a_reader_tries(two_fits):
     assert list(vl.utility_drift([a, b, a])["fit"]) == ["fit 1", "fit 2", "fit 3"]
     with pytest.raises(ValueError, match="at least 2 fits"):
         vl.utility_correlations(a)
+
+
+def _simulated(order_bias=0.0, seed=3):
+    truth = vl.simulate_utilities(10, seed=1)
+    pairs = vl.random_pairs(truth, 30, seed=2)
+    return vl.simulate_comparisons(truth, pairs, samples=10, orders="both", order_bias=order_bias, seed=seed)
+
+
+def test_no_position_warning_for_an_agent_without_position_bias():
+    import warnings
+
+    from valuelab.utility.position import position_bias_note, warn_position_bias
+
+    comps = _simulated()
+    stats = vl.position_bias(comps)
+    assert stats["consistent_pairs"] > 0.5 and position_bias_note(stats) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", vl.PositionBiasWarning)
+        warn_position_bias(comps, where="test")
+        text = str(vl.fit_thurstonian(comps))
+    assert "Position bias" not in text
+
+
+def test_position_warning_for_answers_that_follow_the_order_shown():
+    import numpy as np
+
+    from valuelab.utility.position import warn_position_bias
+
+    comps = _simulated()
+    first_is_a = comps["shown_first"] == comps["option_a"]
+    comps["n_a"] = np.where(first_is_a, 10.0, 0.0)
+    comps["n_b"] = 10.0 - comps["n_a"]
+    with pytest.warns(vl.PositionBiasWarning, match=r"only 0% of the 30 pairs") as caught:
+        warn_position_bias(comps, where="test")
+    assert len(caught) == 1 and "another template" in str(caught[0].message)
+    text = str(vl.fit_thurstonian(comps))
+    assert "Position bias: the answers follow the presentation position" in text
+    assert "the option shown first wins; it gets 100% of the answer mass" in text
+    single = comps[first_is_a]  # one order only: the share of answers to the first-shown option decides
+    with pytest.warns(vl.PositionBiasWarning, match="100% of the answer mass in 30 prompts goes to the option "
+                                                   "shown first"):
+        warn_position_bias(single, where="test")
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_position_warning_fires_on_the_embedded_smollm2():
+    from valuelab.datasets import load_outcomes
+    from valuelab.elicit.embedded import EMBEDDED_MODELS, embedded_model_dir
+
+    try:
+        embedded_model_dir("smollm2-135m-instruct", progress=False)
+    except ModuleNotFoundError as exc:
+        pytest.skip(f"{exc} ({EMBEDDED_MODELS['smollm2-135m-instruct'].install})")
+    model = vl.TransformersModel("smollm2-135m-instruct")
+    options = load_outcomes().sample(8, random_state=0)
+    with pytest.warns(vl.PositionBiasWarning) as caught:
+        comps, _ = vl.elicit_comparisons(options, model, n_pairs=12, orders="both", cache=None, progress=False)
+    hits = [w for w in caught if issubclass(w.category, vl.PositionBiasWarning)]
+    assert len(hits) == 1 and "elicit_comparisons" in str(hits[0].message)
+    assert vl.position_bias(comps)["consistent_pairs"] < 0.1
+
+
+def test_survey_note_when_the_first_option_takes_the_mass():
+    import numpy as np
+
+    from valuelab.survey.ask import first_option_note
+
+    rng = np.random.default_rng(0)
+    opinions = [rng.dirichlet(np.ones(4)) for _ in range(24)]
+    assert first_option_note(opinions) is None
+    first = [np.r_[0.7, rng.dirichlet(np.ones(3)) * 0.3] for _ in range(24)]
+    note = first_option_note(first)
+    assert note.startswith("the answers follow the option order: in 100% of 24 prompts")
+    assert "70%" in note and "25% for a uniform answerer" in note
+    assert first_option_note(first[:5]) is None  # too few prompts to say

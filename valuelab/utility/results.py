@@ -10,6 +10,7 @@ from ..schema import ComparisonData, plain_value, row_name, validate_comparisons
 from ..summary import Summary, SummaryDisplay
 from .likelihood import PairwiseLikelihood
 from .optimize import SolverInfo
+from .position import position_bias, position_bias_note
 from .uncertainty import standardise
 
 #: A variance below this fraction of the median variance counts as on the boundary (0).
@@ -327,15 +328,40 @@ class ThurstonianResult(SummaryDisplay):
             facts["Order effect (first shown)"] = (
                 f"{self.order_effect:.4f} (se {self.order_effect_se:.4f}; CI {lo:.4f} to {hi:.4f})"
             )
+        position_note = self._position_note()
+        if position_note:
+            facts["Position bias"] = "the answers follow the order shown (see the note)"
         cols = ["mean", "se_mean", "ci_low", "ci_high", "variance", "n_obs"]
         ranked = self.utilities.sort_values("mean", ascending=False)[cols]
         table = ranked if len(ranked) <= 2 * top else pd.concat([ranked.head(top), ranked.tail(top)])
         notes = [self.se_note] if self.se_note else []
+        if position_note:
+            notes.insert(0, f"Position bias: {position_note}")
         if self.bootstrap is not None:
             b = self.bootstrap
             notes.append(f"{len(b.draws)} of {b.n_requested} bootstrap replicates converged"
                          + (f" ({b.n_failed} discarded)" if b.n_failed else ""))
         return Summary("Utility fit", facts, {"Utilities (highest and lowest)": table}, notes)
+
+    def _position_note(self) -> str | None:
+        """Advice when the fitted answers follow the presentation order (rows with a known order)."""
+        if not hasattr(self, "_position_cache"):
+            d = self._lik.source
+            first = np.asarray(d.first)
+            known = first != 0
+            note = None
+            if known.sum():
+                labels = np.asarray(d.options, dtype=object)
+                a, b = labels[np.asarray(d.a)[known]], labels[np.asarray(d.b)[known]]
+                table = pd.DataFrame({"option_a": a, "option_b": b,
+                                      "shown_first": np.where(first[known] > 0, a, b),
+                                      "n_a": np.asarray(d.n_a, float)[known], "n_b": np.asarray(d.n_b, float)[known]})
+                try:
+                    note = position_bias_note(position_bias(table))
+                except ValueError:
+                    note = None
+            self._position_cache = note
+        return self._position_cache
 
     # print(fit), fit at a Python prompt and Jupyter show the summary (SummaryDisplay).
 
