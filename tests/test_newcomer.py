@@ -184,3 +184,31 @@ def test_survey_note_when_the_first_option_takes_the_mass():
     assert note.startswith("the answers follow the option order: in 100% of 24 prompts")
     assert "70%" in note and "25% for a uniform answerer" in note
     assert first_option_note(first[:5]) is None  # too few prompts to say
+
+
+@pytest.mark.filterwarnings("ignore::valuelab.PositionBiasWarning")  # a random tiny model: noise, rightly
+def test_elicitation_says_its_cost_before_it_runs(tiny, tmp_path, capsys):
+    import pandas as pd
+
+    options = pd.DataFrame({"option_id": [f"o{i}" for i in range(8)],
+                            "text": [f"You receive {n} apples." for n in range(8)]})
+    cache = str(tmp_path / "c.sqlite")
+    from valuelab.elicit import TransformersModel
+
+    small = TransformersModel("tiny", _model=tiny.model, _tokenizer=tiny.tokenizer, batch_size=1)
+    assert small.prompts_per_call == 8
+    vl.elicit_comparisons(options, small, n_pairs=10, cache=cache, progress=True)  # 20 prompts, 8 per call
+    err = capsys.readouterr().err
+    assert "asking (logits): 20 prompts to ask; timing the first 8 for an estimate" in err
+    assert "asking (logits): the first 8 took" in err and "for all 20" in err
+    vl.elicit_comparisons(options, small, n_pairs=12, cache=cache, progress=True)  # some pairs asked before
+    import re
+
+    assert re.search(r"asking \(logits\): \d+ prompts? to ask \(\d+ more read from the cache\)",
+                     capsys.readouterr().err)
+
+
+def test_durations_read_in_the_unit_a_reader_thinks_in():
+    from valuelab.elicit.cached import format_duration
+
+    assert [format_duration(s) for s in (2.04, 42, 300, 7200)] == ["2.0 s", "42 s", "5.0 min", "2.0 h"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import sys
 import time
 from typing import Sequence
 
@@ -66,7 +67,8 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
             bar = tqdm(total=len(todo), desc=desc, unit="prompt")
             bar.write(f"{desc}: {len(todo)} prompt{'s' if len(todo) != 1 else ''} to ask"
                       + (f" ({len(found)} more read from the cache)" if found else "")
-                      + (f"; timing the first {min(batch, len(todo))} for an estimate" if len(todo) > batch else ""))
+                      + (f"; timing the first {min(batch, len(todo))} for an estimate" if len(todo) > batch else ""),
+                      file=sys.stderr)
         for n_done, start in enumerate(starts):
             idx = todo[start : start + batch]
             t0 = time.perf_counter()
@@ -77,7 +79,7 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
                 bar.update(len(idx))
                 if n_done == 0 and len(todo) > len(idx):
                     bar.write(f"{desc}: the first {len(idx)} took {format_duration(took)}: about "
-                              f"{format_duration(per * len(todo))} for all {len(todo)}")
+                              f"{format_duration(per * len(todo))} for all {len(todo)}", file=sys.stderr)
             used = getattr(model, "last_usage", None)
             if not isinstance(used, list) or len(used) != len(idx):
                 used = [{}] * len(idx)
