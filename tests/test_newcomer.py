@@ -212,3 +212,19 @@ def test_durations_read_in_the_unit_a_reader_thinks_in():
     from valuelab.elicit.cached import format_duration
 
     assert [format_duration(s) for s in (2.04, 42, 300, 7200)] == ["2.0 s", "42 s", "5.0 min", "2.0 h"]
+
+
+def test_a_hub_id_the_hub_does_not_have_lists_the_embedded_models(monkeypatch):
+    pytest.importorskip("transformers")
+    import transformers
+
+    import valuelab.elicit.transformers_backend as tb
+
+    def missing(*args, **kwargs):
+        raise OSError("org/none is not a local folder and is not a valid model identifier\nmore")
+
+    monkeypatch.setattr(tb, "resolve_model_source", lambda model: (str(model), False))
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", missing)
+    with pytest.raises(vl.elicit.UnknownModelError, match=r"(?s)could not provide it \(OSError: org/none.*"
+                                                          r"smollm2-135m-instruct"):
+        vl.TransformersModel("org/none")

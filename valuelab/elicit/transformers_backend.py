@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .embedded import resolve_model_source
+from .embedded import UnknownModelError, resolve_model_source, unknown_model_message
 from .parse import label_spellings, renormalise
 
 __all__ = ["TransformersModel", "option_token_variants", "option_token_sequences"]
@@ -280,10 +280,16 @@ class TransformersModel:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
             local = Path(source).exists()
-            self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code,
-                                                           local_files_only=local_only)
-            self.model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code,
-                                                              local_files_only=local_only)
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code,
+                                                               local_files_only=local_only)
+                self.model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code,
+                                                                  local_files_only=local_only)
+            except OSError as err:
+                if local:
+                    raise
+                why = f"the model hub could not provide it ({type(err).__name__}: {str(err).splitlines()[0]})"
+                raise UnknownModelError(unknown_model_message(str(model), why=why)) from err
             self.name = str(model)
             fingerprint = _file_fingerprint(Path(source)) if local else getattr(self.model.config, "_commit_hash", None)
             self.identity = {"name": self.name, "fingerprint": fingerprint}
