@@ -62,7 +62,8 @@ def test_hub_reachable_respects_offline_switches(monkeypatch):
 
 def test_dir_lists_the_lazy_names():
     names = dir(vl)
-    for name in ("TransformersModel", "elicit_comparisons", "elicit_survey", "plot_utilities", "fit_thurstonian"):
+    for name in ("TransformersModel", "elicit_comparisons", "elicit_survey", "plot_utilities", "fit_thurstonian",
+                 "elicit", "survey"):
         assert name in names
 
 
@@ -228,3 +229,17 @@ def test_a_hub_id_the_hub_does_not_have_lists_the_embedded_models(monkeypatch):
     with pytest.raises(vl.elicit.UnknownModelError, match=r"(?s)could not provide it \(OSError: org/none.*"
                                                           r"smollm2-135m-instruct"):
         vl.TransformersModel("org/none")
+
+
+def test_elicited_comparisons_summary_reports_position_bias():
+    import numpy as np
+    import pandas as pd
+
+    comps = _simulated()
+    first_is_a = comps["shown_first"] == comps["option_a"]
+    comps["n_a"] = np.where(first_is_a, 10.0, 0.0)
+    comps["n_b"] = 10.0 - comps["n_a"]
+    result = vl.elicit.ElicitedComparisons(comps, pd.DataFrame({"cached": [False] * len(comps)}))
+    text = str(result)
+    assert "pairs keeping their winner across orders  0% of 30" in text
+    assert "Note: Position bias: the answers follow the presentation position" in text
