@@ -39,10 +39,24 @@ __all__ = [
 ]
 
 
+#: subpackages reachable as attributes (``vl.elicit.OpenAIModel``, ``vl.survey.elicit_survey``) without
+#: their own import statement; imported on first use
+_SUBMODULES = ("elicit", "survey", "frameworks", "datasets", "viz", "io", "encoder", "stats", "summary", "report")
+
+
 def __getattr__(name):
     if name in _LAZY:
         import importlib
 
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'valuelab' has no attribute {name!r}")
+
+
+def __dir__():
+    # Tab completion and dir(valuelab) list the lazily imported names too.
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

@@ -70,3 +70,25 @@ class Summary:
         return self.as_text()
 
     __repr__ = __str__
+
+
+class SummaryDisplay:
+    """Mixin for result objects with a ``summary()`` method: they print their summary.
+
+    ``print(result)`` and the bare ``result`` at a Python prompt show ``summary().as_text()``;
+    Jupyter shows the HTML form. Classes decorated with ``@dataclass`` need
+    ``@dataclass(repr=False)`` so the generated ``__repr__`` does not hide this one.
+    """
+
+    def summary(self) -> Summary:  # pragma: no cover - every subclass defines it
+        """The result's summary (each result class defines it)."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    def __repr__(self) -> str:
+        return self.summary().as_text()
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()

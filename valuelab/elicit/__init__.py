@@ -5,7 +5,7 @@ on first use.
 """
 
 from .cache import ResponseCache, cache_key
-from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
+from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, UnknownModelError, cache_dir, embedded_model_dir
 from .choice import elicit_choices, random_choice_sets
 from .active import ActiveDesignResult, active_design
 from .pair_designs import regular_graph_pairs
@@ -27,6 +27,7 @@ __all__ = [
     "EMBEDDED_MODELS",
     "cache_dir",
     "embedded_model_dir",
+    "UnknownModelError",
     "elicit_choices",
     "random_choice_sets",
     "active_design",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import sys
 import time
 from typing import Sequence
 
@@ -59,15 +60,26 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
             todo.sort(key=lambda i: rendered[i])
         batch = max(1, int(per_call or getattr(model, "batch_size", 16)))
         starts = range(0, len(todo), batch)
+        bar = None
         if progress and todo:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc=desc, unit="call")
-        for start in starts:
+            bar = tqdm(total=len(todo), desc=desc, unit="prompt")
+            bar.write(f"{desc}: {len(todo)} prompt{'s' if len(todo) != 1 else ''} to ask"
+                      + (f" ({len(found)} more read from the cache)" if found else "")
+                      + (f"; timing the first {min(batch, len(todo))} for an estimate" if len(todo) > batch else ""),
+                      file=sys.stderr)
+        for n_done, start in enumerate(starts):
             idx = todo[start : start + batch]
             t0 = time.perf_counter()
             new = compute([prompts[i] for i in idx])
-            per = (time.perf_counter() - t0) / len(idx)
+            took = time.perf_counter() - t0
+            per = took / len(idx)
+            if bar is not None:
+                bar.update(len(idx))
+                if n_done == 0 and len(todo) > len(idx):
+                    bar.write(f"{desc}: the first {len(idx)} took {format_duration(took)}: about "
+                              f"{format_duration(per * len(todo))} for all {len(todo)}", file=sys.stderr)
             used = getattr(model, "last_usage", None)
             if not isinstance(used, list) or len(used) != len(idx):
                 used = [{}] * len(idx)
@@ -76,11 +88,22 @@ def run_cached(model, prompts, params, compute, *, cache, progress, desc, per_ca
                 results[i] = res
                 if store is not None:
                     store.put(keys[i], model=model.identity["name"], prompt=rendered[i], params=params, result=res)
+        if bar is not None:
+            bar.close()
         cached = np.array([k in found for k in keys], dtype=bool)
         return [results[i] for i in range(len(prompts))], rendered, keys, cached
     finally:
         if own:
             store.close()
+
+
+def format_duration(seconds: float) -> str:
+    """``"42 s"``, ``"3.5 min"`` or ``"1.2 h"``: a duration in the unit a reader thinks in."""
+    if seconds < 90:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _usage_fields(tokens: dict) -> dict:

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from ..summary import Summary
+from ..utility.position import position_bias, position_bias_note
 
 __all__ = ["ElicitedComparisons", "ElicitedChoices", "ElicitedUtilities", "responses_summary"]
 
@@ -57,9 +58,33 @@ class ElicitedComparisons(NamedTuple):
     responses: pd.DataFrame
 
     def summary(self) -> Summary:
-        """Counts of prompts, comparisons, cached answers and refusals."""
-        return responses_summary("Elicited comparisons", self.responses,
-                                 {"comparison rows": len(self.comparisons)})
+        """Counts of prompts, comparisons, cached answers and refusals, and the position bias."""
+        facts = {"comparison rows": len(self.comparisons)}
+        notes = []
+        if "shown_first" in self.comparisons and len(self.comparisons):
+            try:
+                stats = position_bias(self.comparisons)
+            except ValueError:
+                stats = None
+            if stats is not None:
+                if stats["n_pairs_both_orders"]:
+                    facts["pairs keeping their winner across orders"] = (
+                        f"{stats['consistent_pairs']:.0%} of {int(stats['n_pairs_both_orders'])}")
+                facts["answer mass on the option shown first"] = f"{stats['p_first']:.0%}"
+                note = position_bias_note(stats)
+                if note:
+                    notes.append(f"Position bias: {note}")
+        out = responses_summary("Elicited comparisons", self.responses, facts)
+        out.notes.extend(notes)
+        return out
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
 
 
 class ElicitedChoices(NamedTuple):
@@ -82,6 +107,14 @@ class ElicitedChoices(NamedTuple):
         return responses_summary("Elicited dilemma choices", self.responses,
                                  {"dilemmas": len(self.choices), "no usable answer or a tie": undecided})
 
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()
+
 
 class ElicitedUtilities(NamedTuple):
     """Utilities fitted to elicited comparisons, from :func:`valuelab.elicit_utilities`.
@@ -100,3 +133,11 @@ class ElicitedUtilities(NamedTuple):
     def summary(self) -> Summary:
         """The fit's summary (the elicitation's counts are in ``ElicitedComparisons.summary``)."""
         return self.fit.summary()
+
+    def __str__(self) -> str:
+        return self.summary().as_text()
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return self.summary().as_html()

@@ -21,16 +21,20 @@ References
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import json
 import os
 import shutil
+import socket
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmbeddedModel", "EMBEDDED_MODELS", "DEFAULT_MODEL", "cache_dir", "embedded_model_dir"]
+__all__ = ["EmbeddedModel", "EMBEDDED_MODELS", "DEFAULT_MODEL", "cache_dir", "embedded_model_dir",
+           "UnknownModelError", "hub_reachable", "resolve_model_source", "unknown_model_message"]
 
 
 @dataclass(frozen=True)
@@ -180,3 +184,133 @@ def embedded_model_dir(name: str = DEFAULT_MODEL, *, progress: bool = True) -> P
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+class UnknownModelError(ValueError):
+    """A model name that is neither an embedded model, a local folder nor a reachable hub id."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def hub_reachable(*, timeout: float = 1.5) -> bool:
+    """Whether the model hub can be reached from this machine, decided within ``timeout`` seconds.
+
+    False at once when ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is set; otherwise one
+    TCP connection is tried to the hub's host (``HF_ENDPOINT``, default huggingface.co), or to
+    the HTTPS proxy when one is configured. The name lookup runs in a thread, so a resolver
+    that hangs cannot hold the caller beyond ``timeout``.
+
+    Parameters
+    ----------
+    timeout : float
+        Seconds to wait for the connection.
+
+    Returns
+    -------
+    bool
+    """
+    if any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return False
+    from urllib.parse import urlsplit
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    target = urlsplit(proxy if proxy else os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = target.hostname
+    port = target.port or (443 if target.scheme == "https" else 80)
+    if not host:
+        return False
+    result = []
+
+    def attempt():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(result and result[0])
+
+
+def _hub_cached(repo_id: str) -> bool:
+    """Whether a hub id's config is already in the local hub cache (usable offline)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return False
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an id the hub would reject (bad characters): not cached
+        return False
+    return isinstance(found, str)
+
+
+def unknown_model_message(name: str, *, why: str) -> str:
+    """The message of :class:`UnknownModelError`: why, the closest embedded name, the embedded
+    models with their install commands, and how to use a local folder or a hub id."""
+    names = [n for n, m in EMBEDDED_MODELS.items() if m.kind != "encoder"]
+    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.3)
+    close = close or [n for n in names if n.startswith(name.lower().split("-")[0]) and name]
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    listed = "\n".join(f"  {n:<24} {EMBEDDED_MODELS[n].package} ({EMBEDDED_MODELS[n].install})" for n in names)
+    return (f"unknown model {name!r}: it is not an embedded model and not a local folder, and {why}.{hint}\n"
+            f"Embedded models (installed from the package registry, run offline):\n{listed}\n"
+            "A local folder: pass the path of a transformers model folder (config.json, weights, tokenizer), "
+            "e.g. TransformersModel('/path/to/model').\n"
+            "A hub id ('org/name'): works when the hub is reachable, or offline once the model is in the "
+            "local hub cache.")
+
+
+def resolve_model_source(model: str | Path, *, timeout: float = 1.5) -> tuple[str, bool]:
+    """Where to load a model from: an embedded model, a local folder or a hub id.
+
+    Decides before anything heavy is imported, so a typo fails at once (offline: in the time
+    of one environment check; online: after one connection attempt of at most ``timeout``
+    seconds), listing the embedded models, instead of retrying an unreachable hub.
+
+    Parameters
+    ----------
+    model : str or path
+        An embedded model name (:data:`EMBEDDED_MODELS`), a local model folder or a hub id.
+    timeout : float
+        Seconds allowed to find out whether the hub is reachable.
+
+    Returns
+    -------
+    source : str
+        The folder (embedded models are converted on first use) or the hub id.
+    local_files_only : bool
+        True for a folder, and for a hub id read from the local hub cache while the hub is
+        unreachable (pass it to ``from_pretrained`` so nothing is retried); False for a hub id
+        to download.
+
+    Raises
+    ------
+    UnknownModelError
+        (a ``ValueError``) when the name is none of these, or is a hub id while the hub cannot
+        be reached and the model is not in the local hub cache; the message lists the
+        embedded names.
+    """
+    name = str(model)
+    if name in EMBEDDED_MODELS:
+        if EMBEDDED_MODELS[name].kind == "encoder":
+            raise UnknownModelError(f"{name!r} is a sentence encoder, not a language model: use "
+                                    "valuelab.SentenceEncoder() for it")
+        return str(embedded_model_dir(name)), True
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UnknownModelError(f"model {name!r}: expected a model folder (with config.json), got a file")
+        return str(path), True
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+    if looks_like_path:
+        raise UnknownModelError(unknown_model_message(name, why="no folder exists at that path"))
+    if hub_reachable(timeout=timeout):
+        return name, False
+    if _hub_cached(name):
+        return name, True
+    why = "the model hub cannot be reached (offline) and it is not in the local hub cache"
+    raise UnknownModelError(unknown_model_message(name, why=why))

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import validate_options
+from ..utility.position import position_bias, warn_position_bias
 from .cache import ResponseCache
 from .cached import run_cached
 from .elicited import ElicitedComparisons, ElicitedUtilities
@@ -180,7 +181,9 @@ def elicit_comparisons(options: pd.DataFrame, model, *, pairs: pd.DataFrame | No
             chosen = (random_pairs(ids, budget, seed=seed) if design == "random"
                       else regular_design(ids, budget, seed=seed))
             comparisons = asker(chosen).assign(round=0)
-    return ElicitedComparisons(comparisons.reset_index(drop=True), asker.responses())
+    comparisons = comparisons.reset_index(drop=True)
+    warn_position_bias(comparisons, where="elicit_comparisons")
+    return ElicitedComparisons(comparisons, asker.responses())
 
 
 class PairAsker:
@@ -305,38 +308,3 @@ def elicit_utilities(options: pd.DataFrame, model, **kwargs) -> ElicitedUtilitie
     comparisons, responses = elicit_comparisons(options, model, **kwargs)
     fit = fit_thurstonian(comparisons.drop(columns=["template", "model", "round"]), options=options, **fit_kwargs)
     return ElicitedUtilities(fit, comparisons, responses)
-
-
-def position_bias(comparisons: pd.DataFrame) -> pd.Series:
-    """How much the presentation order drives a model's answers.
-
-    Parameters
-    ----------
-    comparisons : DataFrame
-        With ``shown_first`` (as returned by :func:`elicit_comparisons`).
-
-    Returns
-    -------
-    Series
-        ``p_first``: mean share of answers (or probability) going to the option shown first
-        (0.5 without position bias); ``consistent_pairs``: share of pairs asked in both
-        orders whose preferred option is the same in both (1 for an order-blind chooser,
-        0 when the first-shown option always wins); ``n_pairs_both_orders``; ``n_rows``.
-    """
-    from ..schema import combine_validated, validate_comparisons
-
-    df = validate_comparisons(comparisons)
-    if not (df["first"] != 0).any():
-        raise ValueError("comparisons: no 'shown_first' or 'order' column; position bias needs the order shown")
-    known = df[df["first"] != 0]
-    n = known["n_a"] + known["n_b"]
-    first_share = np.where(known["first"] > 0, known["n_a"], known["n_b"]) / n
-    pooled = combine_validated(known, keep_order=True)
-    share = pooled["n_a"] / (pooled["n_a"] + pooled["n_b"])
-    key = list(zip(pooled["option_a"], pooled["option_b"]))
-    wide = pd.DataFrame({"key": key, "first": pooled["first"], "share": share}).pivot_table(
-        index="key", columns="first", values="share", aggfunc="mean")
-    both = wide.dropna()
-    consistent = ((both[1] > 0.5) == (both[-1] > 0.5)).mean() if len(both) else np.nan
-    return pd.Series({"p_first": float(np.mean(first_share)), "consistent_pairs": float(consistent),
-                      "n_pairs_both_orders": int(len(both)), "n_rows": int(len(known))})

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .embedded import EMBEDDED_MODELS, embedded_model_dir
+from .embedded import UnknownModelError, resolve_model_source, unknown_model_message
 from .parse import label_spellings, renormalise
 
 __all__ = ["TransformersModel", "option_token_variants", "option_token_sequences"]
@@ -232,7 +232,10 @@ class TransformersModel:
     ----------
     model : str or path, default "smollm2-135m-instruct"
         An embedded model name (see :mod:`valuelab.elicit.embedded`), a local folder, or a
-        hub id (loaded only when the hub is reachable and allowed; tests never do this).
+        hub id (loaded only when the hub is reachable and allowed, or from the local hub
+        cache; tests never do this). Any other name raises
+        :class:`~valuelab.elicit.embedded.UnknownModelError` at once, listing the embedded
+        models, without contacting an unreachable hub.
     chat : bool, optional
         Use the tokenizer's chat template. Default: True when the tokenizer has one.
     batch_size : int
@@ -260,6 +263,9 @@ class TransformersModel:
     def __init__(self, model: str | Path = "smollm2-135m-instruct", *, chat: bool | None = None,
                  batch_size: int = 16, trust_remote_code: bool = False, torch_threads: int | None = None,
                  share_prefix: bool = True, dtype: str = "float32", _model=None, _tokenizer=None):
+        # Resolve the name before torch is imported: a typo fails at once, listing the
+        # embedded models, instead of retrying a model hub that cannot be reached.
+        source, local_only = (str(model), False) if _model is not None else resolve_model_source(model)
         import torch
 
         if torch_threads is not None:
@@ -273,16 +279,19 @@ class TransformersModel:
         else:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            if str(model) in EMBEDDED_MODELS:
-                folder = embedded_model_dir(str(model))
-            else:
-                folder = Path(model)
-            local = Path(folder).exists()
-            source = str(folder) if local else str(model)
-            self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-            self.model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code)
+            local = Path(source).exists()
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code,
+                                                               local_files_only=local_only)
+                self.model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code,
+                                                                  local_files_only=local_only)
+            except OSError as err:
+                if local:
+                    raise
+                why = f"the model hub could not provide it ({type(err).__name__}: {str(err).splitlines()[0]})"
+                raise UnknownModelError(unknown_model_message(str(model), why=why)) from err
             self.name = str(model)
-            fingerprint = _file_fingerprint(Path(folder)) if local else getattr(self.model.config, "_commit_hash", None)
+            fingerprint = _file_fingerprint(Path(source)) if local else getattr(self.model.config, "_commit_hash", None)
             self.identity = {"name": self.name, "fingerprint": fingerprint}
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype: expected 'float32' or 'bfloat16', got {dtype!r}")

@@ -21,6 +21,7 @@ References
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -28,12 +29,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..utility.position import PositionBiasWarning
 from .items import validate_survey_items
 from .metrics import expected_answer
 from .reader import known_languages, read_answer
 
 __all__ = ["FRAMINGS", "survey_prompt_pieces", "survey_countries", "survey_prompt", "option_labels", "elicit_survey",
-           "generate_completions"]
+           "generate_completions", "first_option_note"]
 
 FRAMINGS = ("neutral", "persona", "observer")
 _KEYS = ("persona", "observer", "options_header", "instruction", "reasoning", "answer_cue")
@@ -321,7 +323,51 @@ def elicit_survey(items: pd.DataFrame, model, *, languages: Sequence[str] | None
     cols = ["model", "item_id", "language", "framing", "country", "reasoning", "scale", "n_options", "labels", "prompt",
             "probs", "option_mass", "answer", "expected", "text", "text_answer", "refused", "refusal_kind", "verdict",
             "evidence", "reason", "refusal_confidence", "prompt_tokens", "completion_tokens", "cached"]
-    return out[cols].reset_index(drop=True)
+    out = out[cols].reset_index(drop=True)
+    note = first_option_note(out["probs"])
+    if note:
+        warnings.warn(f"elicit_survey: {note}", PositionBiasWarning, stacklevel=2)
+    return out
+
+
+#: warn when at least this share of prompts puts its most probable answer on the first option ...
+FIRST_OPTION_SHARE = 0.75
+#: ... and the mean probability of the first option is at least this
+FIRST_OPTION_MASS = 0.5
+
+
+def first_option_note(probs) -> str | None:
+    """Advice when a model's option distributions favour the first listed option; else None.
+
+    Survey items differ in which end of their scale comes first, so a model that reads them
+    does not put most of its probability on option 1 of almost every item. The note is
+    given when, over at least 8 prompts with 3 or more options, at least 75% have option 1
+    as their most probable answer and option 1 holds at least half of the probability on
+    average (``FIRST_OPTION_SHARE``, ``FIRST_OPTION_MASS``).
+
+    Parameters
+    ----------
+    probs : sequence of sequences
+        The renormalised option distributions (``probs`` of :func:`elicit_survey`).
+
+    Returns
+    -------
+    str or None
+    """
+    rows = [np.asarray(p, float) for p in probs]
+    rows = [p for p in rows if len(p) >= 3 and np.isfinite(p).all()]
+    if len(rows) < 8:
+        return None
+    share = float(np.mean([int(np.argmax(p)) == 0 for p in rows]))
+    mass = float(np.mean([p[0] for p in rows]))
+    uniform = float(np.mean([1.0 / len(p) for p in rows]))
+    if share < FIRST_OPTION_SHARE or mass < FIRST_OPTION_MASS:
+        return None
+    return (f"the answers follow the option order: in {share:.0%} of {len(rows)} prompts the most probable answer is "
+            f"the first option listed, which holds {mass:.0%} of the probability on average ({uniform:.0%} for a "
+            "uniform answerer). Read these distributions as position bias, not opinions: try a larger model, "
+            "another prompt wording (pieces=...), or option-order controls (ask the items with their options "
+            "reversed as well and compare).")
 
 
 def generate_completions(items: pd.DataFrame, model, *, languages: Sequence[str] | None = None,

@@ -6,6 +6,7 @@ from .evaluate import TrainTestSplit, calibration_table, score_predictions, eval
 from .graph import DisconnectedGraphError
 from .likelihood import Prior
 from .results import ThurstonianResult
+from .position import PositionBiasWarning, position_bias
 from .simulate import (CoherentAgent, interval_coverage, random_pairs, sample_answers, simulate_attribute_voter, simulate_coherent_agent,
                        simulate_comparisons, simulate_utilities)
 from .convergence import utility_correlations, utility_drift, utility_embedding, utility_matrix
@@ -23,6 +24,8 @@ __all__ = [
     "ConvergenceWarning",
     "DisconnectedGraphError",
     "PooledGroupsWarning",
+    "PositionBiasWarning",
+    "position_bias",
     "fit_thurstonian",
     "fit_case_v",
     "fit_bradley_terry",

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy.stats import chi2
 
 from ..schema import ComparisonData
-from .results import ThurstonianResult
+from .results import ThurstonianResult, named_fits
 from .uncertainty import counts_are_whole
 
 __all__ = ["compare_fits"]
@@ -124,15 +124,21 @@ def _bootstrap_lr(small: ThurstonianResult, big: ThurstonianResult, n_resamples:
     return np.array(Parallel(n_jobs=n_jobs)(tasks), dtype=float)
 
 
-def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = None,
+def compare_fits(fits: dict[str, ThurstonianResult], *more_fits: ThurstonianResult, reference: str | None = None,
                  test: str = "bootstrap", n_resamples: int = 99, seed: int | None = 0, n_jobs: int = 1,
                  progress: bool = False) -> pd.DataFrame:
     """Compare fits of the same comparisons by log-likelihood, AIC, BIC and likelihood-ratio tests.
 
     Parameters
     ----------
-    fits : dict of name -> ThurstonianResult
+    fits : dict of name -> ThurstonianResult, list of fits, or a fit
         Fits of the same comparisons (checked row by row, not only by their totals).
+        ``compare_fits({"case V": a, "free": b})``, ``compare_fits([a, b])`` and
+        ``compare_fits(a, b)`` all work; unnamed fits are named by their model
+        (``"thurstonian"``, ``"case_v"``, ``"bradley_terry"``) when those differ, else
+        ``"fit 1"``, ``"fit 2"``, ...
+    *more_fits : ThurstonianResult
+        Further fits, when the fits are given one after another.
     reference : str, optional
         Name of the restricted model each other fit is tested against (default: the fit
         with the fewest parameters). A fit gets a likelihood-ratio test only when the
@@ -174,8 +180,7 @@ def compare_fits(fits: dict[str, ThurstonianResult], *, reference: str | None = 
     .. [3] Davison, A. C. and Hinkley, D. V. (1997). *Bootstrap Methods and their
        Application*, §4.2. Cambridge University Press.
     """
-    if not isinstance(fits, dict) or not fits:
-        raise TypeError("fits: expected a dict of name -> fit, e.g. compare_fits({'case V': a, 'free': b})")
+    fits = named_fits(fits, more_fits, minimum=1)
     for name, f in fits.items():
         if not isinstance(f, ThurstonianResult):
             raise TypeError(f"fits[{name!r}]: expected a fit (ThurstonianResult), got {type(f).__name__}")

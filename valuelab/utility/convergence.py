@@ -20,7 +20,7 @@ import scipy.linalg as sl
 from scipy.stats import norm, rankdata
 
 from .exchange import option_covariance
-from .results import ThurstonianResult, utility_table
+from .results import ThurstonianResult, named_fits, utility_table
 
 __all__ = ["utility_matrix", "utility_correlations", "utility_embedding", "utility_drift"]
 
@@ -31,7 +31,7 @@ def utility_matrix(fits) -> pd.DataFrame:
     Parameters
     ----------
     fits : dict of name -> ThurstonianResult, Series or DataFrame with ``mean``
-        Any mapping (or list of ``(name, fit)``) of fitted utilities.
+        Any mapping (or list of ``(name, fit)``, or list of fits) of fitted utilities.
 
     Returns
     -------
@@ -49,10 +49,7 @@ def utility_matrix(fits) -> pd.DataFrame:
 
 
 def _items(fits) -> list:
-    items = list(fits.items()) if isinstance(fits, dict) else list(fits)
-    if len(items) < 2:
-        raise ValueError("fits: expected at least two fits to compare")
-    return items
+    return list(named_fits(fits, minimum=2).items())
 
 
 def _noise_root(fit, ids: pd.Index) -> np.ndarray | None:
@@ -90,7 +87,7 @@ def _pearson_corrected(x, y, noise_x, noise_y) -> np.ndarray:
     return np.where((vx > 0) & (vy > 0), r, np.nan)
 
 
-def utility_correlations(fits, *, method: str = "pearson", target: str = "options", alpha: float = 0.05,
+def utility_correlations(fits, *more_fits, method: str = "pearson", target: str = "options", alpha: float = 0.05,
                          n_resamples: int = 1000, seed: int | None = 0) -> pd.DataFrame:
     """Correlation of utilities between every two fits, on their shared options, with intervals.
 
@@ -108,10 +105,14 @@ def utility_correlations(fits, *, method: str = "pearson", target: str = "option
 
     Parameters
     ----------
-    fits : dict of name -> fit (see :func:`utility_matrix`)
+    fits : dict of name -> fit, list of fits, or a fit (see :func:`utility_matrix`)
         Fits (ThurstonianResult: their ``covariance_mean`` is the noise), tables with
         ``mean`` and ``se_mean`` (noise independent across options), or Series (exact).
         The fits must come from separate data: their noises are taken as independent.
+        ``utility_correlations(a, b)`` and ``utility_correlations([a, b])`` name the fits
+        ``"fit 1"``, ``"fit 2"`` (or by model, when the models differ).
+    *more_fits
+        Further fits, when the fits are given one after another.
     method : {"pearson", "spearman"}
     target : {"options", "population"}
         Which correlation the interval is for (see above).
@@ -154,7 +155,7 @@ def utility_correlations(fits, *, method: str = "pearson", target: str = "option
         raise ValueError("target: method='spearman' has no interval for the true vectors on these options (their "
                          "rank correlation cannot be corrected for noise reliably); use target='population' or "
                          "method='pearson'")
-    items = dict(_items(fits))
+    items = named_fits(fits, more_fits, minimum=2)
     wide = utility_matrix(items)
     n = len(wide)
     j = np.eye(n) - 1.0 / n
@@ -232,12 +233,15 @@ def utility_embedding(fits, *, n_components: int = 2) -> pd.DataFrame:
     return pd.DataFrame(coords, index=wide.columns, columns=[f"dim{i + 1}" for i in range(n_components)])
 
 
-def utility_drift(fits, *, threshold: float = 0.95) -> pd.DataFrame:
+def utility_drift(fits, *more_fits, threshold: float = 0.95) -> pd.DataFrame:
     """How utilities change along an ordered series of fits (training checkpoints), and when they settle.
 
     Parameters
     ----------
-    fits : dict or list of (name, fit), in order
+    fits : dict, list of (name, fit) or list of fits, in order
+        Unnamed fits are named ``"fit 1"``, ``"fit 2"``, ...
+    *more_fits
+        Further fits, when the fits are given one after another.
     threshold : float
         A series has settled at the first step from which every later fit correlates with
         the final one at ``threshold`` or more.
@@ -255,7 +259,7 @@ def utility_drift(fits, *, threshold: float = 0.95) -> pd.DataFrame:
     .. [1] Bhatia, M. et al. (2025). Value drifts: tracing value alignment during LLM
        post-training. arXiv:2510.26707.
     """
-    wide = utility_matrix(fits)
+    wide = utility_matrix(named_fits(fits, more_fits, minimum=2))
     z = (wide - wide.mean()) / wide.std(ddof=0)
     names = list(z.columns)
     final = z[names[-1]]

@@ -21,7 +21,7 @@ import scipy.linalg as sl
 from scipy.stats import norm
 
 from ..schema import plain_value
-from ..summary import Summary
+from ..summary import Summary, SummaryDisplay
 from .results import ThurstonianResult, means_covariance, utility_table
 
 __all__ = ["fit_exchange_rates", "ExchangeRates"]
@@ -102,7 +102,7 @@ def fieller_interval(num: float, den: float, v_nn: float, v_dd: float, v_nd: flo
     return (b - root) / a, (b + root) / a
 
 
-class ExchangeRates:
+class ExchangeRates(SummaryDisplay):
     """Fitted curves ``U = a + b ln N`` per good, and exchange rates between goods.
 
     Attributes

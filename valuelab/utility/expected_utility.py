@@ -32,14 +32,14 @@ from scipy.linalg import eigh
 from scipy.stats import chi2, norm
 
 from ..schema import plain_value, require_columns
-from ..summary import Summary
+from ..summary import Summary, SummaryDisplay
 from .results import ThurstonianResult, means_covariance, utility_table
 
 __all__ = ["expected_utility", "ExpectedUtilityResult"]
 
 
-@dataclass
-class ExpectedUtilityResult:
+@dataclass(repr=False)
+class ExpectedUtilityResult(SummaryDisplay):
     """Lottery utilities against the expected utility of their outcomes.
 
     Attributes

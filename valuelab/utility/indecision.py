@@ -18,14 +18,14 @@ from scipy.stats import spearmanr
 
 from ..schema import combine_validated, validate_comparisons
 from .pair_posterior import pair_posterior
-from ..summary import Summary
+from ..summary import Summary, SummaryDisplay
 from .uncertainty import counts_are_whole
 
 __all__ = ["indecision", "IndecisionResult"]
 
 
-@dataclass
-class IndecisionResult:
+@dataclass(repr=False)
+class IndecisionResult(SummaryDisplay):
     """How many pairs an agent is near indifference about, and which options make them.
 
     Attributes

@@ -17,14 +17,14 @@ from scipy.special import ndtr
 
 from ..schema import plain_value, require_columns
 from ..stats import poisson_binomial_sf, wilson_interval
-from ..summary import Summary
+from ..summary import Summary, SummaryDisplay
 from .results import utility_table
 
 __all__ = ["utility_maximisation", "MaximisationResult"]
 
 
-@dataclass
-class MaximisationResult:
+@dataclass(repr=False)
+class MaximisationResult(SummaryDisplay):
     """How often an agent's free choice from a set picks its highest-utility option.
 
     Attributes

@@ -7,9 +7,10 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..schema import ComparisonData, plain_value, row_name, validate_comparisons
-from ..summary import Summary
+from ..summary import Summary, SummaryDisplay
 from .likelihood import PairwiseLikelihood
 from .optimize import SolverInfo
+from .position import position_bias, position_bias_note
 from .uncertainty import standardise
 
 #: A variance below this fraction of the median variance counts as on the boundary (0).
@@ -29,7 +30,7 @@ _MODEL_NAMES = {
 }
 
 
-class ThurstonianResult:
+class ThurstonianResult(SummaryDisplay):
     """Fitted utilities with their uncertainty.
 
     Attributes
@@ -327,22 +328,42 @@ class ThurstonianResult:
             facts["Order effect (first shown)"] = (
                 f"{self.order_effect:.4f} (se {self.order_effect_se:.4f}; CI {lo:.4f} to {hi:.4f})"
             )
+        position_note = self._position_note()
+        if position_note:
+            facts["Position bias"] = "the answers follow the order shown (see the note)"
         cols = ["mean", "se_mean", "ci_low", "ci_high", "variance", "n_obs"]
         ranked = self.utilities.sort_values("mean", ascending=False)[cols]
         table = ranked if len(ranked) <= 2 * top else pd.concat([ranked.head(top), ranked.tail(top)])
         notes = [self.se_note] if self.se_note else []
+        if position_note:
+            notes.insert(0, f"Position bias: {position_note}")
         if self.bootstrap is not None:
             b = self.bootstrap
             notes.append(f"{len(b.draws)} of {b.n_requested} bootstrap replicates converged"
                          + (f" ({b.n_failed} discarded)" if b.n_failed else ""))
         return Summary("Utility fit", facts, {"Utilities (highest and lowest)": table}, notes)
 
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
+    def _position_note(self) -> str | None:
+        """Advice when the fitted answers follow the presentation order (rows with a known order)."""
+        if not hasattr(self, "_position_cache"):
+            d = self._lik.source
+            first = np.asarray(d.first)
+            known = first != 0
+            note = None
+            if known.sum():
+                labels = np.asarray(d.options, dtype=object)
+                a, b = labels[np.asarray(d.a)[known]], labels[np.asarray(d.b)[known]]
+                table = pd.DataFrame({"option_a": a, "option_b": b,
+                                      "shown_first": np.where(first[known] > 0, a, b),
+                                      "n_a": np.asarray(d.n_a, float)[known], "n_b": np.asarray(d.n_b, float)[known]})
+                try:
+                    note = position_bias_note(position_bias(table))
+                except ValueError:
+                    note = None
+            self._position_cache = note
+        return self._position_cache
 
-    def __repr__(self) -> str:
-        return (f"<ThurstonianResult model={self.model!r} options={len(self.options)} pairs={self.n_pairs} "
-                f"loglike={self.loglike:.4f} converged={self.converged}>")
+    # print(fit), fit at a Python prompt and Jupyter show the summary (SummaryDisplay).
 
     def plot(self, kind: str = "utilities", **kwargs):
         """Plot the fit.
@@ -398,3 +419,53 @@ def utility_table(utilities, columns=("mean",)) -> pd.DataFrame:
         raise ValueError(f"utilities: missing column(s) {missing}; pass a fit (made with options=... for the "
                          f"options' attributes) or a table indexed by option id with {', '.join(columns)}")
     return table
+
+
+def named_fits(fits, more=(), *, minimum: int = 1) -> dict:
+    """The fits an analysis of several fits was given, as an ordered dict of name -> fit.
+
+    Accepts what a reader is likely to pass: a dict of name -> fit, a list of ``(name, fit)``
+    pairs, a list of fits, or several fits one after another (``more``). Unnamed fits are
+    named by their model (``"thurstonian"``, ``"case_v"``, ...) when those differ, else
+    ``"fit 1"``, ``"fit 2"``, ...
+
+    Parameters
+    ----------
+    fits : dict, list or a fit
+    more : sequence
+        Further fits given as positional arguments.
+    minimum : int
+        The fewest fits the analysis needs.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    TypeError
+        When a dict is mixed with further positional fits.
+    ValueError
+        When fewer than ``minimum`` fits are given.
+    """
+    more = list(more)
+    if isinstance(fits, dict):
+        if more:
+            raise TypeError("fits: give either one dict of name -> fit or the fits one after another "
+                            "(e.g. compare_fits({'a': fit_a, 'b': fit_b}) or compare_fits(fit_a, fit_b)), not both")
+        named = dict(fits)
+    else:
+        items = [fits, *more] if more or not isinstance(fits, (list, tuple)) else list(fits)
+        pairs = all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in items)
+        if pairs and items:
+            named = dict(items)
+        else:
+            models = [getattr(f, "model", None) if isinstance(f, ThurstonianResult) else None for f in items]
+            if all(m is not None for m in models) and len(set(models)) == len(models):
+                named = dict(zip(models, items))
+            else:
+                named = {f"fit {i + 1}": f for i, f in enumerate(items)}
+    if len(named) < minimum:
+        raise ValueError(f"fits: expected at least {minimum} fit{'s' if minimum > 1 else ''}, got {len(named)} "
+                         "(a dict of name -> fit, a list of fits, or the fits one after another)")
+    return named
