@@ -107,7 +107,7 @@ def warn_position_bias(comparisons: pd.DataFrame, *, where: str, stacklevel: int
     where : str
         The calling function's name, which starts the message.
     stacklevel : int
-        Passed to :func:`warnings.warn` (3: the caller's caller).
+        Passed to ``warnings.warn`` (3: the caller's caller).
 
     Returns
     -------
