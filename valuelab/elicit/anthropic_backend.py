@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .parse import label_spellings, renormalise
+from .parse import label_frequencies, renormalise
 from .remote import CHARS_PER_TOKEN, RateLimiter, RemoteModel, ServerError
 
 __all__ = ["AnthropicModel"]
@@ -232,16 +232,7 @@ class AnthropicModel(RemoteModel):
             Share of answers that were one of the labels.
         """
         prompts = list(prompts)
-        groups = self._sample_many(prompts, self.probability_samples, 1.0, 1)
-        rows = []
-        for answers in groups:
-            raw = np.zeros(len(labels))
-            for answer in answers:
-                token = answer.strip()
-                for j, lab in enumerate(labels):
-                    if token and token in label_spellings(lab):
-                        raw[j] += 1
-            rows.append(raw / max(1, len(answers)))
+        rows = label_frequencies(self._sample_many(prompts, self.probability_samples, 1.0, 1), labels)
         self._count_route("sample", len(prompts))
         return renormalise(np.array(rows, dtype=float).reshape(len(prompts), len(labels)))
 

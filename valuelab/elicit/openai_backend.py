@@ -52,7 +52,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .parse import label_spellings, renormalise
+from .parse import label_frequencies, label_spellings, renormalise
 from .remote import CHARS_PER_TOKEN, HTTPStatusError, RateLimiter, RemoteModel, ServerError
 
 __all__ = ["OpenAIModel", "ServerError", "ServerCapabilities", "probe_server"]
@@ -382,16 +382,7 @@ class OpenAIModel(RemoteModel):
                     raw[j] += self._read_echo(data, text, s)
                 rows.append(raw)
         else:
-            groups = self._sample_many(prompts, self.probability_samples, 1.0, 1, None)
-            rows = []
-            for answers in groups:
-                raw = np.zeros(len(labels))
-                for answer in answers:
-                    token = answer.strip()
-                    for j, lab in enumerate(labels):
-                        if token and token in label_spellings(lab):
-                            raw[j] += 1
-                rows.append(raw / max(1, len(answers)))
+            rows = label_frequencies(self._sample_many(prompts, self.probability_samples, 1.0, 1, None), labels)
         self._count_route(route, len(prompts))
         return renormalise(np.array(rows, dtype=float).reshape(len(prompts), len(labels)))
 

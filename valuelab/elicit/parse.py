@@ -7,7 +7,7 @@ import re
 import numpy as np
 from typing import Sequence
 
-__all__ = ["parse_choice", "is_refusal", "renormalise", "REFUSAL_PATTERNS"]
+__all__ = ["parse_choice", "is_refusal", "renormalise", "label_frequencies", "REFUSAL_PATTERNS"]
 
 REFUSAL_PATTERNS = (
     r"\bI (?:can(?:no|')t|am not able to|'m not able to|won'?t|will not|do not|don'?t) (?:choose|pick|answer|"
@@ -75,3 +75,29 @@ def renormalise(raw: np.ndarray):
 def label_spellings(label) -> tuple[str, ...]:
     """The spellings of an answer label: ``"A"`` -> ``("A",)``; a tuple lists alternatives."""
     return (label,) if isinstance(label, str) else tuple(label)
+
+
+def label_frequencies(groups, labels: Sequence[str]) -> np.ndarray:
+    """Share of each prompt's sampled answers that spell each label (any of its spellings).
+
+    Parameters
+    ----------
+    groups : sequence of sequences of str
+        The sampled answers, one sequence per prompt.
+    labels : sequence of str
+
+    Returns
+    -------
+    ndarray (n_prompts x n_labels)
+        Not renormalised: a row sums to the share of answers that were a label.
+    """
+    spelled = [set(label_spellings(lab)) for lab in labels]
+    rows = np.zeros((len(groups), len(labels)))
+    for i, answers in enumerate(groups):
+        for answer in answers:
+            token = answer.strip()
+            for j, spellings in enumerate(spelled):
+                if token and token in spellings:
+                    rows[i, j] += 1
+        rows[i] /= max(1, len(answers))
+    return rows
