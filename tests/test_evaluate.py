@@ -94,8 +94,8 @@ def test_compare_fits_checks_the_data_not_only_its_size(small_agent):
     b = vl.fit_thurstonian(shuffled, prior=None, uncertainty=None)
     with pytest.raises(ValueError, match="different data"):
         vl.compare_fits({"a": a, "b": b})
-    with pytest.raises(TypeError, match="expected a dict"):
-        vl.compare_fits(a)
+    with pytest.raises(TypeError, match=r"fits\['b'\]: expected a fit"):
+        vl.compare_fits({"a": a, "b": comps})
 
 
 def test_boundary_mle_is_flagged(small_agent):
