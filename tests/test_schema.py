@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import valuelab as vl
-from valuelab.schema import prepare_comparisons
+from valuelab.schema import prepare_comparisons, validate_comparisons
 
 
 def base():
@@ -141,3 +141,32 @@ def test_booleans_and_lists_are_rejected_with_the_row():
     df = pd.DataFrame({"option_a": ["a", ["x"]], "option_b": ["b", "d"], "n_a": [1, 1], "n_b": [0, 1]})
     with pytest.raises(ValueError, match="row 1, column 'option_a': expected a hashable option id"):
         vl.validate_comparisons(df)
+
+
+@pytest.mark.parametrize("size_factor", [1, None])
+def test_appearance_codes_match_pandas_factorize(size_factor):
+    """The table-indexed coding (small key ranges) and the hashing fallback both give
+    pandas' codes in order of first appearance and each code's first row."""
+    from valuelab.schema import _appearance_codes
+
+    rng = np.random.default_rng(3)
+    for size in (7, 300, 5000):
+        key = rng.integers(0, size, 2000)
+        codes, starts = _appearance_codes(key, None if size_factor is None else size)
+        expected, uniques = pd.factorize(key)
+        np.testing.assert_array_equal(codes, expected)
+        np.testing.assert_array_equal(key[starts], uniques)
+        assert all(np.flatnonzero(key == u)[0] == s for u, s in zip(uniques, starts))
+
+
+def test_shown_first_is_read_alike_for_categorical_and_mixed_ids():
+    """shown_first compared to the ids directly, or coded with them where the dtypes do not compare."""
+    base = pd.DataFrame({"option_a": ["x", "y", "x"], "option_b": ["y", "z", "z"], "n_a": [3, 1, 2],
+                         "n_b": [1, 2, 2], "shown_first": ["y", "y", None]})
+    expected = [-1, 1, 0]
+    cat = base.astype({"option_a": "category", "shown_first": "category"})
+    for table in (base, cat):
+        assert validate_comparisons(table)["first"].tolist() == expected
+    ints = pd.DataFrame({"option_a": [1, 2], "option_b": [2, 3], "n_a": [1, 1], "n_b": [1, 1],
+                         "shown_first": [2.0, np.nan]})
+    assert validate_comparisons(ints)["first"].tolist() == [-1, 0]

@@ -212,9 +212,14 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
     # One hashing pass codes the ids and, when given, 'shown_first' alike. Every valid
     # 'shown_first' is option_a or option_b, so the uniques are the options in order of first
     # appearance; an invalid one is rejected below, before the uniques are used.
+    shown_is_a = shown_is_b = None
     columns = [df["option_a"], df["option_b"]]
     if "shown_first" in df.columns:
-        columns.append(df["shown_first"])
+        try:  # a vectorised comparison where the dtypes allow it (half the hashing)
+            shown_is_a = np.asarray(df["shown_first"] == df["option_a"], dtype=bool)
+            shown_is_b = np.asarray(df["shown_first"] == df["option_b"], dtype=bool)
+        except (TypeError, ValueError):
+            columns.append(df["shown_first"])
     all_codes, uniques = pd.factorize(pd.concat(columns, ignore_index=True))
     code_a, code_b = all_codes[: len(df)], all_codes[len(df) : 2 * len(df)]
     codes = (all_codes[: 2 * len(df)], uniques)
@@ -245,9 +250,11 @@ def validate_comparisons(comparisons: pd.DataFrame, *, options: pd.DataFrame | N
         raise ValueError("comparisons: give either 'shown_first' or 'order', not both")
     if "shown_first" in df.columns:
         known_first = ~_missing(df["shown_first"])
-        code_first = all_codes[2 * len(df) :]
-        is_a = known_first & (code_first == code_a)
-        is_b = known_first & (code_first == code_b)
+        if shown_is_a is None:
+            code_first = all_codes[2 * len(df) :]
+            shown_is_a, shown_is_b = code_first == code_a, code_first == code_b
+        is_a = known_first & shown_is_a
+        is_b = known_first & shown_is_b
         _fail(df, known_first & ~is_a & ~is_b, "shown_first", "option_a, option_b or missing")
         first[is_a] = 1
         first[is_b] = -1
@@ -339,15 +346,35 @@ def combine_validated(df: pd.DataFrame, *, by: Iterable[str] = (), keep_order: b
     return grouped.drop(columns="_pos")[by + ["option_a", "option_b", "first", "n_a", "n_b"]]
 
 
+def _appearance_codes(key: np.ndarray, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the non-negative integer ``key`` in order of first appearance, and the row of
+    each code's first appearance: ``pd.factorize`` for small key ranges without hashing.
+
+    Where the keys lie in ``[0, size)`` with ``size`` at most a few times the number of
+    rows, a table indexed by key replaces the hash table (several times faster); otherwise
+    ``pd.factorize`` does the work.
+    """
+    rows = np.arange(len(key))
+    if size is not None and size <= 8 * len(key) + (1 << 22):
+        first = np.empty(size, dtype=np.int64)  # only the entries of present keys are written and read
+        first[key[::-1]] = rows[::-1]  # the last write, the first row, wins
+        first_row = first[key]
+        starts = np.flatnonzero(first_row == rows)
+        rank = np.empty(len(key), dtype=np.int64)
+        rank[starts] = np.arange(len(starts))
+        return rank[first_row], starts
+    codes, uniques = pd.factorize(key)  # hashing, in order of first appearance (no sort)
+    starts = np.empty(len(uniques), dtype=np.int64)
+    starts[codes[::-1]] = rows[::-1]
+    return codes, starts
+
+
 def _first_occurrence(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
     """Row position of the first occurrence of each row's unordered pair."""
+    m = int(max(ca.max(initial=0), cb.max(initial=0))) + 1
     lo, hi = np.minimum(ca, cb).astype(np.int64), np.maximum(ca, cb).astype(np.int64)
-    key = lo * (int(max(ca.max(initial=0), cb.max(initial=0))) + 1) + hi
-    codes, uniques = pd.factorize(key)  # hashing, in order of first appearance (no sort)
-    first_idx = np.empty(len(uniques), dtype=np.int64)
-    rows = np.arange(len(key))
-    first_idx[codes[::-1]] = rows[::-1]  # the last write, the first row, wins
-    return first_idx[codes]
+    codes, starts = _appearance_codes(lo * m + hi, m * m)
+    return starts[codes]
 
 
 def _pool(ca, cb, first, n_a, n_b):
@@ -362,7 +389,8 @@ def _pool(ca, cb, first, n_a, n_b):
     nb = np.where(flip, n_a, n_b)
     f = np.where(flip, -first, first).astype(np.int64)
     key = first_pos.astype(np.int64) * 3 + (f + 1)
-    group, uniq = pd.factorize(key)  # groups in order of first appearance
+    group, starts = _appearance_codes(key, 3 * len(key))  # groups in order of first appearance
+    uniq = key[starts]
     k = len(uniq)
     pos = (uniq // 3).astype(np.int64)
     first_out = (uniq % 3 - 1).astype(np.int8)

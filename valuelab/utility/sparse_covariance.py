@@ -903,12 +903,7 @@ def correct_short_cycles(blocks: HessianBlocks, cav: Cavity, *, edge: float = 0.
     flagged = np.flatnonzero(weight > triangle)
     if not len(flagged):
         return flagged
-    prec = _inv(cav.marginal)  # marginal precisions K_uu + incoming messages
-    to_a = prec[pa] - cav.cavity_a  # message pb -> pa, acting on pa
-    to_b = prec[pb] - cav.cavity_b
-    # pair index + 1 at (pa, pb): a region's pairs are one sparse slice
-    pair_at = sp.csr_matrix((np.arange(1, len(pa) + 1, dtype=np.float64), (pa, pb)), shape=(n, n))
-
+    regions = []
     for i in flagged:
         region = np.array([i])
         for _ in range(radius):  # the option's strongly coupled neighbourhood
@@ -916,18 +911,36 @@ def correct_short_cycles(blocks: HessianBlocks, cav: Cavity, *, edge: float = 0.
             if len(grown) > max_region:
                 break
             region = grown
-        region = np.r_[i, region[region != i]]
+        regions.append(np.r_[i, region[region != i]])
+    # the pairs within the union of the regions, listed by option (an incidence list in CSR
+    # form), and scratch arrays marking a region's options and their positions in it
+    inside = np.zeros(n, dtype=bool)
+    inside[np.concatenate(regions)] = True
+    near = np.flatnonzero(inside[pa] & inside[pb])
+    inside[:] = False
+    ends = np.concatenate([pa[near], pb[near]])
+    incident = near[np.argsort(ends, kind="stable") % len(near)] if len(near) else near
+    starts = np.r_[0, np.cumsum(np.bincount(ends, minlength=n))]
+    local = np.zeros(n, dtype=np.int64)
+    prec = _inv(cav.marginal)  # marginal precisions K_uu + incoming messages
+
+    for i, region in zip(flagged, regions):
         m = len(region)
         p = np.zeros((m, q, m, q))
         p[np.arange(m), :, np.arange(m), :] = prec[region]
-        sub = pair_at[region][:, region].tocoo()
-        x, y, c = sub.row, sub.col, sub.data.astype(np.int64) - 1  # region[x] is the pair's pa
+        inside[region] = True
+        local[region] = np.arange(m)
+        c = np.unique(np.concatenate([incident[starts[u] : starts[u + 1]] for u in region]))
+        c = c[inside[pa[c]] & inside[pb[c]]]  # the pairs within the region
+        inside[region] = False
+        x, y = local[pa[c]], local[pb[c]]  # region[x] is the pair's pa
         p[x, :, y, :] = blocks.cross[c]
         p[y, :, x, :] = np.swapaxes(blocks.cross[c], 1, 2)
-        # the pairs' messages are now exact within the region
+        # the pairs' messages are now exact within the region: the message pb -> pa acting
+        # on pa is pa's marginal precision less its cavity precision (and alike for pb)
         diag = np.zeros((m, q, q))
-        np.add.at(diag, x, to_a[c])
-        np.add.at(diag, y, to_b[c])
+        np.add.at(diag, x, prec[pa[c]] - cav.cavity_a[c])
+        np.add.at(diag, y, prec[pb[c]] - cav.cavity_b[c])
         p[np.arange(m), :, np.arange(m), :] -= diag
         cav.marginal[i] = np.linalg.inv(p.reshape(m * q, m * q))[:q, :q]
     return flagged
