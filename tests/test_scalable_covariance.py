@@ -42,6 +42,31 @@ def test_hessian_blocks_are_the_hessian(orders, model, order_effect):
     np.testing.assert_allclose(scv.dense_hessian(blocks, lik.n_params), lik.hessian(theta), rtol=1e-12, atol=1e-10)
 
 
+@pytest.mark.parametrize("orders", ["both", "single", "mixed"])
+@pytest.mark.parametrize("model", [("probit", True), ("probit", False), ("logit", False)])
+def test_newton_products_are_the_finite_difference_hessian(orders, model):
+    """Newton-CG's Hessian-vector products (gathers and bincounts over pairs) against
+    central differences of the gradient, column by column, where rows pool both orders too."""
+    truth = vl.simulate_utilities(12, variance=(0.5, 0.5), seed=4)
+    pairs = vl.random_pairs(truth, 40, seed=5)
+    if orders == "mixed":
+        comps = pd.concat([vl.simulate_comparisons(truth, pairs.iloc[:20], samples=10, orders="pooled", seed=6),
+                           vl.simulate_comparisons(truth, pairs.iloc[20:], samples=10, orders="both", seed=6)])
+    else:
+        comps = vl.simulate_comparisons(truth, pairs, samples=10, orders=orders, order_bias=0.3, seed=6)
+    link, free = model
+    data = prepare_comparisons(comps)
+    lik = PairwiseLikelihood(data, link=link, free_variance=free, order_effect=data.has_order, prior=Prior())
+    theta = lik.initial() + 0.2 * np.random.default_rng(1).normal(size=lik.n_params)
+    exact = lik.newton_system(theta)[0]
+    h = 1e-5
+    for j in range(lik.n_params):
+        e = np.zeros(lik.n_params)
+        e[j] = h
+        column = (lik.value_and_grad(theta + e)[1] - lik.value_and_grad(theta - e)[1]) / (2 * h)
+        np.testing.assert_allclose(exact(e / h), column, rtol=1e-5, atol=1e-5 * np.abs(column).max())
+
+
 def test_belief_propagation_is_exact_on_a_tree():
     truth = vl.simulate_utilities(40, variance=(0.5, 0.5), seed=0)
     ids = truth["option_id"].to_numpy()

@@ -147,12 +147,12 @@ def test_booleans_and_lists_are_rejected_with_the_row():
 def test_appearance_codes_match_pandas_factorize(size_factor):
     """The table-indexed coding (small key ranges) and the hashing fallback both give
     pandas' codes in order of first appearance and each code's first row."""
-    from valuelab.schema import _appearance_codes
+    from valuelab.schema import appearance_codes
 
     rng = np.random.default_rng(3)
     for size in (7, 300, 5000):
         key = rng.integers(0, size, 2000)
-        codes, starts = _appearance_codes(key, None if size_factor is None else size)
+        codes, starts = appearance_codes(key, size=None if size_factor is None else size)
         expected, uniques = pd.factorize(key)
         np.testing.assert_array_equal(codes, expected)
         np.testing.assert_array_equal(key[starts], uniques)

@@ -346,13 +346,26 @@ def combine_validated(df: pd.DataFrame, *, by: Iterable[str] = (), keep_order: b
     return grouped.drop(columns="_pos")[by + ["option_a", "option_b", "first", "n_a", "n_b"]]
 
 
-def _appearance_codes(key: np.ndarray, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def appearance_codes(key: np.ndarray, *, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the non-negative integer ``key`` in order of first appearance, and the row of
     each code's first appearance: ``pd.factorize`` for small key ranges without hashing.
 
-    Where the keys lie in ``[0, size)`` with ``size`` at most a few times the number of
-    rows, a table indexed by key replaces the hash table (several times faster); otherwise
-    ``pd.factorize`` does the work.
+    Parameters
+    ----------
+    key : ndarray of int
+        Non-negative integer keys.
+    size : int, optional
+        An upper bound on the keys (all lie in ``[0, size)``). Where it is at most a few times
+        the number of keys, a table indexed by key replaces the hash table (several times
+        faster); otherwise, and without it, ``pandas.factorize`` does the work.
+
+    Returns
+    -------
+    codes : ndarray of int
+        ``codes[r]`` numbers the distinct keys in order of first appearance, as
+        ``pandas.factorize`` does.
+    starts : ndarray of int
+        The row of each code's first appearance (``key[starts]`` are the distinct keys).
     """
     rows = np.arange(len(key))
     if size is not None and size <= 8 * len(key) + (1 << 22):
@@ -373,7 +386,7 @@ def _first_occurrence(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
     """Row position of the first occurrence of each row's unordered pair."""
     m = int(max(ca.max(initial=0), cb.max(initial=0))) + 1
     lo, hi = np.minimum(ca, cb).astype(np.int64), np.maximum(ca, cb).astype(np.int64)
-    codes, starts = _appearance_codes(lo * m + hi, m * m)
+    codes, starts = appearance_codes(lo * m + hi, size=m * m)
     return starts[codes]
 
 
@@ -389,7 +402,7 @@ def _pool(ca, cb, first, n_a, n_b):
     nb = np.where(flip, n_a, n_b)
     f = np.where(flip, -first, first).astype(np.int64)
     key = first_pos.astype(np.int64) * 3 + (f + 1)
-    group, starts = _appearance_codes(key, 3 * len(key))  # groups in order of first appearance
+    group, starts = appearance_codes(key, size=3 * len(key))  # groups in order of first appearance
     uniq = key[starts]
     k = len(uniq)
     pos = (uniq // 3).astype(np.int64)

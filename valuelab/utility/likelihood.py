@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_ndtr, ndtr, ndtri
 
-from ..schema import ComparisonData
+from ..schema import ComparisonData, appearance_codes
 from .optimize import _dot, _pcg
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
@@ -438,7 +438,7 @@ class PairwiseLikelihood:
         if "pairs" not in self._operators:
             d = self.data
             key = d.a.astype(np.int64) * self.n_options + d.b
-            _, rep, row_pair = np.unique(key, return_index=True, return_inverse=True)
+            row_pair, rep = appearance_codes(key, size=self.n_options**2)
             if len(rep) == d.n_rows:
                 rep = row_pair = np.arange(d.n_rows)
             self._operators["pairs"] = (row_pair.ravel(), rep)
@@ -447,53 +447,6 @@ class PairwiseLikelihood:
     def _pairs_are_rows(self) -> bool:
         row_pair, rep = self._pairs()
         return len(rep) == self.data.n_rows
-
-    def _pair_operator(self, qa_pair: np.ndarray) -> sp.csr_matrix:
-        """``[d; l; m]`` stacked, one row of each per pair: ``d`` is +1 at a and -1 at b,
-        ``l`` is ``qa`` at log_var_a and ``qb`` at log_var_b, ``m`` is +1/-1 there. Built
-        once; only the values of ``l`` change."""
-        row_pair, rep = self._pairs()
-        if "pair_op" not in self._operators:
-            d, n, k = self.data, self.n_options, len(rep)
-            a, b = d.a[rep], d.b[rep]
-            blocks = [(a, b)] + ([(n + a, n + b), (n + a, n + b)] if self.free_variance else [])
-            ops = []
-            for cols in blocks:
-                idx_type = np.int32 if self.n_params < 2**31 - 1 else np.int64
-                op = sp.csr_matrix((k, self.n_params))
-                op.indices = np.stack(cols, axis=1).ravel().astype(idx_type)
-                op.indptr = np.arange(0, 2 * k + 1, 2, dtype=idx_type)
-                op.data = np.tile([1.0, -1.0], k)
-                ops.append(op)
-            self._operators["pair_op"] = sp.vstack(ops, format="csr") if len(ops) > 1 else ops[0]
-        op = self._operators["pair_op"]
-        if self.free_variance:
-            k = len(rep)
-            vals = op.data[2 * k : 4 * k].reshape(-1, 2)
-            vals[:, 0] = qa_pair
-            vals[:, 1] = 1.0 - qa_pair
-        return op
-
-    def _pair_operator_transpose(self, op: sp.csr_matrix) -> sp.csr_matrix:
-        """``op.T`` in CSR form, its values refreshed from ``op`` (:meth:`_pair_operator`).
-
-        A product with the transpose of a CSR matrix runs as a scatter (CSC); the CSR of the
-        transpose runs as a gather, about twice as fast here. The sparsity pattern is built
-        once, with the positions that carry the values of ``l`` (the only ones that change)
-        into it.
-        """
-        if "pair_op_t" not in self._operators:
-            numbered = sp.csr_matrix((np.arange(op.nnz, dtype=float), op.indices, op.indptr), shape=op.shape)
-            t = numbered.T.tocsr()
-            perm = t.data.astype(np.int64)
-            k = op.shape[0] // 3 if self.free_variance else op.shape[0]
-            moving = np.flatnonzero((perm >= 2 * k) & (perm < 4 * k)) if self.free_variance else perm[:0]
-            t.data = op.data[perm]
-            self._operators["pair_op_t"] = (t, moving, perm[moving])
-        t, moving, source = self._operators["pair_op_t"]
-        if len(moving):
-            t.data[moving] = op.data[source]
-        return t
 
     def newton_system(self, theta: np.ndarray):
         """Hessian-vector products at ``theta`` for Newton–CG.
@@ -505,7 +458,7 @@ class PairwiseLikelihood:
         where ``c = -d2 log L / dz2`` and ``g = -d log L / dz``. Rows of the same pair (its
         presentation orders) share ``l`` and ``m`` and differ in ``u`` only through
         ``s``, so their 3x3 blocks are summed per pair (with ``s``-weighted sums for the
-        order-effect parameter): each product is two sparse products over pairs.
+        order-effect parameter): each product gathers and scatters over pairs.
 
         Returns
         -------
@@ -523,13 +476,12 @@ class PairwiseLikelihood:
         prior = self._prior_prec
         precond = self._block_preconditioner(w_fisher, z, inv_sigma, qa)
         row_pair, rep = self._pairs()
-        k = len(rep)
-        op = self._pair_operator((qa if self._pairs_are_rows() else qa[rep]) if self.free_variance else None)
-        opt = self._pair_operator_transpose(op)
+        k, n_opt = len(rep), self.n_options
+        identity = self._pairs_are_rows()
+        pa, pb = (self.data.a, self.data.b) if identity else (self.data.a[rep], self.data.b[rep])
+        qa_pair = (qa if identity else qa[rep]) if self.free_variance else None
         s = self._s if self.order_effect else None
         g = -dz
-
-        identity = self._pairs_are_rows()
 
         def pair_sum(x):
             return x if identity else np.bincount(row_pair, x, k)
@@ -553,31 +505,37 @@ class PairwiseLikelihood:
                         blocks["mm"] = pair_sum(-0.5 * g * z * qa * (1.0 - qa))
 
             def hv(v):
+                # the pair operators d (e_a - e_b on the means), l (qa e_la + qb e_lb) and
+                # m (e_la - e_lb) applied by gathers, their transposes by bincounts
                 if not blocks:
                     build()
-                y = op @ v
-                y_d = y[:k]
-                w = np.empty_like(y)
-                w_d = w[:k]
-                np.multiply(blocks["uu"], y_d, out=w_d)
+                mu = v[:n_opt]
+                y_d = mu[pa] - mu[pb]
+                w_d = blocks["uu"] * y_d
                 if s is not None:
                     vg = v[-1]
                     w_d += blocks["s_uu"] * vg
                     gamma_out = _dot(blocks["s_uu"], y_d) + blocks["ss_uu"] * vg
+                out = prior * v
                 if self.free_variance:
-                    y_l = y[k : 2 * k]
+                    lv = v[n_opt : 2 * n_opt]
+                    lb = lv[pb]
+                    y_m = lv[pa] - lb
+                    y_l = lb + qa_pair * y_m
                     w_d += blocks["ul"] * y_l
-                    w_l = w[k : 2 * k]
-                    np.multiply(blocks["ul"], y_d, out=w_l)
+                    w_l = blocks["ul"] * y_d
                     w_l += blocks["ll"] * y_l
                     if s is not None:
                         w_l += blocks["s_ul"] * vg
                         gamma_out += _dot(blocks["s_ul"], y_l)
+                    to_b = w_l - qa_pair * w_l  # qb w_l
+                    to_a = w_l - to_b
                     if with_m:
-                        np.multiply(blocks["mm"], y[2 * k :], out=w[2 * k :])
-                    else:
-                        w[2 * k :] = 0.0
-                out = opt @ w + prior * v
+                        w_m = blocks["mm"] * y_m
+                        to_a += w_m
+                        to_b -= w_m
+                    out[n_opt : 2 * n_opt] += np.bincount(pa, to_a, n_opt) + np.bincount(pb, to_b, n_opt)
+                out[:n_opt] += np.bincount(pa, w_d, n_opt) - np.bincount(pb, w_d, n_opt)
                 if s is not None:
                     out[-1] += gamma_out
                 return out
